@@ -1,0 +1,41 @@
+"""Notebook helpers: quick-mode parameters and inline pictures.
+
+The tests execute every notebook with `CADL_QUICK=1`, so each notebook's parameters cell picks
+small settings with `pick(full, quick)`; a student running it normally gets the full ones.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+QUICK_ENV = "CADL_QUICK"
+
+
+def quick() -> bool:
+    """True when notebooks should run in quick mode (`CADL_QUICK=1`, as the tests set)."""
+    value = os.environ.get(QUICK_ENV, "0").strip().lower()
+    if value not in ("0", "1", "true", "false", ""):
+        raise ValueError(f"{QUICK_ENV}={value!r} is not valid; use 1 (quick) or 0 (full)")
+    return value in ("1", "true")
+
+
+def pick(full, quick_value):
+    """`quick_value` in quick mode, else `full`: for the parameters cell of a notebook."""
+    return quick_value if quick() else full
+
+
+def imshow(image: np.ndarray, title: str | None = None, figsize: tuple[float, float] = (6, 6)):
+    """Show one image (H, W), (H, W, 1) or (H, W, 3) without axes; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    fig, ax = plt.subplots(figsize=figsize)
+    ax.imshow(image, cmap="gray" if image.ndim == 2 else None, interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    plt.show()
+    return fig

@@ -1,0 +1,258 @@
+"""Image and latent-space utilities: uint8 conversion, montage, interp/slerp, latent manifold, homework zip.
+
+Names follow the original course's ``libs/utils.py``; behaviour is today's. Needs only numpy and imageio.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+
+BORDER = 128  # gray of the montage grid lines; the original used 0.5 on a [0, 1] canvas
+
+
+# ---------------------------------------------------------------------------- shared helpers
+
+@contextlib.contextmanager
+def _atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success rename it onto ``path``, on error delete it.
+
+    Creates the parent folder. Readers never see a half-written file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+
+
+def _write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file and ``os.replace``; return the path."""
+    with _atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def _stack_images(images, what: str = "image") -> np.ndarray:
+    """Stack a non-empty sequence (or array) of equally shaped images into one array (N, ...).
+
+    Raises ValueError when empty, or naming the first index whose shape differs from item 0.
+    """
+    if isinstance(images, np.ndarray):
+        if images.ndim == 0 or images.shape[0] == 0:
+            raise ValueError(f"expected a non-empty batch of {what}s, got an array of shape {images.shape}")
+        return images
+    items = [np.asarray(x) for x in images]
+    if not items:
+        raise ValueError(f"expected at least one {what}, got an empty sequence")
+    for i, item in enumerate(items):
+        if item.shape != items[0].shape:
+            raise ValueError(f"{what} {i} has shape {item.shape}, but {what} 0 has shape "
+                             f"{items[0].shape}; all {what}s must have the same shape")
+    return np.stack(items)
+
+
+def _split_channels(batch: np.ndarray, what: str = "images") -> tuple[np.ndarray, bool]:
+    """Check a batch is (N, H, W), (N, H, W, 1) or (N, H, W, 3); return it as (N, H, W[, 3]) and is_rgb."""
+    if batch.ndim == 3:
+        return batch, False
+    if batch.ndim == 4:
+        if batch.shape[-1] == 1:
+            return batch[..., 0], False
+        if batch.shape[-1] == 3:
+            return batch, True
+        raise ValueError(f"{what} have {batch.shape[-1]} channels (shape {batch.shape}); "
+                         "expected 1 (grayscale) or 3 (RGB)")
+    raise ValueError(f"{what} have shape {batch.shape} ({batch.ndim} dims); "
+                     "expected (N, H, W), (N, H, W, 1) or (N, H, W, 3)")
+
+
+# ---------------------------------------------------------------------------- conversion
+
+def _infer_range(x: np.ndarray) -> tuple[float, float]:
+    """The value range ``to_uint8`` assumes when none is given (see its docstring)."""
+    lo, hi = float(x.min()), float(x.max())
+    if np.issubdtype(x.dtype, np.floating):
+        if lo >= 0 and hi <= 1:
+            return 0.0, 1.0
+        if lo >= -1 and hi <= 1:
+            return -1.0, 1.0
+    if lo >= 0 and hi <= 255:
+        return 0.0, 255.0
+    return lo, hi
+
+
+def to_uint8(images, value_range: tuple[float, float] | None = None) -> np.ndarray:
+    """Convert images of any shape to uint8 in [0, 255]: the one conversion used by montage and gif.
+
+    uint8 input passes through unchanged when ``value_range`` is None; bool maps False/True to 0/255.
+    Otherwise ``value_range=(lo, hi)`` maps lo -> 0 and hi -> 255, clipping outside values. When None,
+    the range is inferred from the data as a whole:
+
+    - float within [0, 1]                      -> (0, 1)
+    - float within [-1, 1] with some value < 0 -> (-1, 1)   (tanh generator output)
+    - any values within [0, 255], max > 1      -> (0, 255)  (what the tf.data pipelines yield)
+    - anything else                            -> (min, max) of the data; a constant image gives zeros.
+
+    NaN or infinite values raise ValueError.
+    """
+    x = np.asarray(images)
+    if x.dtype == np.uint8 and value_range is None:
+        return x
+    if x.dtype == bool:
+        return x.astype(np.uint8) * np.uint8(255)
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+        raise ValueError(f"cannot convert images of dtype {x.dtype} to uint8; "
+                         "expected a float, int or bool array")
+    if x.size == 0:
+        raise ValueError(f"cannot convert an empty array (shape {x.shape}) to uint8")
+    if not np.all(np.isfinite(x)):
+        n_bad = int(np.count_nonzero(~np.isfinite(x)))
+        raise ValueError(f"images contain {n_bad} NaN or infinite value(s); expected finite values")
+    if value_range is None:
+        lo, hi = _infer_range(x)
+    else:
+        try:
+            lo, hi = (float(v) for v in value_range)
+        except (TypeError, ValueError):
+            raise ValueError(f"value_range={value_range!r} is not valid; "
+                             "expected two numbers (lo, hi)") from None
+        if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
+            raise ValueError(f"value_range={value_range!r} is not valid; "
+                             "expected finite (lo, hi) with hi > lo")
+    if hi == lo:  # constant image with an inferred range
+        return np.zeros(x.shape, np.uint8)
+    scaled = (x.astype(np.float64) - lo) * (255.0 / (hi - lo))
+    return np.rint(np.clip(scaled, 0, 255)).astype(np.uint8)
+
+
+# ---------------------------------------------------------------------------- montage
+
+def montage(images, saveto: str | os.PathLike | None = "montage.png",
+            value_range: tuple[float, float] | None = None) -> np.ndarray:
+    """Tile images on a ceil(sqrt(N)) x ceil(sqrt(N)) grid with 1-pixel gray (128) lines between and around.
+
+    images: list or array of (N, H, W), (N, H, W, 1) or (N, H, W, 3), float or uint8; converted with
+    ``to_uint8`` using one range for all images. Tiles fill row by row; unused tiles stay gray.
+    Returns uint8 (H*n+n+1, W*n+n+1) for grayscale or (..., 3) for RGB, and saves it as a PNG at
+    ``saveto`` unless that is None (creating the parent folder).
+    """
+    batch, is_rgb = _split_channels(_stack_images(images), "images")
+    batch = to_uint8(batch, value_range)
+    n_imgs, h, w = batch.shape[:3]
+    n = int(math.ceil(math.sqrt(n_imgs)))
+    m = np.full((h * n + n + 1, w * n + n + 1) + batch.shape[3:], BORDER, np.uint8)
+    for idx in range(n_imgs):
+        i, j = divmod(idx, n)
+        m[1 + i + i * h:1 + i + (i + 1) * h, 1 + j + j * w:1 + j + (j + 1) * w] = batch[idx]
+    if saveto is not None:
+        _write_bytes_atomic(saveto, iio.imwrite("<bytes>", m, extension=".png"))
+    return m
+
+
+# ---------------------------------------------------------------------------- latent space
+
+def interp(l, r, n_samples: int) -> np.ndarray:
+    """Linear interpolation: ``n_samples`` (>= 2) points from ``l`` to ``r`` inclusive.
+
+    Returns shape (n_samples, *l.shape), float (float32 stays float32).
+    """
+    l, r = np.asarray(l), np.asarray(r)
+    if l.shape != r.shape:
+        raise ValueError(f"l and r must have the same shape, got {l.shape} and {r.shape}")
+    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 2:
+        raise ValueError(f"n_samples={n_samples!r} is not valid; expected an integer >= 2")
+    dtype = np.result_type(l.dtype, r.dtype, np.float32)
+    t = np.linspace(0, 1, n_samples).reshape((n_samples,) + (1,) * l.ndim)
+    return ((1 - t) * l + t * r).astype(dtype)
+
+
+def slerp(val, low, high) -> np.ndarray:
+    """Spherical interpolation from ``low`` (val=0) to ``high`` (val=1), as in the original course.
+
+    The angle is taken between the flattened, normalised vectors. Falls back to linear interpolation
+    when they are (anti-)parallel (sin(omega) ~ 0) or one of them is zero. ``val`` is a scalar
+    (returns low.shape) or a 1-D array of values (returns (len(val), *low.shape)).
+    """
+    low, high = np.asarray(low, np.float64), np.asarray(high, np.float64)
+    if low.shape != high.shape:
+        raise ValueError(f"low and high must have the same shape, got {low.shape} and {high.shape}")
+    vals = np.asarray(val, np.float64)
+    if vals.ndim > 1:
+        raise ValueError(f"val must be a scalar or a 1-D array, got shape {vals.shape}")
+    t = vals.reshape(vals.shape + (1,) * low.ndim)
+    n_low, n_high = np.linalg.norm(low), np.linalg.norm(high)
+    if n_low == 0 or n_high == 0:
+        return (1.0 - t) * low + t * high
+    omega = np.arccos(np.clip(np.dot(low.ravel() / n_low, high.ravel() / n_high), -1, 1))
+    so = np.sin(omega)
+    if so < 1e-8:  # L'Hopital's rule / lerp, as the original did for so == 0
+        return (1.0 - t) * low + t * high
+    return np.sin((1.0 - t) * omega) / so * low + np.sin(t * omega) / so * high
+
+
+def make_latent_manifold(corners, n_samples: int) -> np.ndarray:
+    """A grid of latent vectors between 4 corners, as in the original course; shape (n_samples**2, n_latent).
+
+    corners: (4, n_latent). As in the original, the left column runs corners[0] -> corners[1] and the
+    right column corners[2] -> corners[3]; each row interpolates left to right. Read row-major (e.g. by
+    ``montage``): corners[0] is top-left, corners[2] top-right, corners[1] bottom-left,
+    corners[3] bottom-right.
+    """
+    c = np.asarray(corners)
+    if c.ndim != 2 or c.shape[0] != 4:
+        raise ValueError(f"corners must be 4 latent vectors, shape (4, n_latent); got shape {c.shape}")
+    left = interp(c[0], c[1], n_samples)   # (n, L): row i's left end
+    right = interp(c[2], c[3], n_samples)  # (n, L): row i's right end
+    grid = interp(left, right, n_samples)  # (n columns, n rows, L)
+    return grid.swapaxes(0, 1).reshape(n_samples * n_samples, c.shape[1])
+
+
+# ---------------------------------------------------------------------------- homework
+
+def build_submission(filename: str | os.PathLike, file_list: Sequence[str | os.PathLike],
+                     optional_file_list: Sequence[str | os.PathLike] = ()) -> Path:
+    """Zip the homework: every file of ``file_list`` plus those of ``optional_file_list`` that exist.
+
+    Raises FileNotFoundError listing each missing required file and its homework part (Part index+1).
+    Names in the zip are relative to the current directory where possible, else the file name.
+    Writes a ZIP_DEFLATED archive atomically, prints where it is and returns its absolute path.
+    """
+    for name, lst in (("file_list", file_list), ("optional_file_list", optional_file_list)):
+        if isinstance(lst, (str, bytes, os.PathLike)):
+            raise TypeError(f"{name} must be a list of file names, got a single name {lst!r}; "
+                            "wrap it in [...]")
+    required = [Path(f) for f in file_list]
+    missing = [f"  {f} (Part {i + 1})" for i, f in enumerate(required) if not f.is_file()]
+    if missing:
+        raise FileNotFoundError("cannot build the submission; these required files are missing, so those "
+                                "parts of the homework do not look complete:\n" + "\n".join(missing))
+    files = required + [Path(f) for f in optional_file_list if Path(f).is_file()]
+    cwd = Path.cwd().resolve()
+    arcnames: dict[str, Path] = {}
+    for f in files:
+        full = f.resolve()
+        arc = full.relative_to(cwd).as_posix() if full.is_relative_to(cwd) else full.name
+        if arc in arcnames and arcnames[arc] != full:
+            raise ValueError(f"two files would have the same name {arc!r} in the zip: "
+                             f"{arcnames[arc]} and {full}")
+        arcnames[arc] = full
+    out = Path(filename).resolve()
+    with _atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for arc, full in arcnames.items():
+            zf.write(full, arc)
+    print(f"Your assignment zip file has been created:\n{out}\nSubmit this file for grading.")
+    return out

@@ -1,0 +1,24 @@
+"""The `libs` package of the Session 5 "Generative Models" companion."""
+from setuptools import find_packages, setup
+
+setup(
+    name="cadl-session5",
+    version="0.1.0",
+    description=("Companion library for Session 5 of Creative Applications of Deep "
+                 "Learning with TensorFlow, on TensorFlow 2 and Keras 3"),
+    packages=find_packages(include=["libs", "libs.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "tensorflow>=2.16",
+        "keras>=3",
+        "numpy",
+        "matplotlib",
+        "scikit-image",
+        "imageio",
+        "jupyter",
+        "tqdm",
+    ],
+    extras_require={
+        "test": ["pytest", "nbclient", "nbformat", "ipykernel"],
+    },
+)

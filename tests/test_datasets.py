@@ -1,0 +1,453 @@
+"""Tests for libs.datasets: offline, downloads only from a loopback HTTP server."""
+import hashlib
+import http.server
+import io
+import os
+import pathlib
+import pickle
+import socket
+import string
+import struct
+import tarfile
+import threading
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from libs import datasets
+
+
+@pytest.fixture(autouse=True)
+def data_home(tmp_path, monkeypatch):
+    """Every test gets its own data directory; nothing is written to the repository's data/."""
+    home = tmp_path / "cadl-data"
+    monkeypatch.setenv("CADL_DATA_DIR", str(home))
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    return home
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """GET /ok/NAME serves NAME; /drop/NAME cuts the connection mid-body; /short/NAME announces
+    more bytes than it sends; anything else is a 404."""
+
+    def do_GET(self):
+        self.server.requests.append(self.path)
+        kind, _, name = self.path.lstrip("/").partition("/")
+        file = self.server.root / name
+        if kind not in ("ok", "drop", "short") or not name or not file.is_file():
+            self.send_error(404, "Not Found")
+            return
+        body = file.read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(body) + (1000 if kind == "short" else 0)))
+        self.end_headers()
+        if kind == "drop":
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            # Linger 0: closing now sends a TCP reset, as when a connection is dropped.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.wfile.close()
+            self.rfile.close()
+            self.connection.close()
+        else:
+            self.wfile.write(body)
+        self.close_connection = True
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A loopback HTTP server serving tmp_path/served; `.url(kind, name)` and `.requests`."""
+    root = tmp_path / "served"
+    root.mkdir()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd.root, httpd.requests = root, []
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    httpd.url = lambda kind, name: f"http://127.0.0.1:{httpd.server_address[1]}/{kind}/{name}"
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def serve(server, name: str, data: bytes) -> bytes:
+    (server.root / name).write_bytes(data)
+    return data
+
+
+# ---------------------------------------------------------------- data_dir
+
+def test_data_dir_uses_env_var_and_creates_it(data_home):
+    assert not data_home.exists()
+    assert datasets.data_dir() == data_home
+    assert data_home.is_dir()
+
+
+def test_data_dir_unusable_names_folder_and_env_var(tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    monkeypatch.setenv("CADL_DATA_DIR", str(blocker / "data"))
+    with pytest.raises(PermissionError, match="CADL_DATA_DIR") as err:
+        datasets.data_dir()
+    assert str(blocker / "data") in str(err.value)
+
+
+def test_data_dir_defaults_to_repository_data(monkeypatch):
+    monkeypatch.delenv("CADL_DATA_DIR")
+    root = pathlib.Path(datasets.__file__).resolve().parent.parent
+    if not ((root / "data").is_dir() and (root / "setup.py").is_file()):
+        pytest.skip("not a source checkout")
+    assert datasets.data_dir() == root / "data"
+
+
+# ---------------------------------------------------------------- download
+
+def test_download_then_served_from_cache(server, tmp_path):
+    data = serve(server, "blob.bin", os.urandom(50_000))
+    cache = tmp_path / "cache"
+    path = datasets.download(server.url("ok", "blob.bin"), "blob.bin", sha256=sha256(data),
+                             cache_dir=cache)
+    assert path == cache / "blob.bin" and path.read_bytes() == data
+    assert len(server.requests) == 1
+    again = datasets.download(server.url("ok", "blob.bin"), "blob.bin", sha256=sha256(data),
+                              cache_dir=cache)
+    assert again == path and len(server.requests) == 1  # no second request
+    assert sorted(os.listdir(cache)) == ["blob.bin"]
+
+
+def test_download_md5_and_no_hash(server, tmp_path):
+    data = serve(server, "a.txt", b"hello world\n" * 100)
+    path = datasets.download(server.url("ok", "a.txt"), "a.txt",
+                             md5=hashlib.md5(data).hexdigest(), cache_dir=tmp_path / "c")
+    assert path.read_bytes() == data
+    path = datasets.download(server.url("ok", "a.txt"), "b.txt", cache_dir=tmp_path / "c")
+    assert path.read_bytes() == data
+
+
+def test_download_redownloads_a_corrupt_cached_file(server, tmp_path):
+    data = serve(server, "blob.bin", os.urandom(1000))
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "blob.bin").write_bytes(b"stale")
+    path = datasets.download(server.url("ok", "blob.bin"), "blob.bin", sha256=sha256(data),
+                             cache_dir=cache)
+    assert path.read_bytes() == data and len(server.requests) == 1
+
+
+@pytest.mark.parametrize("kind, reasons", [
+    ("404", ["HTTP status 404"]),
+    ("drop", ["connection dropped", "truncated"]),  # which one depends on timing
+    ("short", ["truncated"]),
+])
+def test_download_failures_leave_nothing(server, tmp_path, kind, reasons):
+    data = serve(server, "blob.bin", os.urandom(200_000))
+    cache = tmp_path / "cache"
+    url = server.url(kind, "blob.bin")
+    with pytest.raises(datasets.DownloadError) as err:
+        datasets.download(url, "blob.bin", sha256=sha256(data), cache_dir=cache)
+    message = str(err.value)
+    assert url in message and any(reason in message for reason in reasons)
+    assert str(cache / "blob.bin") in message  # says where to put it by hand
+    assert os.listdir(cache) == []
+
+
+def test_download_connection_refused(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/x.bin"
+    with pytest.raises(datasets.DownloadError, match="connection refused") as err:
+        datasets.download(url, "x.bin", cache_dir=tmp_path / "cache")
+    assert url in str(err.value)
+    assert os.listdir(tmp_path / "cache") == []
+
+
+def test_download_wrong_checksum(server, tmp_path):
+    serve(server, "blob.bin", b"not what you expected")
+    expected = sha256(b"something else")
+    with pytest.raises(datasets.DownloadError) as err:
+        datasets.download(server.url("ok", "blob.bin"), "blob.bin", sha256=expected,
+                          cache_dir=tmp_path / "cache")
+    message = str(err.value)
+    assert expected in message and sha256(b"not what you expected") in message
+    assert "mismatch" in message
+    assert os.listdir(tmp_path / "cache") == []
+
+
+def test_download_ctrl_c_removes_partial_file(tmp_path, monkeypatch):
+    import keras
+
+    def interrupted(fname, origin, cache_dir, **kwargs):
+        pathlib.Path(cache_dir, fname).write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(keras.utils, "get_file", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        datasets.download("http://127.0.0.1:9/x", "x.bin", cache_dir=tmp_path / "cache")
+    assert os.listdir(tmp_path / "cache") == []
+
+
+def test_download_rejects_paths_as_fname(tmp_path):
+    with pytest.raises(ValueError):
+        datasets.download("http://127.0.0.1:9/x", "../x.bin", cache_dir=tmp_path)
+
+
+# ---------------------------------------------------------------- extract
+
+def _zip(path, entries):
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    return path
+
+
+def test_extract_zip_and_tar(tmp_path):
+    archive = _zip(tmp_path / "a.zip", {"top/x.txt": "x", "top/sub/y.txt": "y"})
+    out = datasets.extract(archive, tmp_path / "out-zip")
+    assert (out / "top" / "sub" / "y.txt").read_text() == "y"
+    with tarfile.open(tmp_path / "a.tar.gz", "w:gz") as tf:
+        tf.add(out / "top", arcname="top")
+    out = datasets.extract(tmp_path / "a.tar.gz", tmp_path / "out-tar")
+    assert (out / "top" / "x.txt").read_text() == "x"
+    with pytest.raises(FileExistsError):
+        datasets.extract(archive, tmp_path / "out-zip")
+
+
+def _tar_with(path, member, data=b""):
+    with tarfile.open(path, "w") as tf:
+        tf.addfile(tarfile.TarInfo("fine.txt"), io.BytesIO(b""))
+        member.size = len(data)
+        tf.addfile(member, io.BytesIO(data))
+    return path
+
+
+def _symlink_out():
+    member = tarfile.TarInfo("inner/link")
+    member.type, member.linkname = tarfile.SYMTYPE, "../../outside"
+    return member
+
+
+@pytest.mark.parametrize("make, bad", [
+    (lambda p: _zip(p / "evil.zip", {"ok.txt": "x", "../evil.txt": "x"}), "../evil.txt"),
+    (lambda p: _zip(p / "evil.zip", {"/abs/evil.txt": "x"}), "/abs/evil.txt"),
+    (lambda p: _tar_with(p / "evil.tar", tarfile.TarInfo("a/../../evil.txt"), b"x"),
+     "a/../../evil.txt"),
+    (lambda p: _tar_with(p / "evil.tar", tarfile.TarInfo("/abs/evil.txt"), b"x"), "/abs/evil.txt"),
+    (lambda p: _tar_with(p / "evil.tar", _symlink_out()), "inner/link"),
+])
+def test_extract_refuses_entries_outside_target(tmp_path, make, bad):
+    work = tmp_path / "work"
+    work.mkdir()
+    archive = make(tmp_path)
+    with pytest.raises(ValueError) as err:
+        datasets.extract(archive, work / "out")
+    assert bad in str(err.value)
+    assert os.listdir(work) == []  # nothing extracted, no temporary folder left
+    assert not (tmp_path / "evil.txt").exists()
+
+
+# ---------------------------------------------------------------- faces, corpus, digits, load_text
+
+def test_faces():
+    x = datasets.faces()
+    assert x.shape == (200, 32, 32, 1) and x.dtype == np.uint8
+    assert x.max() > 200 and x.min() < 50
+    np.testing.assert_array_equal(x[100:], x[:100, :, ::-1])  # mirrors of the first 100
+    assert len({img.tobytes() for img in x[:100]}) == 100
+    x[:] = 0  # a copy: the cache is untouched
+    assert datasets.faces().max() > 0
+    assert datasets.faces(16).shape == (200, 16, 16, 1)
+
+
+def test_faces_uses_only_the_face_images():
+    from skimage.data import lfw_subset
+
+    x = datasets.faces(25)[:100, ..., 0].astype(float) / 255
+    src = lfw_subset()
+    # Each image matches its source face closely, and not the non-face patches 100-199.
+    assert np.abs(x - src[:100]).mean() < 0.05
+    assert np.abs(x - src[100:]).mean() > 0.1
+
+
+@pytest.mark.parametrize("size", [4, 7, 0, -1, 32.0, "32", True])
+def test_faces_bad_size(size):
+    with pytest.raises(ValueError, match="size"):
+        datasets.faces(size)
+
+
+def test_corpus():
+    text = datasets.corpus()
+    assert isinstance(text, str) and len(text) >= 500_000
+    datasets.corpus.cache_clear()
+    assert datasets.corpus() == text  # deterministic, not just cached
+    letters = set(string.ascii_letters + " \n")
+    assert sum(ch in letters for ch in text) / len(text) > 0.75
+    assert "assert" in text and "\x00" not in text
+
+
+def test_digits():
+    x, y = datasets.digits(60, seed=3)
+    assert x.shape == (60, 28, 28, 1) and x.dtype == np.uint8
+    assert y.shape == (60,) and y.dtype == np.int64
+    assert y.min() >= 0 and y.max() <= 9 and len(set(y.tolist())) >= 8
+    assert ((x > 0).sum(axis=(1, 2, 3)) > 20).all()  # every image has ink
+    assert (x[:, 0, :, 0] == 0).mean() > 0.9  # black border, like MNIST
+    x2, y2 = datasets.digits(60, seed=3)
+    np.testing.assert_array_equal(x, x2)
+    np.testing.assert_array_equal(y, y2)
+    x3, _ = datasets.digits(60, seed=4)
+    assert not np.array_equal(x, x3)
+    with pytest.raises(ValueError, match="n must be"):
+        datasets.digits(0)
+
+
+def test_load_text(tmp_path):
+    good = tmp_path / "good.txt"
+    good.write_bytes("caf\u00e9\r\nline two\n".encode())
+    assert datasets.load_text(good) == "caf\u00e9\nline two\n"
+    (tmp_path / "empty.txt").write_bytes(b"")
+    with pytest.raises(ValueError, match="empty"):
+        datasets.load_text(tmp_path / "empty.txt")
+    (tmp_path / "nul.bin").write_bytes(b"abc\x00def")
+    with pytest.raises(ValueError, match="not a text file"):
+        datasets.load_text(tmp_path / "nul.bin")
+    (tmp_path / "latin.txt").write_bytes(b"\xff\xfe\xfa bad")
+    with pytest.raises(ValueError, match="UTF-8"):
+        datasets.load_text(tmp_path / "latin.txt")
+    with pytest.raises(FileNotFoundError, match="missing.txt"):
+        datasets.load_text(tmp_path / "missing.txt")
+
+
+# ---------------------------------------------------------------- CELEB
+
+def _jpeg_bytes(seed):
+    buf = io.BytesIO()
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def _celeb_zip(path, n=3):
+    return _zip(path, {f"img_align_celeba/{i:06d}.jpg": _jpeg_bytes(i) for i in range(1, n + 1)})
+
+
+def test_celeb_from_folder(tmp_path):
+    folder = tmp_path / "faces" / "nested"
+    folder.mkdir(parents=True)
+    for i in (2, 1):
+        (folder / f"{i:06d}.jpg").write_bytes(_jpeg_bytes(i))
+    (folder / "notes.txt").write_text("not an image")
+    files = datasets.CELEB(tmp_path / "faces")
+    assert files == [str(folder / "000001.jpg"), str(folder / "000002.jpg")]
+    (tmp_path / "none").mkdir()
+    with pytest.raises(FileNotFoundError, match="No .jpg"):
+        datasets.CELEB(tmp_path / "none")
+
+
+def test_celeb_from_zip_path(tmp_path):
+    archive = _celeb_zip(tmp_path / "img_align_celeba.zip")
+    md5 = hashlib.md5(archive.read_bytes()).hexdigest()
+    with pytest.raises(ValueError, match="md5 checksum mismatch"):
+        datasets.CELEB(archive)  # the default md5 is the official archive's
+    files = datasets.CELEB(archive, md5=md5)
+    assert len(files) == 3 and all(f.endswith(".jpg") for f in files)
+    assert all(os.path.isfile(f) for f in files) and files == sorted(files)
+    assert datasets.CELEB(archive, md5=md5) == files  # second call reuses the extracted folder
+
+
+def test_celeb_default_locations(data_home):
+    data_home.mkdir()
+    _celeb_zip(data_home / "img_align_celeba.zip", n=2)
+    files = datasets.CELEB(md5=None)
+    assert len(files) == 2 and files[0].startswith(str(data_home / "img_align_celeba"))
+    assert datasets.CELEB(md5=None) == files
+
+
+def test_celeb_missing_says_where_to_put_it(data_home):
+    with pytest.raises(FileNotFoundError) as err:
+        datasets.CELEB()
+    message = str(err.value)
+    assert str(data_home / "img_align_celeba.zip") in message
+    assert datasets.CELEB_PAGE in message and "faces()" in message and "url=" in message
+
+
+def test_celeb_download(server, data_home):
+    data = _celeb_zip(server.root / "celeba.zip", n=4).read_bytes()
+    files = datasets.CELEB(url=server.url("ok", "celeba.zip"), md5=hashlib.md5(data).hexdigest())
+    assert len(files) == 4
+    assert (data_home / "img_align_celeba.zip").read_bytes() == data
+
+
+# ---------------------------------------------------------------- ALICE, MNIST, CIFAR10
+
+def _alice_text():
+    body = "ALICE'S ADVENTURES IN WONDERLAND\n\nAlice was beginning to get very tired.\n" * 3000
+    return ("The Project Gutenberg eBook of Alice's Adventures in Wonderland\r\n"
+            "*** START OF THE PROJECT GUTENBERG EBOOK 11 ***\r\n" + body.replace("\n", "\r\n") +
+            "*** END OF THE PROJECT GUTENBERG EBOOK 11 ***\r\nLicense text\r\n").encode()
+
+
+def test_alice(server, data_home):
+    data = serve(server, "pg11.txt", _alice_text())
+    text = datasets.ALICE(url=server.url("ok", "pg11.txt"), sha256=sha256(data))
+    assert text.startswith("ALICE'S ADVENTURES") and text.endswith("tired.\n")
+    assert "Gutenberg" not in text and "License" not in text and "\r" not in text
+    assert datasets.ALICE(url=server.url("ok", "pg11.txt"), sha256=sha256(data)) == text
+    assert len(server.requests) == 1
+    assert (data_home / "pg11.txt").is_file()
+
+
+def test_alice_default_hash_is_pinned():
+    import inspect
+
+    assert inspect.signature(datasets.ALICE).parameters["sha256"].default == datasets.ALICE_SHA256
+    assert len(datasets.ALICE_SHA256) == 64
+
+
+def test_alice_without_hash_checks_content(server, data_home):
+    serve(server, "pg11.txt", b"Some other book entirely.\n" * 10_000)
+    with pytest.raises(datasets.DownloadError, match="Alice"):
+        datasets.ALICE(url=server.url("ok", "pg11.txt"), sha256=None)
+    assert not (data_home / "pg11.txt").exists()
+
+
+def test_mnist(server, data_home):
+    rng = np.random.default_rng(0)
+    buf = io.BytesIO()
+    np.savez(buf, x_train=rng.integers(0, 255, (6, 28, 28), dtype=np.uint8),
+             y_train=np.arange(6, dtype=np.uint8),
+             x_test=rng.integers(0, 255, (4, 28, 28), dtype=np.uint8),
+             y_test=np.arange(4, dtype=np.uint8))
+    data = serve(server, "mnist.npz", buf.getvalue())
+    (x, y), (xt, yt) = datasets.MNIST(url=server.url("ok", "mnist.npz"), sha256=sha256(data))
+    assert x.shape == (6, 28, 28, 1) and x.dtype == np.uint8 and y.tolist() == list(range(6))
+    assert xt.shape == (4, 28, 28, 1) and yt.shape == (4,)
+    assert (data_home / "mnist.npz").is_file()
+
+
+def test_cifar10(server, data_home):
+    rng = np.random.default_rng(0)
+    with tarfile.open(server.root / "cifar.tar.gz", "w:gz") as tf:
+        for name, n in [(f"data_batch_{i}", 3) for i in range(1, 6)] + [("test_batch", 2)]:
+            batch = {b"data": rng.integers(0, 255, (n, 3072), dtype=np.uint8),
+                     b"labels": rng.integers(0, 10, n).tolist()}
+            blob = pickle.dumps(batch)
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(blob)
+            tf.addfile(info, io.BytesIO(blob))
+    data = (server.root / "cifar.tar.gz").read_bytes()
+    (x, y), (xt, yt) = datasets.CIFAR10(url=server.url("ok", "cifar.tar.gz"), sha256=sha256(data))
+    assert x.shape == (15, 32, 32, 3) and x.dtype == np.uint8 and y.shape == (15,)
+    assert xt.shape == (2, 32, 32, 3) and yt.max() <= 9
+    assert (data_home / "cifar-10-python" / "cifar-10-batches-py" / "test_batch").is_file()

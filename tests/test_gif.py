@@ -1,0 +1,141 @@
+"""Tests for libs.gif: build_gif writes a looping GIF with the right frames and timing; show displays."""
+import io
+
+import IPython.display
+import numpy as np
+import pytest
+from PIL import Image
+
+from libs import gif
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    """Run every test inside tmp_path so default output names (animation.gif) stay there."""
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def shown(monkeypatch):
+    """Capture what would be displayed inline instead of displaying it."""
+    captured = []
+    monkeypatch.setattr(IPython.display, "display", captured.append)
+    return captured
+
+
+def _frames(n=4, h=6, w=5):
+    """Distinct grayscale float frames in [0, 1] (Pillow would merge identical consecutive frames)."""
+    return np.linspace(0, 1, n * h * w).reshape(n, h, w)
+
+
+def _read_gif(path_or_bytes):
+    src = io.BytesIO(path_or_bytes) if isinstance(path_or_bytes, bytes) else path_or_bytes
+    with Image.open(src) as im:
+        durations = []
+        for i in range(im.n_frames):
+            im.seek(i)
+            durations.append(im.info["duration"])
+        im.seek(0)
+        return im.n_frames, durations, im.info.get("loop"), im.size
+
+
+def test_build_gif_writes_looping_gif(tmp_path):
+    path = tmp_path / "out" / "anim.gif"
+    out = gif.build_gif(_frames(), interval=0.25, saveto=path)
+    assert out.dtype == np.uint8 and out.shape == (4, 6, 5)
+    n_frames, durations, loop, size = _read_gif(path)
+    assert n_frames == 4 and durations == [250] * 4 and loop == 0 and size == (5, 6)
+    assert [p.name for p in path.parent.iterdir()] == ["anim.gif"]  # no temporary file left
+    with Image.open(path) as im:
+        im.seek(2)
+        np.testing.assert_array_equal(np.asarray(im.convert("L")), out[2])
+
+
+def test_build_gif_default_name_and_common_range(tmp_path):
+    frames = np.stack([np.full((3, 3), 0.2), np.full((3, 3), 0.4), np.full((3, 3), 0.6)])
+    out = gif.build_gif(frames)
+    assert (tmp_path / "animation.gif").is_file()
+    # one range (0, 1) for all frames: constant frames keep their distinct brightness
+    np.testing.assert_array_equal(out[:, 0, 0], [51, 102, 153])
+
+
+def test_build_gif_rgb_and_channel_one(tmp_path):
+    rgb = np.zeros((3, 4, 4, 3), np.uint8)
+    rgb[:, :, :, 0] = np.arange(3)[:, None, None] * 100
+    out = gif.build_gif(list(rgb), saveto=tmp_path / "rgb.gif")
+    assert out.shape == (3, 4, 4, 3)
+    assert _read_gif(tmp_path / "rgb.gif")[0] == 3
+    gray = gif.build_gif(_frames()[..., None], save_gif=False)
+    assert gray.shape == (4, 6, 5)
+    narrow = gif.build_gif(_frames(w=3), saveto=tmp_path / "narrow.gif")  # (N, H, 3) is gray, not RGB
+    assert narrow.shape == (4, 6, 3) and _read_gif(tmp_path / "narrow.gif")[0] == 4
+
+
+def test_build_gif_dpi_144_doubles_size(tmp_path):
+    out = gif.build_gif(_frames(), dpi=144, saveto=tmp_path / "big.gif")
+    assert out.shape == (4, 12, 10)
+    np.testing.assert_array_equal(out[:, ::2, ::2], gif.build_gif(_frames(), save_gif=False))
+    assert _read_gif(tmp_path / "big.gif")[3] == (10, 12)
+    assert gif.build_gif(_frames(), dpi=108, save_gif=False).shape == (4, 9, 8)  # 1.5x, nearest neighbour
+
+
+def test_build_gif_cmap_makes_rgb(tmp_path):
+    out = gif.build_gif(_frames(), cmap="viridis", saveto=tmp_path / "c.gif")
+    assert out.shape == (4, 6, 5, 3) and out.dtype == np.uint8
+    assert not (out[..., 0] == out[..., 1]).all()  # really coloured
+    with Image.open(tmp_path / "c.gif") as im:
+        assert im.convert("RGB").size == (5, 6)
+
+
+def test_build_gif_show_without_saving(tmp_path, shown):
+    out = gif.build_gif(_frames(), show_gif=True, save_gif=False)
+    assert list(tmp_path.iterdir()) == []
+    assert len(shown) == 1 and isinstance(shown[0], IPython.display.Image)
+    assert shown[0].format == "gif"
+    n_frames, durations, loop, _ = _read_gif(shown[0].data)
+    assert n_frames == len(out) and durations == [100] * 4 and loop == 0
+
+
+@pytest.mark.parametrize("imgs, kwargs, match", [
+    ([], {}, "empty"),
+    ([np.zeros((4, 4)), np.zeros((4, 4)), np.zeros((4, 5))], {},
+     r"frame 2 has shape \(4, 5\).*frame 0 has shape \(4, 4\)"),
+    (np.zeros((2, 4, 4, 2)), {}, "2 channels"),
+    (np.zeros((4, 4)), {}, "expected"),
+    (np.zeros((2, 4, 4)), {"interval": 0}, "interval=0"),
+    (np.zeros((2, 4, 4)), {"dpi": -72}, "dpi=-72"),
+    (np.zeros((2, 4, 4, 3)), {"cmap": "gray"}, "grayscale"),
+    (np.zeros((2, 4, 4)), {"cmap": "no-such-map"}, "not a matplotlib colormap"),
+    (np.array([np.zeros((2, 2)), np.full((2, 2), np.nan)]), {}, "NaN"),
+])
+def test_build_gif_bad_input(tmp_path, imgs, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        gif.build_gif(imgs, **kwargs)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_show_path_and_bytes(tmp_path, shown):
+    path = tmp_path / "a.gif"
+    gif.build_gif(_frames(), saveto=path)
+    img = gif.show(path)
+    assert shown == [img] and img.format == "gif" and img.data == path.read_bytes()
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 8
+    assert gif.show(png).format == "png"
+    with pytest.raises(ValueError, match="neither a GIF nor a PNG"):
+        gif.show(b"hello")
+    with pytest.raises(FileNotFoundError, match="missing.gif"):
+        gif.show(tmp_path / "missing.gif")
+
+
+def test_show_gif_without_ipython(monkeypatch):
+    import builtins
+    real_import = builtins.__import__
+
+    def no_ipython(name, *args, **kwargs):
+        if name.startswith("IPython"):
+            raise ImportError("no IPython")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ipython)
+    with pytest.raises(ImportError, match="pip install ipython"):
+        gif.build_gif(_frames(), show_gif=True, save_gif=False)

@@ -1,0 +1,236 @@
+"""Tests for libs.utils: to_uint8, montage, interp, slerp, make_latent_manifold, build_submission."""
+import zipfile
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from libs import utils
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    """Run every test inside tmp_path so default output names (montage.png) stay there."""
+    monkeypatch.chdir(tmp_path)
+
+
+# ---------------------------------------------------------------------------- to_uint8
+
+@pytest.mark.parametrize("x, expected", [
+    (np.array([0.0, 0.5, 1.0]), [0, 128, 255]),              # float [0, 1]
+    (np.array([0.0, 127.0, 255.0]), [0, 127, 255]),          # float [0, 255], the pipeline's output
+    (np.array([-1.0, 0.0, 1.0]), [0, 128, 255]),             # tanh output
+    (np.array([10.0, 20.0, 1010.0]), [0, 3, 255]),           # own (min, max)
+    (np.array([0, 100, 255], np.int64), [0, 100, 255]),      # ints in [0, 255]
+    (np.array([False, True]), [0, 255]),
+    (np.full(3, 300.0), [0, 0, 0]),                          # constant outside known ranges -> zeros
+])
+def test_to_uint8_inferred_ranges(x, expected):
+    out = utils.to_uint8(x)
+    assert out.dtype == np.uint8
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_to_uint8_uint8_passes_through():
+    x = np.array([[3, 200]], np.uint8)
+    assert utils.to_uint8(x) is x
+
+
+def test_to_uint8_explicit_range_clips():
+    out = utils.to_uint8(np.array([-5.0, 0.0, 5.0, 10.0, 20.0]), value_range=(0, 10))
+    np.testing.assert_array_equal(out, [0, 0, 128, 255, 255])
+
+
+def test_to_uint8_rejects_nan_and_bad_range():
+    with pytest.raises(ValueError, match="NaN"):
+        utils.to_uint8(np.array([0.0, np.nan]))
+    with pytest.raises(ValueError, match=r"value_range=\(1, 1\)"):
+        utils.to_uint8(np.zeros(2), value_range=(1, 1))
+    with pytest.raises(ValueError, match="two numbers"):
+        utils.to_uint8(np.zeros(2), value_range="ab")
+
+
+# ---------------------------------------------------------------------------- montage
+
+def _gray(n=4, h=2, w=3):
+    return np.arange(n * h * w, dtype=np.float64).reshape(n, h, w) / (n * h * w - 1)
+
+
+def test_montage_gray_layout_and_border():
+    imgs = np.arange(4 * 2 * 3, dtype=np.uint8).reshape(4, 2, 3) + 1
+    m = utils.montage(imgs, saveto=None)
+    assert m.shape == (2 * 2 + 3, 3 * 2 + 3) and m.dtype == np.uint8
+    # tile (i=1, j=0) is image 2, at rows 1+i+i*H .. 1+i+(i+1)*H, cols 1+j+j*W .. 1+j+(j+1)*W
+    np.testing.assert_array_equal(m[4:6, 1:4], imgs[2])
+    np.testing.assert_array_equal(m[4:6, 5:8], imgs[3])
+    assert (m[0] == 128).all() and (m[:, 0] == 128).all() and (m[3] == 128).all() and (m[:, 4] == 128).all()
+    assert (m[-1] == 128).all() and (m[:, -1] == 128).all()
+
+
+def test_montage_channel_one_equals_gray():
+    imgs = _gray()
+    np.testing.assert_array_equal(utils.montage(imgs[..., None], saveto=None),
+                                  utils.montage(imgs, saveto=None))
+
+
+def test_montage_rgb_list_uint8():
+    imgs = [np.full((2, 2, 3), (i, 2 * i, 3 * i), np.uint8) for i in range(1, 5)]
+    m = utils.montage(imgs, saveto=None)
+    assert m.shape == (7, 7, 3)
+    np.testing.assert_array_equal(m[1:3, 4:6], imgs[1])
+    assert (m[0] == 128).all()
+
+
+@pytest.mark.parametrize("imgs, value", [
+    (np.full((1, 2, 2), 1.0), 255),          # float [0, 1]
+    (np.full((1, 2, 2), 255.0), 255),        # float [0, 255]
+    (np.full((1, 2, 2), -1.0), 0),           # float [-1, 1]
+    (np.full((1, 2, 2), 7, np.uint8), 7),    # uint8 unchanged
+])
+def test_montage_value_ranges(imgs, value):
+    imgs = np.concatenate([imgs, np.zeros_like(imgs)])  # a 0 tile anchors the inferred range
+    m = utils.montage(imgs, saveto=None)
+    assert (m[1:3, 1:3] == value).all()
+
+
+def test_montage_float_range_mid_values():
+    m = utils.montage(np.array([[[-1.0, 0.0]], [[0.5, 1.0]]]), saveto=None)
+    np.testing.assert_array_equal(m[1, 1:3], [0, 128])
+
+
+def test_montage_non_square_count_leaves_gray_tiles():
+    m = utils.montage(np.zeros((5, 2, 2)), saveto=None)
+    assert m.shape == (3 * 2 + 4, 3 * 2 + 4)  # 3 x 3 grid
+    assert (m[4:6, 4:6] == 0).all()           # image 4 at tile (1, 1)
+    for rows, cols in [(slice(4, 6), slice(7, 9)), (slice(7, 9), slice(1, 3)), (slice(7, 9), slice(7, 9))]:
+        assert (m[rows, cols] == 128).all()   # tiles 5..8 unused
+
+
+def test_montage_saves_png_equal_to_result(tmp_path):
+    path = tmp_path / "sub" / "m.png"
+    m = utils.montage(_gray(), saveto=path)
+    np.testing.assert_array_equal(iio.imread(path), m)
+    assert [p.name for p in path.parent.iterdir()] == ["m.png"]  # no temporary file left
+    rgb = utils.montage(np.random.default_rng(0).random((3, 4, 4, 3)))  # default name in cwd
+    np.testing.assert_array_equal(iio.imread(tmp_path / "montage.png"), rgb)
+
+
+@pytest.mark.parametrize("imgs, match", [
+    ([], "empty"),
+    (np.zeros((0, 2, 2)), "non-empty"),
+    (np.zeros((2, 2)), r"shape \(2, 2\)"),
+    (np.zeros((2, 2, 2, 2, 1)), "5 dims"),
+    (np.zeros((2, 2, 2, 4)), "4 channels"),
+    ([np.zeros((2, 2)), np.zeros((2, 3))], r"image 1 has shape \(2, 3\)"),
+])
+def test_montage_bad_input(imgs, match):
+    with pytest.raises(ValueError, match=match):
+        utils.montage(imgs, saveto=None)
+
+
+# ---------------------------------------------------------------------------- interp, slerp
+
+def test_interp_endpoints_and_midpoint():
+    l, r = np.array([0.0, 2.0, -4.0]), np.array([1.0, 4.0, 4.0])
+    out = utils.interp(l, r, 5)
+    assert out.shape == (5, 3)
+    np.testing.assert_array_equal(out[0], l)
+    np.testing.assert_array_equal(out[-1], r)
+    np.testing.assert_allclose(out[2], [0.5, 3.0, 0.0])
+    assert utils.interp(np.zeros((2, 2), np.float32), np.ones((2, 2), np.float32), 3).dtype == np.float32
+
+
+def test_interp_bad_input():
+    with pytest.raises(ValueError, match="n_samples=1"):
+        utils.interp(np.zeros(2), np.ones(2), 1)
+    with pytest.raises(ValueError, match="same shape"):
+        utils.interp(np.zeros(2), np.ones(3), 3)
+
+
+def test_slerp_endpoints_and_unit_norm():
+    low, high = np.array([1.0, 0.0, 0.0]), np.array([0.0, 0.6, 0.8])
+    np.testing.assert_allclose(utils.slerp(0.0, low, high), low, atol=1e-12)
+    np.testing.assert_allclose(utils.slerp(1.0, low, high), high, atol=1e-12)
+    mid = utils.slerp(0.5, low, high)
+    np.testing.assert_allclose(np.linalg.norm(mid), 1.0)
+    np.testing.assert_allclose(mid, (low + high) / np.linalg.norm(low + high))
+
+
+def test_slerp_array_of_values_stacks():
+    low, high = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    out = utils.slerp(np.linspace(0, 1, 5), low, high)
+    assert out.shape == (5, 2)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0)
+    np.testing.assert_allclose(out[2], utils.slerp(0.5, low, high))
+
+
+def test_slerp_parallel_falls_back_to_lerp():
+    low = np.array([1.0, 2.0])
+    out = utils.slerp(0.25, low, 3 * low)
+    np.testing.assert_allclose(out, 0.75 * low + 0.25 * 3 * low)
+    assert np.isfinite(utils.slerp(0.5, np.zeros(2), low)).all()
+
+
+def test_slerp_bad_input():
+    with pytest.raises(ValueError, match="same shape"):
+        utils.slerp(0.5, np.ones(2), np.ones(3))
+    with pytest.raises(ValueError, match="1-D"):
+        utils.slerp(np.zeros((2, 2)), np.ones(2), np.ones(2))
+
+
+# ---------------------------------------------------------------------------- manifold
+
+def test_make_latent_manifold_corners():
+    corners = np.random.default_rng(0).normal(size=(4, 5))
+    n = 3
+    out = utils.make_latent_manifold(corners, n)
+    assert out.shape == (n * n, 5)
+    np.testing.assert_allclose(out[0], corners[0])            # top-left
+    np.testing.assert_allclose(out[n - 1], corners[2])        # top-right
+    np.testing.assert_allclose(out[n * (n - 1)], corners[1])  # bottom-left
+    np.testing.assert_allclose(out[-1], corners[3])           # bottom-right
+    np.testing.assert_allclose(out[4], corners.mean(axis=0))  # centre
+    # same as the original's loop
+    left, right = utils.interp(corners[0], corners[1], n), utils.interp(corners[2], corners[3], n)
+    ref = np.vstack([utils.interp(left[i], right[i], n) for i in range(n)])
+    np.testing.assert_allclose(out, ref)
+
+
+def test_make_latent_manifold_bad_input():
+    with pytest.raises(ValueError, match="4 latent vectors"):
+        utils.make_latent_manifold(np.zeros((3, 2)), 3)
+    with pytest.raises(ValueError, match="n_samples=1"):
+        utils.make_latent_manifold(np.zeros((4, 2)), 1)
+
+
+# ---------------------------------------------------------------------------- build_submission
+
+def test_build_submission_zips_required_and_existing_optional(tmp_path, capsys):
+    (tmp_path / "part1.gif").write_bytes(b"gif")
+    (tmp_path / "nb").mkdir()
+    (tmp_path / "nb" / "part2.ipynb").write_text("{}")
+    (tmp_path / "extra.png").write_bytes(b"png")
+    (tmp_path / "unlisted.txt").write_text("no")
+    out = utils.build_submission("hw/session-5.zip", ["part1.gif", "nb/part2.ipynb"],
+                                 optional_file_list=["extra.png", "absent.png"])
+    assert out == tmp_path / "hw" / "session-5.zip" and out.is_absolute()
+    with zipfile.ZipFile(out) as zf:
+        assert sorted(zf.namelist()) == ["extra.png", "nb/part2.ipynb", "part1.gif"]
+        assert zf.read("nb/part2.ipynb") == b"{}"
+        assert all(i.compress_type == zipfile.ZIP_DEFLATED for i in zf.infolist())
+    assert str(out) in capsys.readouterr().out
+    assert [p.name for p in out.parent.iterdir()] == ["session-5.zip"]
+
+
+def test_build_submission_missing_files(tmp_path):
+    (tmp_path / "part1.gif").write_bytes(b"gif")
+    with pytest.raises(FileNotFoundError) as err:
+        utils.build_submission("s.zip", ["part1.gif", "part2.gif", "part3.ipynb"])
+    msg = str(err.value)
+    assert "part2.gif (Part 2)" in msg and "part3.ipynb (Part 3)" in msg and "part1.gif" not in msg
+    assert not (tmp_path / "s.zip").exists()
+
+
+def test_build_submission_rejects_single_string():
+    with pytest.raises(TypeError, match="list of file names"):
+        utils.build_submission("s.zip", "part1.gif")
