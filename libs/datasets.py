@@ -1,6 +1,7 @@
 """Where data comes from: embedded offline defaults and verified real datasets.
 
-Offline, always available: `faces()` (LFW crops shipped with scikit-image), `corpus()` (text from
+Offline, always available: `faces()` (LFW crops shipped with scikit-image; `face_files()` writes
+them as PNGs for the file pipeline), `corpus()` (text from
 the Python standard library), `digits()` (MNIST-like digits rendered from matplotlib's fonts) and
 `load_text(path)` for your own text.
 
@@ -218,6 +219,25 @@ def faces(size: int = 32) -> np.ndarray:
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 8:
         raise ValueError(f"size must be an int >= 8, got {size!r}")
     return _faces(int(size)).copy()
+
+
+def face_files(folder=None) -> list[str]:
+    """The embedded faces as image files, for the file-based pipeline the lecture builds.
+
+    Writes `faces(25)` (the LFW crops at their own 25x25 size) as PNGs into `folder`
+    (default data_dir()/faces, made once) and returns their sorted paths.
+    """
+    from imageio.v3 import imwrite
+
+    folder = pathlib.Path(folder).expanduser() if folder else data_dir() / "faces"
+    images = faces(25)
+    names = [f"face_{i:03d}.png" for i in range(len(images))]
+    if not all((folder / name).is_file() for name in names):
+        if folder.exists():
+            shutil.rmtree(folder)
+        _into_place(lambda tmp: [imwrite(tmp / name, image[..., 0])
+                                 for name, image in zip(names, images)], folder)
+    return [str(folder / name) for name in names]
 
 
 def _docstrings(path: pathlib.Path):

@@ -25,8 +25,9 @@ def pick(full, quick_value):
     return quick_value if quick() else full
 
 
-def imshow(image: np.ndarray, title: str | None = None, figsize: tuple[float, float] = (6, 6)):
-    """Show one image (H, W), (H, W, 1) or (H, W, 3) without axes; returns the figure."""
+def imshow(image: np.ndarray, title: str | None = None,
+           figsize: tuple[float, float] = (6, 6)) -> None:
+    """Show one image (H, W), (H, W, 1) or (H, W, 3) without axes."""
     import matplotlib.pyplot as plt
 
     image = np.asarray(image)
@@ -38,4 +39,3 @@ def imshow(image: np.ndarray, title: str | None = None, figsize: tuple[float, fl
     if title:
         ax.set_title(title)
     plt.show()
-    return fig

@@ -451,3 +451,15 @@ def test_cifar10(server, data_home):
     assert x.shape == (15, 32, 32, 3) and x.dtype == np.uint8 and y.shape == (15,)
     assert xt.shape == (2, 32, 32, 3) and yt.max() <= 9
     assert (data_home / "cifar-10-python" / "cifar-10-batches-py" / "test_batch").is_file()
+
+
+def test_face_files_writes_the_embedded_faces_once(tmp_path):
+    files = datasets.face_files(tmp_path / "faces")
+    assert len(files) == 200 and files == sorted(files)
+    first = np.asarray(Image.open(files[0]))
+    np.testing.assert_array_equal(first, datasets.faces(25)[0, ..., 0])
+    stamp = os.path.getmtime(files[0])
+    assert datasets.face_files(tmp_path / "faces") == files  # second call: nothing rewritten
+    assert os.path.getmtime(files[0]) == stamp
+    os.remove(files[5])  # an incomplete folder is rebuilt
+    assert all(os.path.isfile(f) for f in datasets.face_files(tmp_path / "faces"))

@@ -1,0 +1,24 @@
+"""`make demo` writes its pictures and lists them."""
+import os
+import subprocess
+import sys
+
+import imageio.v3 as iio
+
+
+def test_demo_writes_outputs(tmp_path):
+    env = dict(os.environ, CADL_DATA_DIR=str(tmp_path / "data"), TF_CPP_MIN_LOG_LEVEL="2")
+    out = tmp_path / "outputs"
+    run = subprocess.run([sys.executable, "-m", "libs.demo", "--quick", "--out", str(out)],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    montage, animation = out / "pipeline_montage.png", out / "pipeline.gif"
+    assert iio.imread(montage).ndim >= 2
+    assert iio.improps(animation, index=None).shape[0] >= 2  # several frames
+    assert str(montage) in run.stdout and str(animation) in run.stdout
+
+
+def test_demo_refuses_unknown_job(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "libs.demo", "--out", str(tmp_path), "nope"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "unknown job" in run.stderr
