@@ -16,7 +16,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-BENCHMARKS = {"pipeline": "bench_pipeline"}
+BENCHMARKS = {"pipeline": "bench_pipeline", "gan": "bench_gan", "charrnn": "bench_charrnn"}
 
 
 def best_rate(fn, count: int, repeats: int = 3) -> float:

@@ -1,0 +1,898 @@
+"""Generative adversarial networks: DCGAN or fully connected, equilibrium training, latent tools, CLI.
+
+    python -m libs.gan train  --data faces|celeb|DIR --ckpt DIR [--image-size 32] [--steps N] ...
+    python -m libs.gan sample --ckpt DIR [--n 64] --out DIR
+    python -m libs.gan eval   --ckpt DIR --data faces|celeb|DIR [--n 1000]
+
+From Python (a notebook):
+
+    model, history = gan.train("faces", "checkpoints/gan", **gan.DEMO)   # resumable
+    gan.montage_of(model, gan.latent(64, model.config.n_latent), "samples.png")
+    gan.interpolation_gif(model, gan.latent(4, model.config.n_latent), "walk.gif")
+    gan.evaluate(model, "faces")                                        # {"swd_x1e3": ...}
+
+The generator maps z ~ N(0, I) of `n_latent` values to images in [-1, 1] (tanh); the
+discriminator maps images to one logit. Both are DCGAN-style (Radford et al. 2016): strided 5x5
+convolutions, batch norm, ReLU in the generator, leaky ReLU (0.2) in the discriminator. Data come
+in 0-255 (as `dataset_utils.create_input_pipeline` yields them) and are scaled inside the step.
+Training runs on `training.fit`: resume, Ctrl-C, NaN guard, progress bar, TensorBoard, strategy.
+
+Speed: on CPUs TensorFlow's transposed convolution (and the input gradient of a strided one) runs
+at a fraction of the speed of a forward convolution, so the layers below compute it as a forward
+convolution followed by depth_to_space (sub-pixel), and batch norm uses the fused kernel. The
+maths and the variables are those of the Keras layers (tests check it); `fast=False` builds the
+stock layers, which is what the benchmark's reference uses. On a GPU the stock ops run.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: no C++ log noise
+import tensorflow as tf  # noqa: E402
+import keras  # noqa: E402
+from keras import layers  # noqa: E402
+
+from . import training, utils  # noqa: E402
+
+# The demo's budget (make demo, the benchmark's quality figure): train(data, ckpt, **DEMO) makes
+# recognisable faces from the embedded ones in a few minutes on a laptop's CPU.
+DEMO = dict(image_size=32, n_features=32, ema=0.99, steps=600)
+EQUILIBRIUM = math.log(2.0)  # the discriminator's BCE when it outputs 0.5 everywhere
+BN_MOMENTUM = 0.9  # moving statistics follow quickly enough for samples after a short run
+
+
+# ---------------------------------------------------------------------------- configuration
+
+@dataclasses.dataclass
+class GANConfig:
+    """Everything needed to rebuild a GAN; stored as JSON in the checkpoint folder.
+
+    image_size: a power of two >= 16 (images are square); channels: 1 (gray) or 3 (RGB).
+    n_features: feature maps of the discriminator's first layer (doubling per layer; the
+    generator mirrors it), or the hidden units / 8 of the fully connected (`dense`) networks.
+    equilibrium: the original homework's rule: update D only while neither of its losses (real,
+    fake) is below ln 2 - margin, G only while neither is above ln 2 + margin (both when neither).
+    ema: decay of an exponential moving average of the generator's weights, 0 for none
+    (e.g. 0.999); samples then come from the average, which is smoother.
+    """
+    image_size: int = 32
+    channels: int = 1
+    n_latent: int = 100
+    n_features: int = 64
+    dense: bool = False
+    batch_size: int = 64
+    g_learning_rate: float = 2e-4
+    d_learning_rate: float = 2e-4
+    beta1: float = 0.5
+    equilibrium: bool = False
+    margin: float = 0.2
+    ema: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self):
+        def integer(name, low):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+            setattr(self, name, int(value))
+
+        integer("image_size", 16)
+        if self.image_size & (self.image_size - 1):
+            raise ValueError(f"image_size must be a power of two >= 16 (16, 32, 64, 128, ...), "
+                             f"got {self.image_size}")
+        if self.channels not in (1, 3) or isinstance(self.channels, bool):
+            raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {self.channels!r}")
+        integer("n_latent", 1)
+        integer("n_features", 1)
+        integer("batch_size", 1)
+        integer("seed", 0)
+        for name in ("g_learning_rate", "d_learning_rate"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a number > 0, got {value!r}")
+        if not 0 <= self.beta1 < 1:
+            raise ValueError(f"beta1 must be in [0, 1), got {self.beta1!r}")
+        if not 0 < self.margin < EQUILIBRIUM:
+            raise ValueError(f"margin must be in (0, ln 2 = {EQUILIBRIUM:.3f}), got {self.margin!r}")
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"ema must be in [0, 1) (0 turns it off), got {self.ema!r}")
+        self.dense, self.equilibrium = bool(self.dense), bool(self.equilibrium)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return (self.image_size, self.image_size, self.channels)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> GANConfig:
+        """A config from saved JSON; unknown keys (another model's config) are refused."""
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"not a GAN configuration: unknown keys {sorted(unknown)}")
+        return cls(**data)
+
+
+# ---------------------------------------------------------------------------- fast layers
+
+@functools.lru_cache(maxsize=1)
+def _on_gpu() -> bool:
+    # cuDNN runs transposed convolutions well; the sub-pixel form only pays on CPUs.
+    return bool(tf.config.list_logical_devices("GPU"))
+
+
+def conv_transpose_subpixel(x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
+    """`tf.nn.conv2d_transpose(x, kernel, (B, 2H, 2W, C_out), 2, "SAME")` for an odd kernel size.
+
+    x: (B, H, W, C_in); kernel: (k, k, C_out, C_in). Each of the 4 output phases (even/odd row
+    and column) is a small stride-1 convolution of x with a subset of the taps, so all four are
+    one forward convolution to 4 * C_out channels followed by depth_to_space. It does 36/25 of the
+    multiplications (zero taps) but forward convolutions run several times faster on CPUs.
+    """
+    k = int(kernel.shape[0])
+    pad = (k - 2) // 2  # SAME padding before, for stride 2 and an even output size
+    # Output row 2m + a receives x[m + o] * kernel[t] for every tap t with a + pad - t = 2 o.
+    taps = [[((a + pad - t) // 2, t) for t in range(k) if (a + pad - t) % 2 == 0] for a in (0, 1)]
+    lo = min(o for phase in taps for o, _ in phase)
+    hi = max(o for phase in taps for o, _ in phase)
+    index = np.full((2, hi - lo + 1), k, np.int32)  # k selects an added row of zeros
+    for a, phase in enumerate(taps):
+        for o, t in phase:
+            index[a, o - lo] = t
+    w = tf.pad(tf.transpose(kernel, [0, 1, 3, 2]), [[0, 1], [0, 1], [0, 0], [0, 0]])
+    w = tf.gather(tf.gather(w, index, axis=0), index, axis=2)  # (2, T, 2, T, C_in, C_out)
+    c_in, c_out = int(kernel.shape[3]), int(kernel.shape[2])
+    w = tf.reshape(tf.transpose(w, [1, 3, 4, 0, 2, 5]), [hi - lo + 1, hi - lo + 1, c_in, 4 * c_out])
+    y = tf.nn.conv2d(x, w, 1, [[0, 0], [-lo, hi], [-lo, hi], [0, 0]])  # (B, H, W, 4 C_out)
+    return tf.nn.depth_to_space(y, 2)  # (B, 2H, 2W, C_out)
+
+
+def _filter_grad(x, kernel, dy):
+    return tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=tf.shape(kernel), out_backprop=dy,
+                                           strides=[1, 2, 2, 1], padding="SAME")
+
+
+@tf.custom_gradient
+def _conv_s2(x, kernel):
+    """Strided 5x5 convolution whose input gradient is computed sub-pixel."""
+    def grad(dy):
+        return conv_transpose_subpixel(dy, kernel), _filter_grad(x, kernel, dy)
+    return tf.nn.conv2d(x, kernel, 2, "SAME"), grad
+
+
+@tf.custom_gradient
+def _conv_transpose_s2(x, kernel):
+    """Transposed strided convolution computed sub-pixel; its gradients are the stock ones."""
+    def grad(dy):
+        return tf.nn.conv2d(dy, kernel, 2, "SAME"), _filter_grad(dy, kernel, x)
+    return conv_transpose_subpixel(x, kernel), grad
+
+
+def _stride2_same(layer) -> bool:
+    """The configuration the sub-pixel code handles; anything else uses the Keras op."""
+    return (tuple(layer.strides) == (2, 2) and layer.padding == "same"
+            and tuple(layer.dilation_rate) == (1, 1) and layer.kernel_size[0] % 2 == 1
+            and layer.kernel_size[0] == layer.kernel_size[1]
+            and layer.data_format == "channels_last"
+            and getattr(layer, "output_padding", None) is None)
+
+
+class StridedConv2D(layers.Conv2D):
+    """`keras.layers.Conv2D(filters, k, strides=2, padding="same")`, faster to train on CPUs."""
+
+    def call(self, inputs):
+        if _on_gpu() or not _stride2_same(self):
+            return super().call(inputs)
+        y = _conv_s2(inputs, tf.convert_to_tensor(self.kernel))
+        y = tf.nn.bias_add(y, self.bias) if self.use_bias else y
+        return self.activation(y)
+
+
+class StridedConv2DTranspose(layers.Conv2DTranspose):
+    """`keras.layers.Conv2DTranspose(filters, k, strides=2, padding="same")`, faster on CPUs."""
+
+    def call(self, inputs):
+        if _on_gpu() or not _stride2_same(self):
+            return super().call(inputs)
+        y = _conv_transpose_s2(inputs, tf.convert_to_tensor(self.kernel))
+        y = tf.nn.bias_add(y, self.bias) if self.use_bias else y
+        return self.activation(y)
+
+
+class FusedBatchNormalization(layers.BatchNormalization):
+    """`keras.layers.BatchNormalization` over the last axis, training with TensorFlow's fused kernel.
+
+    Outputs, gradients and moving statistics equal the Keras layer's. (B, C) inputs are viewed
+    as (B, 1, 1, C).
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        if not (training and self.trainable) or mask is not None or inputs.shape.rank not in (2, 4) \
+                or self.axis not in (-1, inputs.shape.rank - 1) or not (self.center and self.scale):
+            return super().call(inputs, training=training, mask=mask)
+        x = inputs if inputs.shape.rank == 4 else inputs[:, None, None, :]
+        empty = tf.constant([], tf.float32)
+        y, mean, variance, *_ = tf.raw_ops.FusedBatchNormV3(
+            x=x, scale=tf.convert_to_tensor(self.gamma), offset=tf.convert_to_tensor(self.beta),
+            mean=empty, variance=empty, epsilon=self.epsilon, is_training=True)
+        # The kernel returns the unbiased variance; Keras averages the biased one.
+        n = tf.cast(tf.size(x) // tf.shape(x)[-1], tf.float32)
+        variance = variance * (n - 1.0) / n
+        m = self.momentum
+        self.moving_mean.assign(self.moving_mean * m + tf.stop_gradient(mean) * (1.0 - m))
+        self.moving_variance.assign(self.moving_variance * m + tf.stop_gradient(variance) * (1.0 - m))
+        return y if inputs.shape.rank == 4 else y[:, 0, 0, :]
+
+
+# ---------------------------------------------------------------------------- models
+
+def _layer_kinds(fast: bool):
+    if fast:
+        return StridedConv2D, StridedConv2DTranspose, FusedBatchNormalization
+    return layers.Conv2D, layers.Conv2DTranspose, layers.BatchNormalization
+
+
+def generator(config: GANConfig, fast: bool = True) -> keras.Model:
+    """z (B, n_latent) -> images (B, S, S, C) in [-1, 1].
+
+    Convolutional: a dense layer to 4x4 maps, then 5x5 stride-2 transposed convolutions halving
+    the feature maps and doubling the size up to S (64x64 with n_features f: 4x4x8f, 8x8x4f,
+    16x16x2f, 32x32xf, 64x64xC), batch norm and ReLU between, tanh at the end. Dense: two hidden
+    layers of 8 * n_features units with batch norm and ReLU.
+    """
+    conv, conv_t, norm = _layer_kinds(fast)
+    s, c = config.image_size, config.channels
+    z = keras.Input((config.n_latent,), name="z")
+    if config.dense:
+        h = z
+        for i in range(2):
+            h = layers.Dense(8 * config.n_features, use_bias=False, name=f"dense{i}")(h)
+            h = layers.ReLU()(norm(momentum=BN_MOMENTUM, name=f"bn{i}")(h))
+        h = layers.Dense(s * s * c, activation="tanh", name="out")(h)
+        return keras.Model(z, layers.Reshape((s, s, c))(h), name="generator")
+    n_up = int(math.log2(s)) - 2
+    width = config.n_features * 2 ** (n_up - 1)
+    h = layers.Dense(4 * 4 * width, use_bias=False, name="project")(z)
+    h = layers.Reshape((4, 4, width))(layers.ReLU()(norm(momentum=BN_MOMENTUM, name="bn0")(h)))
+    for i in range(1, n_up):  # (B, 2^(i+2), 2^(i+2), width / 2^i)
+        h = conv_t(width >> i, 5, strides=2, padding="same", use_bias=False, name=f"up{i}")(h)
+        h = layers.ReLU()(norm(momentum=BN_MOMENTUM, name=f"bn{i}")(h))
+    x = conv_t(c, 5, strides=2, padding="same", activation="tanh", name="out")(h)
+    return keras.Model(z, x, name="generator")
+
+
+def discriminator(config: GANConfig, fast: bool = True) -> keras.Model:
+    """Images (B, S, S, C) in [-1, 1] -> logits (B, 1) (real > 0).
+
+    Convolutional: 5x5 stride-2 convolutions from n_features maps, doubling per layer down to
+    4x4, batch norm (not on the first layer, as in DCGAN) and leaky ReLU (0.2), then one dense
+    logit. Dense: two hidden layers of 8 * n_features units with leaky ReLU.
+    """
+    conv, _, norm = _layer_kinds(fast)
+    x = keras.Input(config.image_shape, name="images")
+    if config.dense:
+        h = layers.Flatten()(x)
+        for i in range(2):
+            h = layers.LeakyReLU(0.2)(layers.Dense(8 * config.n_features, name=f"dense{i}")(h))
+    else:
+        h = layers.LeakyReLU(0.2)(conv(config.n_features, 5, strides=2, padding="same",
+                                       name="down0")(x))
+        for i in range(1, int(math.log2(config.image_size)) - 2):  # down to 4x4
+            h = conv(config.n_features << i, 5, strides=2, padding="same", use_bias=False,
+                     name=f"down{i}")(h)
+            h = layers.LeakyReLU(0.2)(norm(momentum=BN_MOMENTUM, name=f"bn{i}")(h))
+        h = layers.Flatten()(h)
+    return keras.Model(x, layers.Dense(1, name="logit")(h), name="discriminator")
+
+
+# ---------------------------------------------------------------------------- losses
+
+def discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """BCE of D on real images (label 1) and on fakes (label 0), each a mean over the batch.
+
+    softplus(-l) = -log(sigmoid(l)) and softplus(l) = -log(1 - sigmoid(l)), without overflow.
+    """
+    return (tf.reduce_mean(tf.nn.softplus(-real_logits)),
+            tf.reduce_mean(tf.nn.softplus(fake_logits)))
+
+
+def generator_loss(fake_logits: tf.Tensor) -> tf.Tensor:
+    """Non-saturating loss: -log D(G(z)), strong gradients while D rejects the fakes."""
+    return tf.reduce_mean(tf.nn.softplus(-fake_logits))
+
+
+def equilibrium_updates(real_loss, fake_loss, margin: float):
+    """(update_g, update_d) by the original homework's rule (see GANConfig.equilibrium)."""
+    update_g = tf.logical_not((real_loss > EQUILIBRIUM + margin) | (fake_loss > EQUILIBRIUM + margin))
+    update_d = tf.logical_not((real_loss < EQUILIBRIUM - margin) | (fake_loss < EQUILIBRIUM - margin))
+    neither = tf.logical_not(update_g | update_d)
+    return update_g | neither, update_d | neither
+
+
+# ---------------------------------------------------------------------------- the GAN and its step
+
+class GAN:
+    """Generator, discriminator, their Adam optimizers, an optional EMA generator, the step.
+
+    `train_step(images)` trains on one batch (B, S, S, C) of float images in 0-255 and returns
+    a dict of scalar tensors: g_loss, d_loss, d_loss_real, d_loss_fake and updated_g /
+    updated_d (1.0 when that network was updated). It is a tf.function, except with a
+    `strategy`: the variables are then built under it and the step is meant for
+    `strategy.run` inside a tf.function, which `training.fit` does. `fast=False` builds the
+    stock Keras layers instead of the CPU-fast ones (same maths, same variables).
+    """
+
+    def __init__(self, config: GANConfig | None = None, *, fast: bool = True, strategy=None):
+        self.config = config = config if config is not None else GANConfig()
+        self.strategy = strategy or tf.distribute.get_strategy()
+        if config.equilibrium and self.strategy.num_replicas_in_sync > 1:
+            # Its updates sit in a tf.cond, and tf.distribute cannot synchronise replicas
+            # (all-reduce the gradients) inside control flow.
+            raise ValueError("equilibrium=True trains on one device only; leave it off with a "
+                             f"{self.strategy.num_replicas_in_sync}-replica strategy")
+        with self.strategy.scope():
+            self.generator = generator(config, fast)
+            self.discriminator = discriminator(config, fast)
+            self.g_optimizer = keras.optimizers.Adam(config.g_learning_rate, beta_1=config.beta1)
+            self.d_optimizer = keras.optimizers.Adam(config.d_learning_rate, beta_1=config.beta1)
+            self.g_optimizer.build(self.generator.trainable_variables)
+            self.d_optimizer.build(self.discriminator.trainable_variables)
+            self.generator_ema = None
+            if config.ema:
+                self.generator_ema = generator(config, fast)
+                self.generator_ema.set_weights(self.generator.get_weights())
+            # Latents come from a checkpointed generator so a resumed run draws what an
+            # uninterrupted one would have.
+            self.rng = tf.random.Generator.from_seed(config.seed)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        # Under a strategy, training.fit compiles strategy.run(step): the step itself must not
+        # be a tf.function then (tf.distribute cannot synchronise inside a nested one).
+        self.train_step = self._train_step if strategy is not None else tf.function(self._train_step)
+
+    def trackables(self) -> dict:
+        """What a `tf.train.Checkpoint` of this GAN holds: weights, optimizer state, the latents'
+        RNG and `step` (the steps trained, which `training.fit` counts in)."""
+        items = dict(step=self.step, generator=self.generator, discriminator=self.discriminator,
+                     g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer, rng=self.rng)
+        if self.generator_ema is not None:
+            items["generator_ema"] = self.generator_ema
+        return items
+
+    def _train_step(self, images):
+        cfg = self.config
+        ctx = tf.distribute.get_replica_context()
+        n_replicas = ctx.num_replicas_in_sync if ctx is not None else 1
+        real = tf.cast(images, tf.float32) * (2.0 / 255.0) - 1.0  # 0-255 -> [-1, 1]
+        z = self.rng.normal([tf.shape(real)[0], cfg.n_latent])
+        g_vars = self.generator.trainable_variables
+        d_vars = self.discriminator.trainable_variables
+        with tf.GradientTape(persistent=True) as tape:
+            fake = self.generator(z, training=True)
+            # Real and fake batches go through D separately so batch norm never mixes them
+            # (DCGAN's advice); one concatenated call was not measurably faster on CPU.
+            fake_logits = self.discriminator(fake, training=True)
+            d_loss_real, d_loss_fake = discriminator_loss(
+                self.discriminator(real, training=True), fake_logits)
+            g_loss = generator_loss(fake_logits)
+            # Optimizers sum gradients over replicas: scale each replica's mean loss.
+            d_scaled, g_scaled = (d_loss_real + d_loss_fake) / n_replicas, g_loss / n_replicas
+        d_grads = tape.gradient(d_scaled, d_vars)
+        g_grads = tape.gradient(g_scaled, g_vars)
+        del tape
+        metrics = dict(g_loss=g_loss, d_loss=d_loss_real + d_loss_fake, d_loss_real=d_loss_real,
+                       d_loss_fake=d_loss_fake)
+        if cfg.equilibrium:  # one replica only (see __init__)
+            update_g, update_d = equilibrium_updates(d_loss_real, d_loss_fake, cfg.margin)
+            tf.cond(update_d, lambda: self._apply_d(d_grads), tf.no_op)
+            tf.cond(update_g, lambda: self._apply_g(g_grads), tf.no_op)
+        else:
+            update_g = update_d = tf.constant(True)
+            self._apply_d(d_grads)
+            self._apply_g(g_grads)
+        metrics.update(updated_g=tf.cast(update_g, tf.float32),
+                       updated_d=tf.cast(update_d, tf.float32))
+        return metrics
+
+    def _apply_d(self, grads):
+        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
+        return tf.no_op()
+
+    def _apply_g(self, grads):
+        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+        if self.generator_ema is not None:
+            self._update_ema()
+        return tf.no_op()
+
+    def _update_ema(self):
+        # Warm-up as tf.train.ExponentialMovingAverage(num_updates=...): early averages do
+        # not remember the random initial weights for long.
+        t = tf.cast(self.g_optimizer.iterations, tf.float32)
+        decay = tf.minimum(self.config.ema, (1.0 + t) / (10.0 + t))
+
+        def update(*_):
+            for avg, w in zip(self.generator_ema.weights, self.generator.weights):
+                if w.trainable:
+                    avg.assign(w + decay * (avg - w))
+                else:  # batch-norm statistics are averages already
+                    avg.assign(w)
+
+        ctx = tf.distribute.get_replica_context()
+        if ctx is not None and ctx.num_replicas_in_sync > 1:
+            ctx.merge_call(update)  # assign mirrored variables once, in cross-replica context
+        else:
+            update()
+
+    def sample(self, z, ema: bool | None = None, batch_size: int = 256) -> np.ndarray:
+        """Images (N, S, S, C) in [-1, 1] for latents z (N, n_latent), in inference mode.
+
+        ema: use the averaged generator (default: when there is one).
+        """
+        z = np.asarray(z, np.float32)
+        if z.ndim != 2 or z.shape[1] != self.config.n_latent:
+            raise ValueError(f"z must have shape (N, {self.config.n_latent}), got {z.shape}")
+        if ema and self.generator_ema is None:
+            raise ValueError("this GAN keeps no EMA generator (its config has ema=0)")
+        model = self.generator_ema if (ema is not False and self.generator_ema is not None) \
+            else self.generator
+        if len(z) == 0:
+            return np.zeros((0,) + self.config.image_shape, np.float32)
+        return np.concatenate([np.asarray(model(z[i:i + batch_size], training=False))
+                               for i in range(0, len(z), batch_size)])
+
+
+# ---------------------------------------------------------------------------- data
+
+def _image_files(folder: Path) -> list[str]:
+    from .dataset_utils import IMAGE_EXTENSIONS
+
+    return sorted(str(p) for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS
+                  and p.is_file())
+
+
+def _file_shape(path: str) -> tuple[int, int, int]:
+    """(H, W, C) of an image file, C 1 for grayscale modes and 3 otherwise (alpha dropped)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            gray = image.mode in ("1", "L", "LA", "I", "I;16", "F")
+            return image.height, image.width, 1 if gray else 3
+    except (OSError, UnidentifiedImageError) as e:
+        raise ValueError(f"cannot read the image {path} ({e})") from e
+
+
+@dataclasses.dataclass
+class ImageSource:
+    """Training images: an array (N, S, S, C) in 0-255, or files that are cropped and resized."""
+    images: np.ndarray | None = None
+    files: list[str] | None = None
+    shape: tuple[int, int, int] = (0, 0, 0)  # (H, W, C) of the first file
+    crop_factor: float = 1.0
+
+    @property
+    def channels(self) -> int:
+        return int(self.images.shape[-1]) if self.images is not None else self.shape[2]
+
+    def __len__(self) -> int:
+        return len(self.images) if self.images is not None else len(self.files)
+
+
+def image_source(data, image_size: int) -> ImageSource:
+    """`data`: "faces" (the embedded faces at image_size), "celeb" (CelebA, cropped to its
+    central 80% as the lecture did), a folder of images (searched recursively), or an array
+    (N, image_size, image_size, 1 or 3) in 0-255."""
+    from . import datasets
+
+    if isinstance(data, np.ndarray):
+        if data.ndim != 4 or data.shape[1:3] != (image_size, image_size) or data.shape[3] not in (1, 3):
+            raise ValueError(f"an image array must be (N, {image_size}, {image_size}, 1 or 3) in "
+                             f"0-255, got shape {data.shape}")
+        return ImageSource(images=data)
+    if not isinstance(data, (str, os.PathLike)):
+        raise TypeError(f"data must be 'faces', 'celeb', a folder of images or an array, got "
+                        f"{type(data).__name__}")
+    if data == "faces":
+        return ImageSource(images=datasets.faces(image_size))
+    if data == "celeb":
+        files = datasets.CELEB()
+        return ImageSource(files=files, shape=_file_shape(files[0]), crop_factor=0.8)
+    folder = Path(data).expanduser()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"data {str(data)!r} is not 'faces', 'celeb' or an existing folder")
+    files = _image_files(folder)
+    if not files:
+        raise ValueError(f"the folder {folder} holds no images (.jpg, .jpeg, .png, .gif, .bmp, "
+                         "searched recursively)")
+    return ImageSource(files=files, shape=_file_shape(files[0]))
+
+
+def _file_batches(source: ImageSource, files, batch_size, image_size, channels, **kwargs):
+    from .dataset_utils import create_input_pipeline
+
+    return create_input_pipeline(files, batch_size, 1, shape=source.shape[:2] + (channels,),
+                                 crop_shape=(image_size, image_size),
+                                 crop_factor=source.crop_factor, **kwargs)
+
+
+def epoch_batches(source: ImageSource, config: GANConfig):
+    """`make_epoch(epoch)` for `training.EpochBatches`: that epoch's float32 batches
+    (B, S, S, C) in 0-255, whole batches only, shuffled from the seed and the epoch number."""
+    b, n = config.batch_size, len(source)
+    if n < b:
+        raise ValueError(f"only {n} images for batches of {b}; use a smaller batch_size")
+    if source.images is not None:
+        images = tf.constant(np.asarray(source.images, np.float32))
+
+        def make_epoch(epoch: int):
+            return (tf.data.Dataset.from_tensor_slices(images)
+                    .shuffle(n, seed=config.seed * 100_003 + epoch).batch(b, drop_remainder=True))
+        return make_epoch
+
+    def make_epoch(epoch: int):
+        return _file_batches(source, source.files, b, config.image_size, config.channels,
+                             seed=config.seed * 100_003 + epoch, drop_remainder=True)
+    return make_epoch
+
+
+def real_images(source: ImageSource, image_size: int, n: int, seed: int = 0) -> np.ndarray:
+    """Up to n real images, uint8 (n, S, S, C): a seeded random subset of `source`."""
+    pick = np.sort(np.random.default_rng(seed).permutation(len(source))[:n])
+    if source.images is not None:
+        return utils.to_uint8(np.asarray(source.images)[pick], (0, 255))
+    batches = _file_batches(source, [source.files[i] for i in pick], 256, image_size,
+                            source.channels, shuffle=False)
+    return utils.to_uint8(np.concatenate([b.numpy() for b in batches]), (0, 255))
+
+
+# ---------------------------------------------------------------------------- latent tools
+
+def latent(n: int, n_latent: int, seed: int = 0) -> np.ndarray:
+    """n latent vectors z ~ N(0, I), float32 (n, n_latent), the same for the same seed."""
+    return np.random.default_rng(seed).standard_normal((n, n_latent)).astype(np.float32)
+
+
+def interpolate(z0, z1, n: int = 8, method: str = "slerp") -> np.ndarray:
+    """n latents from z0 to z1 inclusive, (n, n_latent): "slerp" (great circle, keeps the norm
+    typical of a Gaussian, as the latents were drawn) or "lerp" (straight line)."""
+    if method == "slerp":
+        return utils.slerp(np.linspace(0.0, 1.0, n), z0, z1).astype(np.float32)
+    if method == "lerp":
+        return utils.interp(np.asarray(z0, np.float32), np.asarray(z1, np.float32), n)
+    raise ValueError(f"method must be 'slerp' or 'lerp', got {method!r}")
+
+
+def latent_path(zs, n_per_segment: int = 8, method: str = "slerp", loop: bool = True) -> np.ndarray:
+    """Latents visiting each of zs (K, n_latent) in turn, n_per_segment per segment; with `loop`
+    it returns to zs[0], so a GIF of it plays seamlessly. (K * n_per_segment, n_latent)."""
+    zs = np.asarray(zs, np.float32)
+    if zs.ndim != 2 or len(zs) < 2:
+        raise ValueError(f"zs must hold at least 2 latents, shape (K, n_latent); got {zs.shape}")
+    ends = np.concatenate([zs, zs[:1]]) if loop else zs
+    return np.concatenate([interpolate(a, b, n_per_segment + 1, method)[:-1]
+                           for a, b in zip(ends[:-1], ends[1:])] + ([] if loop else [zs[-1:]]))
+
+
+def manifold(corners, n: int = 8) -> np.ndarray:
+    """An n x n grid of latents between 4 corner latents (4, n_latent), row by row:
+    (n * n, n_latent), as `utils.make_latent_manifold` (corners 0 top-left, 2 top-right,
+    1 bottom-left, 3 bottom-right)."""
+    return utils.make_latent_manifold(np.asarray(corners, np.float32), n).astype(np.float32)
+
+
+def attribute_vector(with_attribute, without_attribute) -> np.ndarray:
+    """Mean latent of images with an attribute minus the mean of images without (n_latent,).
+    Both are (N, n_latent) or (n_latent,)."""
+    a = np.atleast_2d(np.asarray(with_attribute, np.float32)).mean(axis=0)
+    b = np.atleast_2d(np.asarray(without_attribute, np.float32)).mean(axis=0)
+    if a.shape != b.shape:
+        raise ValueError(f"latent sizes differ: {a.shape} and {b.shape}")
+    return a - b
+
+
+def add_attribute(z, vector, amounts=(-1.0, -0.5, 0.0, 0.5, 1.0)) -> np.ndarray:
+    """z + a * vector for each a in amounts: (len(amounts), n_latent), e.g. to show a smile
+    appear. Vector arithmetic "a - b + c" is add_attribute(c, a - b, [1])."""
+    z, vector = np.asarray(z, np.float32), np.asarray(vector, np.float32)
+    if z.shape != vector.shape or z.ndim != 1:
+        raise ValueError(f"z and vector must be single latents of the same size, got {z.shape} "
+                         f"and {vector.shape}")
+    return z[None] + np.asarray(amounts, np.float32)[:, None] * vector[None]
+
+
+def montage_of(gan: GAN, z, saveto=None, ema: bool | None = None) -> np.ndarray:
+    """The montage (uint8) of the images of latents z (N, n_latent), saved as PNG if `saveto`."""
+    return utils.montage(gan.sample(z, ema), saveto=saveto, value_range=(-1, 1))
+
+
+def interpolation_gif(gan: GAN, zs, saveto="interpolation.gif", n_per_segment: int = 8,
+                      method: str = "slerp", interval: float = 0.1, scale: float = 2,
+                      ema: bool | None = None) -> np.ndarray:
+    """A looping GIF through the images of latents zs (K, n_latent), or of several walks at
+    once (K, M, n_latent), shown side by side as a montage per frame. Returns the frames."""
+    from . import gif
+
+    zs = np.asarray(zs, np.float32)
+    if zs.ndim == 2:
+        images = gan.sample(latent_path(zs, n_per_segment, method), ema)  # (T, S, S, C)
+        frames = list(images)
+    elif zs.ndim == 3:
+        paths = np.stack([latent_path(zs[:, m], n_per_segment, method) for m in range(zs.shape[1])],
+                         axis=1)  # (T, M, L)
+        flat = gan.sample(paths.reshape(-1, zs.shape[2]), ema)
+        frames = [utils.montage(f, saveto=None, value_range=(-1, 1))
+                  for f in flat.reshape(paths.shape[:2] + flat.shape[1:])]
+    else:
+        raise ValueError(f"zs must be (K, n_latent) or (K, M, n_latent), got shape {zs.shape}")
+    return gif.build_gif([utils.to_uint8(f, (-1, 1)) if f.dtype != np.uint8 else f for f in frames],
+                         interval=interval, dpi=72 * scale, saveto=saveto)
+
+
+def progress_gif(folder, saveto=None, interval: float = 0.2, scale: float = 1) -> Path:
+    """Assemble the montages `train` saved in `folder` (step_*.png) into an animated GIF
+    (default folder/../progress.gif); returns its path."""
+    import imageio.v3 as iio
+
+    from . import gif
+
+    folder = Path(folder)
+    frames = sorted(folder.glob("step_*.png"))
+    if not frames:
+        raise FileNotFoundError(f"no progress montages (step_*.png) in {folder}")
+    saveto = Path(saveto) if saveto is not None else folder.parent / "progress.gif"
+    gif.build_gif([iio.imread(f) for f in frames], interval=interval, dpi=72 * scale,
+                  saveto=saveto)
+    return saveto
+
+
+# ---------------------------------------------------------------------------- training
+
+class ProgressFrames(training.Callback):
+    """Every `every` steps (and at the start and end) a montage of the fixed latents `z` is saved
+    as folder/step_XXXXXX.png and folder/../progress.gif is rebuilt from all of them."""
+
+    def __init__(self, gan: GAN, folder, every: int, z: np.ndarray):
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"montage_every must be an integer >= 1, got {every!r}")
+        self.gan, self.folder, self.every, self.z = gan, Path(folder), every, z
+
+    def frame(self, loop: training.Loop) -> None:
+        path = self.folder / f"step_{loop.step:06d}.png"
+        if not path.exists():
+            montage_of(self.gan, self.z, path)
+            progress_gif(self.folder)
+
+    def on_train_begin(self, loop):
+        self.frame(loop)
+
+    def on_step_end(self, loop, metrics):
+        if loop.step % self.every == 0:
+            self.frame(loop)
+
+    def on_train_end(self, loop):
+        self.frame(loop)
+
+
+def _resolve_config(ckpt_dir: Path, source: ImageSource, config: GANConfig | None,
+                    overrides: dict) -> GANConfig:
+    """The saved config when resuming (overrides must agree), else `config` / defaults with
+    `overrides`; channels come from the data and must match a saved or given value."""
+    fields = {f.name for f in dataclasses.fields(GANConfig)}
+    unknown = set(overrides) - fields
+    if unknown:
+        raise TypeError(f"unknown GAN settings {sorted(unknown)}; valid: {sorted(fields)}")
+    if (ckpt_dir / training.CONFIG_FILE).is_file():
+        saved = GANConfig.from_dict(training.read_config(ckpt_dir, "gan"))
+        if saved.channels != source.channels:
+            raise ValueError(f"the GAN in {ckpt_dir} was trained on {saved.channels}-channel images "
+                             f"but the data have {source.channels} channel(s); resume with data "
+                             "like the original, or train in a new folder")
+        base = saved if config is None else config  # fit refuses a config that differs
+    else:
+        base = config if config is not None else GANConfig(**{**overrides, "channels": source.channels})
+    cfg = dataclasses.replace(base, **overrides)
+    if cfg.channels != source.channels:
+        raise ValueError(f"channels={cfg.channels} but the data have {source.channels} channel(s)")
+    return cfg
+
+
+def train(data="faces", ckpt_dir="checkpoints/gan", *, steps: int | None = None,
+          seconds: float | None = None, config: GANConfig | None = None,
+          montage_every: int = 100, n_montage: int = 64, checkpoint_every: int = 500,
+          callbacks=(), strategy=None, progress: bool = True, **settings):
+    """Train (or resume) a GAN on `data` in `ckpt_dir`; returns (gan, history).
+
+    data: "faces", "celeb", a folder of images, or an array (N, S, S, C) in 0-255
+    (see `image_source`). steps: total step to reach (a second call resumes there); seconds:
+    budget of this call. settings: GANConfig fields (image_size=32, n_features=32,
+    equilibrium=True, ema=0.999, ...); a resumed run takes the saved config, and a setting
+    that contradicts it is refused. Every `montage_every` steps the generator's images of
+    `n_montage` fixed latents go to ckpt_dir/progress/ and ckpt_dir/progress.gif.
+    The rest (resume, Ctrl-C, NaN guard, progress bar, TensorBoard in ckpt_dir/logs,
+    callbacks, strategy) is `training.fit`'s; history is its `History` (g_loss, d_loss, ...).
+    """
+    ckpt_dir = Path(ckpt_dir)
+    image_size = settings.get("image_size", config.image_size if config else GANConfig.image_size)
+    if (ckpt_dir / training.CONFIG_FILE).is_file() and "image_size" not in settings and not config:
+        image_size = training.read_config(ckpt_dir, "gan").get("image_size", image_size)
+    GANConfig(image_size=image_size)  # a clear error for a bad size before any data is read
+    source = image_source(data, image_size)
+    cfg = _resolve_config(ckpt_dir, source, config, settings)
+    keras.utils.set_random_seed(cfg.seed)
+    gan = GAN(cfg, strategy=strategy)
+    batches = training.EpochBatches(epoch_batches(source, cfg))
+    frames = ProgressFrames(gan, ckpt_dir / "progress", montage_every,
+                            latent(n_montage, cfg.n_latent, cfg.seed))
+    history = training.fit(gan.train_step, batches, ckpt_dir, {**gan.trackables(), "data": batches},
+                           model_name="gan", config=dataclasses.asdict(cfg), steps=steps,
+                           seconds=seconds, checkpoint_every=checkpoint_every,
+                           callbacks=[frames, *callbacks], strategy=strategy, progress=progress,
+                           guard=["g_loss", "d_loss"])
+    return gan, history
+
+
+def load(ckpt_dir) -> GAN:
+    """The GAN of the latest checkpoint in `ckpt_dir` (config, weights, EMA, step)."""
+    ckpt_dir = Path(ckpt_dir)
+    cfg = GANConfig.from_dict(training.read_config(ckpt_dir, "gan"))
+    path = tf.train.latest_checkpoint(str(ckpt_dir))
+    if path is None:
+        raise FileNotFoundError(f"{ckpt_dir} holds a GAN config but no checkpoint; train first")
+    gan = GAN(cfg)
+    try:
+        tf.train.Checkpoint(**gan.trackables()).restore(path).expect_partial() \
+            .assert_existing_objects_matched()
+    except (AssertionError, ValueError) as e:
+        raise ValueError(f"the checkpoint in {ckpt_dir} does not fit its config.json: {e}") from e
+    return gan
+
+
+def evaluate(gan: GAN, data, n: int = 1000, seed: int = 0, features=None) -> dict:
+    """Sliced Wasserstein distance (x1e3, `swd.swd`) between n real images of `data` and n
+    generated ones (fewer when the data hold fewer). With `features` (a callable mapping uint8
+    images (N, S, S, C) to (N, D) features, e.g. a local Inception model), also FID and KID."""
+    from . import swd
+
+    cfg = gan.config
+    source = image_source(data, cfg.image_size)
+    if source.channels != cfg.channels:
+        raise ValueError(f"the GAN makes {cfg.channels}-channel images but the data have "
+                         f"{source.channels} channel(s)")
+    real = real_images(source, cfg.image_size, n, seed)
+    fake = utils.to_uint8(gan.sample(latent(len(real), cfg.n_latent, seed + 1)), (-1, 1))
+    result = swd.swd(real, fake, seed=seed)
+    out = {"swd_x1e3": round(result["swd_x1e3"], 3),
+           "swd_levels_x1e3": [round(v, 3) for v in result["levels_x1e3"]],
+           "resolutions": result["resolutions"], "n": len(real), "step": int(gan.step.numpy())}
+    if features is not None:
+        f_real, f_fake = np.asarray(features(real)), np.asarray(features(fake))
+        out["fid"] = round(swd.frechet_distance(f_real, f_fake), 3)
+        out["kid_x1e3"] = round(1e3 * swd.kernel_inception_distance(f_real, f_fake), 3)
+    return out
+
+
+def save_samples(images, out) -> list[Path]:
+    """Write images (N, S, S, C) in [-1, 1] as out/sample_XXXX.png and out/montage.png."""
+    import imageio.v3 as iio
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    pictures = utils.to_uint8(images, (-1, 1))
+    paths = []
+    for i, picture in enumerate(pictures):
+        paths.append(out / f"sample_{i:04d}.png")
+        utils._write_bytes_atomic(paths[-1], iio.imwrite("<bytes>", picture[..., 0]
+                                                          if picture.shape[-1] == 1 else picture,
+                                                          extension=".png"))
+    utils.montage(pictures, saveto=out / "montage.png")
+    return paths + [out / "montage.png"]
+
+
+# ---------------------------------------------------------------------------- command line
+
+def _keras_features(path):
+    """A features(images) callable from a local Keras model file that takes 0-255 pixels."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no feature extractor model at {path}")
+    model = keras.saving.load_model(path, compile=False)
+    height, width, channels = model.input_shape[1:4]
+
+    def features(images: np.ndarray) -> np.ndarray:
+        x = tf.cast(images, tf.float32)
+        if x.shape[-1] != channels:
+            x = tf.image.grayscale_to_rgb(x) if channels == 3 else tf.image.rgb_to_grayscale(x)
+        if (height, width) != tuple(x.shape[1:3]) and height is not None:
+            x = tf.image.resize(x, (height, width))
+        return np.asarray(model.predict(x, batch_size=64, verbose=0)).reshape(len(images), -1)
+    return features
+
+
+def _number(kind, low, name):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be {kind.__name__}, got {text!r}") from None
+        if not (math.isfinite(value) and value >= low):
+            raise argparse.ArgumentTypeError(f"{name} must be >= {low}, got {text!r}")
+        return value
+    return parse
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m libs.gan", allow_abbrev=False,
+                                     description="Train a GAN, sample from it, evaluate it.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="train|sample|eval")
+    p = commands.add_parser("train", allow_abbrev=False, help="train or resume")
+    p.add_argument("--data", required=True, help="faces, celeb or a folder of images")
+    p.add_argument("--ckpt", required=True, type=Path, help="checkpoint folder (resumed if present)")
+    p.add_argument("--steps", type=_number(int, 0, "--steps"), help="total step to reach")
+    p.add_argument("--seconds", type=_number(float, 1e-9, "--seconds"), help="time budget")
+    settings = (("--image-size", int, 16, "32"), ("--batch-size", int, 1, "64"),
+                ("--n-latent", int, 1, "100"), ("--n-features", int, 1, "64"),
+                ("--g-learning-rate", float, 1e-12, "2e-4"),
+                ("--d-learning-rate", float, 1e-12, "2e-4"), ("--margin", float, 1e-9, "0.2"),
+                ("--ema", float, 0.0, "0: off; e.g. 0.999"), ("--seed", int, 0, "0"))
+    for flag, kind, low, default in settings:
+        p.add_argument(flag, type=_number(kind, low, flag), help=f"default {default} (or the "
+                       "saved value when resuming)")
+    p.add_argument("--dense", action="store_true", default=None, help="fully connected networks")
+    p.add_argument("--equilibrium", action="store_true", default=None,
+                   help="update D and G only near ln 2 (the original homework's rule)")
+    p.add_argument("--montage-every", type=_number(int, 1, "--montage-every"), default=100)
+    p.add_argument("--checkpoint-every", type=_number(int, 1, "--checkpoint-every"), default=500)
+    p = commands.add_parser("sample", allow_abbrev=False, help="write generated images")
+    p.add_argument("--ckpt", required=True, type=Path)
+    p.add_argument("--n", type=_number(int, 1, "--n"), default=64)
+    p.add_argument("--out", required=True, type=Path, help="folder for the PNGs")
+    p.add_argument("--seed", type=_number(int, 0, "--seed"), default=0)
+    p.add_argument("--no-ema", action="store_true", help="use the raw generator, not its average")
+    p = commands.add_parser("eval", allow_abbrev=False, help="sliced Wasserstein distance")
+    p.add_argument("--ckpt", required=True, type=Path)
+    p.add_argument("--data", required=True, help="faces, celeb or a folder of images")
+    p.add_argument("--n", type=_number(int, 2, "--n"), default=1000)
+    p.add_argument("--seed", type=_number(int, 0, "--seed"), default=0)
+    p.add_argument("--features", type=Path, help="a local Keras model (0-255 pixels in, "
+                   "features out) to add FID and KID")
+    return parser
+
+
+def main(argv=None) -> int:
+    import json
+    import sys
+
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            keys = ("image_size", "batch_size", "n_latent", "n_features", "g_learning_rate",
+                    "d_learning_rate", "margin", "ema", "seed", "dense", "equilibrium")
+            settings = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+            gan, history = train(args.data, args.ckpt, steps=args.steps, seconds=args.seconds,
+                                 montage_every=args.montage_every,
+                                 checkpoint_every=args.checkpoint_every, **settings)
+            print(json.dumps({"step": int(gan.step.numpy()), "stop_reason": history.stop_reason,
+                              **{k: history.last(k) for k in ("g_loss", "d_loss")},
+                              "ckpt": str(args.ckpt)}))
+        elif args.command == "sample":
+            gan = load(args.ckpt)
+            ema = False if args.no_ema else None
+            paths = save_samples(gan.sample(latent(args.n, gan.config.n_latent, args.seed), ema),
+                                 args.out)
+            print(f"Wrote {len(paths) - 1} samples and {paths[-1]}")
+        else:
+            gan = load(args.ckpt)
+            features = _keras_features(args.features) if args.features else None
+            print(json.dumps(evaluate(gan, args.data, args.n, args.seed, features)))
+    except (ValueError, TypeError, OSError, training.NonFiniteLossError) as e:
+        print(f"python -m libs.gan {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
