@@ -44,7 +44,51 @@ def pipeline(out: Path, quick: bool) -> list[Path]:
     return [montage, animation]
 
 
-JOBS = {"pipeline": pipeline}
+def gan(out: Path, quick: bool) -> list[Path]:
+    """A short GAN run on the embedded faces: progress GIF, samples, an interpolation GIF."""
+    from libs import gan as gans
+
+    settings = dict(image_size=16, n_features=4, steps=6, montage_every=2) if quick \
+        else dict(gans.DEMO, montage_every=25)
+    print(f"\nGAN on the embedded faces, {settings['steps']} steps (resumes if run again)")
+    model, _ = gans.train("faces", out / "gan", **settings)
+    samples = out / "gan_samples.png"
+    gans.montage_of(model, gans.latent(64, model.config.n_latent, seed=1), samples)
+    walk = out / "gan_interpolation.gif"
+    gans.interpolation_gif(model, gans.latent(4, model.config.n_latent, seed=2), walk,
+                           n_per_segment=2 if quick else 12)
+    print("Sliced Wasserstein distance to the real faces (x1e3, lower is better):",
+          round(gans.evaluate(model, "faces", n=64 if quick else 200)["swd_x1e3"], 1))
+    return [out / "gan" / "progress.gif", samples, walk]
+
+
+def charrnn(out: Path, quick: bool) -> list[Path]:
+    """A short char-RNN run on the embedded corpus: samples at three temperatures, loss plot."""
+    import matplotlib
+
+    matplotlib.use("agg")
+    import matplotlib.pyplot as plt
+
+    from libs import charrnn as rnn, datasets
+
+    settings = dict(steps=10, n_cells=16, n_layers=1, batch_size=8, sequence_length=16) \
+        if quick else dict(steps=300, n_cells=128, n_layers=2, batch_size=64, sequence_length=64)
+    print(f"\nchar-RNN on the embedded corpus, {settings['steps']} steps (resumes if run again)")
+    model, history = rnn.train(datasets.corpus(), out / "charrnn", sample_chars=0,
+                               eval_every=settings["steps"], **settings)
+    for temperature in (0.5, 1.0, 1.5):
+        text = rnn.sample(model, 80 if quick else 300, prime="The ", temperature=temperature,
+                          seed=0)[0]
+        print(f"--- temperature {temperature} ---\n{text}")
+    plot = out / "charrnn_loss.png"
+    ax = history.plot(["loss", "val_loss"])
+    ax.set_ylabel("nats per character")
+    ax.figure.savefig(plot)
+    plt.close(ax.figure)
+    return [plot]
+
+
+JOBS = {"pipeline": pipeline, "gan": gan, "charrnn": charrnn}
 
 
 def main(argv=None) -> None:

@@ -16,6 +16,10 @@ def test_demo_writes_outputs(tmp_path):
     assert iio.imread(montage).ndim >= 2
     assert iio.improps(animation, index=None).shape[0] >= 2  # several frames
     assert str(montage) in run.stdout and str(animation) in run.stdout
+    assert iio.improps(out / "gan" / "progress.gif", index=None).shape[0] >= 2
+    assert iio.imread(out / "gan_samples.png").ndim >= 2
+    assert (out / "charrnn_loss.png").stat().st_size > 0
+    assert "temperature 1.5" in run.stdout
 
 
 def test_demo_refuses_unknown_job(tmp_path):
