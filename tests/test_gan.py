@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from libs import gan, training
+from libs import gan
+from libs import layers as fast_layers, training
 
 TINY = dict(image_size=16, channels=1, n_latent=4, n_features=4, batch_size=4)
 
@@ -43,12 +44,12 @@ def assert_same_weights(a, b, atol=1e-5):
 def test_subpixel_equals_conv2d_transpose(k):
     x, w = tf.random.normal([2, 4, 3, 5], seed=1), tf.random.normal([k, k, 7, 5], seed=2)
     expected = tf.nn.conv2d_transpose(x, w, [2, 8, 6, 7], 2, "SAME")
-    np.testing.assert_allclose(gan.conv_transpose_subpixel(x, w), expected, atol=1e-4)
+    np.testing.assert_allclose(fast_layers.conv_transpose_subpixel(x, w), expected, atol=1e-4)
 
 
 @pytest.mark.parametrize("fast_fn, stock_fn, x_shape, k_shape", [
-    (gan._conv_s2, lambda x, w: tf.nn.conv2d(x, w, 2, "SAME"), [2, 8, 8, 3], [5, 5, 3, 6]),
-    (gan._conv_transpose_s2, lambda x, w: tf.nn.conv2d_transpose(x, w, [2, 8, 8, 6], 2, "SAME"),
+    (fast_layers._conv_s2, lambda x, w: tf.nn.conv2d(x, w, 2, "SAME"), [2, 8, 8, 3], [5, 5, 3, 6]),
+    (fast_layers._conv_transpose_s2, lambda x, w: tf.nn.conv2d_transpose(x, w, [2, 8, 8, 6], 2, "SAME"),
      [2, 4, 4, 3], [5, 5, 6, 3]),
 ])
 def test_custom_gradients_equal_tensorflows(fast_fn, stock_fn, x_shape, k_shape):
@@ -67,7 +68,7 @@ def test_custom_gradients_equal_tensorflows(fast_fn, stock_fn, x_shape, k_shape)
 @pytest.mark.parametrize("shape", [(6, 5), (4, 3, 3, 5)])
 def test_fused_batch_norm_equals_keras(shape):
     x = tf.random.normal(shape, 2.0, 3.0, seed=5)
-    fused = gan.FusedBatchNormalization(momentum=0.9)
+    fused = fast_layers.FusedBatchNormalization(momentum=0.9)
     stock = keras.layers.BatchNormalization(momentum=0.9)
     fused.build(shape), stock.build(shape)
     for layer in (fused, stock):
