@@ -111,7 +111,7 @@ def quality() -> dict:
     trained with the demo's budget, `gan.DEMO`; and of one half of the real faces against the
     other, for scale."""
     import keras
-    from libs import datasets, gan, swd
+    from libs import datasets, gan, metrics
 
     config = gan.GANConfig(**{k: v for k, v in gan.DEMO.items() if k != "steps"})
     keras.utils.set_random_seed(config.seed)
@@ -123,7 +123,7 @@ def quality() -> dict:
     trained = gan.evaluate(model, "faces")
     faces = datasets.faces(config.image_size)
     order = np.random.default_rng(0).permutation(len(faces))
-    halves = swd.swd(faces[order[:100]], faces[order[100:]])["swd_x1e3"]
+    halves = metrics.swd(faces[order[:100]], faces[order[100:]])["swd_x1e3"]
     return {"swd_x1e3_untrained": untrained["swd_x1e3"], "swd_x1e3_trained": trained["swd_x1e3"],
             "swd_ratio_trained_over_untrained": round(trained["swd_x1e3"] / untrained["swd_x1e3"], 3),
             "swd_x1e3_real_halves": round(halves, 2), "demo_budget": gan.DEMO,

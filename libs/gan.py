@@ -639,10 +639,10 @@ def load(ckpt_dir) -> GAN:
 
 
 def evaluate(gan: GAN, data, n: int = 1000, seed: int = 0, features=None) -> dict:
-    """Sliced Wasserstein distance (x1e3, `swd.swd`) between n real images of `data` and n
+    """Sliced Wasserstein distance (x1e3, `metrics.swd`) between n real images of `data` and n
     generated ones (fewer when the data hold fewer). With `features` (a callable mapping uint8
     images (N, S, S, C) to (N, D) features, e.g. a local Inception model), also FID and KID."""
-    from . import swd
+    from . import metrics
 
     cfg = gan.config
     source = image_source(data, cfg.image_size)
@@ -651,14 +651,14 @@ def evaluate(gan: GAN, data, n: int = 1000, seed: int = 0, features=None) -> dic
                          f"{source.channels} channel(s)")
     real = real_images(source, cfg.image_size, n, seed)
     fake = utils.to_uint8(gan.sample(latent(len(real), cfg.n_latent, seed + 1)), (-1, 1))
-    result = swd.swd(real, fake, seed=seed)
+    result = metrics.swd(real, fake, seed=seed)
     out = {"swd_x1e3": round(result["swd_x1e3"], 3),
            "swd_levels_x1e3": [round(v, 3) for v in result["levels_x1e3"]],
            "resolutions": result["resolutions"], "n": len(real), "step": int(gan.step.numpy())}
     if features is not None:
         f_real, f_fake = np.asarray(features(real)), np.asarray(features(fake))
-        out["fid"] = round(swd.frechet_distance(f_real, f_fake), 3)
-        out["kid_x1e3"] = round(1e3 * swd.kernel_inception_distance(f_real, f_fake), 3)
+        out["fid"] = round(metrics.frechet_distance(f_real, f_fake), 3)
+        out["kid_x1e3"] = round(1e3 * metrics.kernel_inception_distance(f_real, f_fake), 3)
     return out
 
 

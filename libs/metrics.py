@@ -1,30 +1,65 @@
-"""Sliced Wasserstein distance between two sets of images, as Karras et al. (2018) measure GANs.
+"""Small metric functions shared by the models: cross-entropy in nats, bits per character, and
+the sliced Wasserstein distance between sets of images (with FID and KID on given features).
 
-No download, no pretrained network: it compares the distributions of small patches at every
-scale. Following the Progressive GAN paper and its code (metrics/sliced_wasserstein.py):
-
-1. each image is decomposed into a Laplacian pyramid (5-tap binomial filter, mirrored borders)
-   from full resolution down to 16x16; the last level is the low-pass residual;
-2. from every level of every image, 128 patches of 7x7 pixels are taken at random positions;
-3. each set's patches of a level are normalised per channel (mean 0, std 1 over the set) and
-   flattened to descriptors of 7 * 7 * C values;
-4. per level, both sets are projected on 512 random unit directions (4 repeats of 128), the
-   projections sorted, and the mean absolute difference of the sorted values (the 1-D Wasserstein
-   distance along each direction) averaged: the sliced Wasserstein distance.
-
-Results are reported x1e3 per level and averaged over levels (`swd_x1e3`), as in the paper.
-Lower is better; identical sets give 0. Because step 3 normalises each set on its own, the value
-does not depend on the images' range (0-255, [0, 1], [-1, 1]) and a global change of brightness
-or contrast is not penalised; structure is. Deterministic given `seed`: both sets use the same
-patch positions and directions, so swd(a, b) == swd(b, a).
-
-This module is numpy-only; it will move into libs/metrics.py.
+Each function does one thing and documents its units. Losses are natural-log cross-entropies
+(nats); a language model's figure of merit is the same number in bits per character
+(nats / ln 2), and perplexity is exp(nats).
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
+import tensorflow as tf
+
+LN2 = math.log(2.0)
+
+
+def bits_per_char(loss_nats: float) -> float:
+    """Bits per character from a mean cross-entropy in nats per character (divide by ln 2)."""
+    return float(loss_nats) / LN2
+
+
+def perplexity(loss_nats: float) -> float:
+    """exp(loss): the number of equally likely characters the model is as unsure as."""
+    return math.exp(float(loss_nats))
+
+
+def sparse_cross_entropy(labels: tf.Tensor, logits: tf.Tensor,
+                         weights: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+    """Summed cross-entropy in nats and the number of terms: (sum, count), both float32 scalars.
+
+    labels: int ids (...), logits: (..., V) unnormalised log-probabilities, weights: optional
+    0/1 mask (...) that leaves padding out. Returning the sum and the count (not the mean) lets a
+    caller add up batches of different sizes exactly, then divide once.
+    """
+    ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)  # (...)
+    if weights is None:
+        return tf.reduce_sum(ce), tf.cast(tf.size(ce), tf.float32)
+    weights = tf.cast(weights, ce.dtype)
+    return tf.reduce_sum(ce * weights), tf.reduce_sum(weights)
+
+
+# --- Sliced Wasserstein distance ------------------------------------------------------------
+# Sliced Wasserstein distance between two sets of images, as Karras et al. (2018) measure GANs.
+#
+# No download, no pretrained network: it compares the distributions of small patches at every
+# scale. Following the Progressive GAN paper and its code (metrics/sliced_wasserstein.py):
+#
+# 1. each image is decomposed into a Laplacian pyramid (5-tap binomial filter, mirrored borders)
+#    from full resolution down to 16x16; the last level is the low-pass residual;
+# 2. from every level of every image, 128 patches of 7x7 pixels are taken at random positions;
+# 3. each set's patches of a level are normalised per channel (mean 0, std 1 over the set) and
+#    flattened to descriptors of 7 * 7 * C values;
+# 4. per level, both sets are projected on 512 random unit directions (4 repeats of 128), the
+#    projections sorted, and the mean absolute difference of the sorted values (the 1-D Wasserstein
+#    distance along each direction) averaged: the sliced Wasserstein distance.
+#
+# Results are reported x1e3 per level and averaged over levels (`swd_x1e3`), as in the paper.
+# Lower is better; identical sets give 0. Because step 3 normalises each set on its own, the value
+# does not depend on the images' range (0-255, [0, 1], [-1, 1]) and a global change of brightness
+# or contrast is not penalised; structure is. Deterministic given `seed`: both sets use the same
+# patch positions and directions, so swd(a, b) == swd(b, a).
 
 _BINOMIAL = np.array([1.0, 4.0, 6.0, 4.0, 1.0], np.float32) / 16.0  # separable 5x5 Gaussian
 
