@@ -433,13 +433,19 @@ ALICE_URL = "https://www.gutenberg.org/cache/epub/11/pg11.txt"
 ALICE_SHA256 = "01b38ea4c710a84bc18d0bd41271a5a1a92b94e97b2812f4dece97d4a694725e"
 
 
-def ALICE(*, url: str = ALICE_URL, sha256: str | None = ALICE_SHA256) -> str:
+def ALICE(*, url: str = ALICE_URL, sha256: str | None = ALICE_SHA256,
+          download_ok: bool = True) -> str:
     """Alice's Adventures in Wonderland (Project Gutenberg #11), without Gutenberg's header/footer.
 
     Downloaded once to data_dir()/pg11.txt and checked against `sha256`. If Gutenberg re-issues
     the file the checksum stops matching: pass `sha256=None` to accept the new revision; the
-    content is still checked (title present, > 100 KB).
+    content is still checked (title present, > 100 KB). With `download_ok=False` only a cached
+    copy is used: FileNotFoundError when there is none.
     """
+    cached = data_dir() / "pg11.txt"
+    if not download_ok and not cached.is_file():
+        raise FileNotFoundError(f"Alice is not cached at {cached}; ALICE() downloads it from {url}"
+                                ", or save the book's plain text there yourself.")
     path = download(url, "pg11.txt", sha256=sha256, cache_dir=data_dir())
     text = load_text(path)
     if "alice's adventures in wonderland" not in text.lower() or len(text) < 100_000:

@@ -463,3 +463,8 @@ def test_face_files_writes_the_embedded_faces_once(tmp_path):
     assert os.path.getmtime(files[0]) == stamp
     os.remove(files[5])  # an incomplete folder is rebuilt
     assert all(os.path.isfile(f) for f in datasets.face_files(tmp_path / "faces"))
+
+
+def test_alice_without_download_needs_a_cached_copy(data_home):
+    with pytest.raises(FileNotFoundError, match="not cached"):
+        datasets.ALICE(download_ok=False)
