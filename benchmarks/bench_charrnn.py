@@ -1,0 +1,163 @@
+"""Training chars/s of our char-RNN step against a plain Keras model; sampling chars/s.
+
+Both models have the original course's settings and the same architecture: an embedding of 256,
+two LSTM layers of 256 cells, a dense layer to the vocabulary (the embedded corpus: 107
+characters); Adam 1e-3, gradients clipped to [-5, 5]; batches of 100 windows of 100
+characters. The reference is what one writes in plain Keras: `keras.Sequential([Embedding,
+LSTM, LSTM, Dense])`, `compile(...)`, `train_on_batch`. Both train on the same batches,
+measured in turns (interleaved) so that both see the same machine; the best round counts.
+
+Sampling: characters per second of `charrnn.sample` from the trained model, for 1 stream and
+for 100 parallel streams (multinomial at temperature 1); for 100 streams also with the GRU and
+the basic RNN of the same size.
+
+`python benchmarks/bench_charrnn.py --compare-cells SECONDS` is the experiment behind
+`charrnn.DEFAULT_CELL`: each cell trains for the same wall time, in turns, and the held-out
+loss is printed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from run import best_rate
+
+STEPS_PER_ROUND, ROUNDS = 3, 4
+
+
+def _batches(config, n: int):
+    """`n` (x, y) training batches of the embedded corpus, as numpy int32 (B, T)."""
+    from libs import charrnn, datasets
+    from libs.dataset_utils import create_character_windows
+
+    text = datasets.corpus()
+    vocab = charrnn.Vocabulary.from_text(text)
+    ds = create_character_windows(vocab.encode(text), config.sequence_length, config.batch_size,
+                                  shuffle=True, seed=0)
+    return vocab, [(x.numpy(), y.numpy()) for x, y in ds.take(n)]
+
+
+def _keras_model(config, vocab_size: int):
+    import keras
+
+    model = keras.Sequential(
+        [keras.Input((config.sequence_length,), dtype="int32"),
+         keras.layers.Embedding(vocab_size, config.n_cells)]
+        + [keras.layers.LSTM(config.n_cells, return_sequences=True)
+           for _ in range(config.n_layers)]
+        + [keras.layers.Dense(vocab_size)])
+    model.compile(keras.optimizers.Adam(config.learning_rate, clipvalue=config.clip),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def run() -> dict:
+    import keras
+    import tensorflow as tf
+    from libs import charrnn
+
+    config = charrnn.CharRNNConfig(cell="lstm")  # the seed's settings and cell
+    vocab, batches = _batches(config, STEPS_PER_ROUND)
+    keras.utils.set_random_seed(0)
+    model, optimizer = charrnn.build(config, vocab)
+    ours = charrnn.make_train_step(model, optimizer, tf.random.Generator.from_seed(0))
+    reference = _keras_model(config, len(vocab))
+    steps = {"ours": lambda b: float(ours(b)["loss"]),
+             "reference": lambda b: float(reference.train_on_batch(*b))}
+    chars = config.batch_size * config.sequence_length
+    for name, step in steps.items():  # trace and compile
+        t = time.perf_counter()
+        step(batches[0])
+        print(f"charrnn: first {name} step {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    rates = {}
+    for r in range(ROUNDS):
+        for name, step in steps.items():
+            rate = best_rate(lambda: [step(b) for b in batches], chars * len(batches), 1)
+            rates[name] = max(rates.get(name, 0.0), rate)
+            print(f"charrnn: round {r} {name} {rate:,.0f} chars/s", file=sys.stderr)
+
+    sampling = {}
+    for streams, n_chars in ((1, 2000), (100, 500)):
+        charrnn.sample(model, n_chars, n_samples=streams, seed=0)  # compile
+        best = best_rate(lambda: charrnn.sample(model, n_chars, n_samples=streams, seed=1),
+                         streams * n_chars, 3)
+        sampling[streams] = best
+        print(f"charrnn: sampling {streams} stream(s) {best:,.0f} chars/s", file=sys.stderr)
+    by_cell = {"lstm": round(sampling[100])}
+    for cell in ("gru", "rnn"):  # the same size with the other cells (speed only: untrained)
+        other = charrnn.CharRNN(charrnn.CharRNNConfig(cell=cell), vocab)
+        charrnn.sample(other, 500, n_samples=100, seed=0)
+        by_cell[cell] = round(best_rate(
+            lambda: charrnn.sample(other, 500, n_samples=100, seed=1), 100 * 500, 3))
+        print(f"charrnn: sampling 100 streams, {cell} {by_cell[cell]:,} chars/s", file=sys.stderr)
+    return {"name": "charrnn", "unit": "chars/s", "ours": round(rates["ours"]),
+            "reference": round(rates["reference"]),
+            "ratio": round(rates["ours"] / rates["reference"], 2),
+            "reference_impl": "keras.Sequential(Embedding, LSTM x2, Dense).train_on_batch",
+            "sample_chars_per_s_1": round(sampling[1]),
+            "sample_chars_per_s_100": round(sampling[100]),
+            "sample_chars_per_s_100_by_cell": by_cell, "default_cell": charrnn.DEFAULT_CELL,
+            "cell": config.cell, "n_layers": config.n_layers, "n_cells": config.n_cells,
+            "batch_size": config.batch_size, "sequence_length": config.sequence_length,
+            "vocabulary": len(vocab)}
+
+
+def compare_cells(seconds: float, slice_seconds: float = 60.0, cells=("rnn", "lstm", "gru"),
+                  folder: str | None = None) -> dict:
+    """Train each cell at the seed's settings for `seconds` of wall time, in turns of
+    `slice_seconds` (so all see the same machine), resuming each time; print held-out losses.
+
+    With `folder`, the runs are kept there and a later call with a larger `seconds` extends
+    them (each slice resumes exactly); otherwise a temporary folder is used.
+    """
+    from libs import charrnn, datasets
+
+    text = datasets.corpus()
+    results = {cell: [] for cell in cells}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = folder or tmp
+        os.makedirs(root, exist_ok=True)
+        spent_file = os.path.join(root, "seconds.json")
+        spent = {cell: 0.0 for cell in cells}
+        if os.path.exists(spent_file):
+            with open(spent_file) as f:
+                spent.update(json.load(f))
+        while min(spent.values()) < seconds:
+            for cell in cells:
+                budget = min(slice_seconds, seconds - spent[cell])
+                if budget <= 0:
+                    continue
+                # The budget counts training only (not tracing the step, nor evaluating).
+                _, history = charrnn.train(
+                    text, os.path.join(root, cell), cell=cell, seconds=budget, progress=False,
+                    eval_every=10**9, sample_chars=0)
+                spent[cell] += budget
+                with open(spent_file, "w") as f:
+                    json.dump(spent, f)
+                step, val = int(history["loss"][0][-1]), history.last("val_loss")
+                results[cell].append((round(spent[cell]), step, val))
+                print(json.dumps({"cell": cell, "seconds": round(spent[cell]), "step": step,
+                                  "val_loss_nats": val,
+                                  "val_bits_per_char": val / charrnn.metrics.LN2}), flush=True)
+    return results
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
+    parser.add_argument("--compare-cells", type=float, metavar="SECONDS",
+                        help="run the default-cell experiment with this budget per cell")
+    parser.add_argument("--slice", type=float, default=60.0, help="seconds per turn")
+    parser.add_argument("--dir", help="keep (or extend) the runs in this folder")
+    parser.add_argument("--cells", default="rnn,lstm,gru", help="comma-separated cells")
+    args = parser.parse_args()
+    if args.compare_cells:
+        compare_cells(args.compare_cells, args.slice, tuple(args.cells.split(",")), args.dir)
+    else:
+        print(json.dumps(run()))

@@ -1,0 +1,842 @@
+"""Character-level language model (char-RNN): cells, vocabulary, model, training, sampling, CLI.
+
+Read top to bottom: the three recurrent cells (basic RNN, LSTM, GRU) and a demonstration of
+exploding and vanishing gradients through time; the vocabulary; the model (embedding, n layers
+of cells, logits) and its config; training on the shared loop of `libs.training`; sampling;
+evaluation; the command line:
+
+    python -m libs.charrnn train --corpus embedded --ckpt ckpt/charrnn --seconds 600
+    python -m libs.charrnn sample --ckpt ckpt/charrnn --prime "The " --temperature 0.8
+    python -m libs.charrnn eval --ckpt ckpt/charrnn --text held_out.txt
+
+Shapes: B batch, T time steps, S sampled streams, H cells per layer, G gates (1, 3 or 4),
+V vocabulary size.
+
+Speed: inside a layer, the input projection x @ W of all T steps is one large matmul, and only
+h @ U stays in the time loop. Backpropagation through time is written by hand
+(`tf.custom_gradient`): the loop carries only the state gradients and the weight gradient
+dU = sum_t h_{t-1}^T dz_t is one matmul afterwards. The first layer's projection of the
+embedding is a table lookup (embedding @ W is (V, G*H)), which removes a quarter of the work.
+Tests check the cells against Keras's `SimpleRNNCell`, `LSTMCell` and `GRUCell` and the
+gradients against automatic differentiation.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import math
+import weakref
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+import keras
+
+from libs import metrics, training
+from libs.utils import _write_bytes_atomic
+
+CELLS = ("rnn", "lstm", "gru")
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+# The cell that learns fastest in equal wall time at the default settings, measured on 2 CPU
+# cores with `python benchmarks/bench_charrnn.py --compare-cells SECONDS` (held-out nats/char):
+# after 480 s: gru 1.83, rnn 1.82, lstm 2.26; the GRU overtakes the basic RNN (which plateaus
+# near 1.80) after about 5 minutes and keeps improving. The LSTM costs 1.3x a GRU step.
+DEFAULT_CELL = "gru"
+MODEL_NAME = "charrnn"
+VOCABULARY_FILE = "vocabulary.json"
+
+
+# --- Cells: one time step each ----------------------------------------------------------------
+# xw is the input projection x @ W + b of this step, (B, G*H); U the recurrent kernel (H, G*H).
+# Each returns the new state and what backpropagation needs ("saved"). Gate order and
+# equations are Keras's, so weights move between the two.
+
+def _rnn_step(xw, state, U, b_rec):
+    h = tf.tanh(xw + tf.matmul(state[0], U))                      # (B, H)
+    return (h,), ()
+
+
+def _lstm_step(xw, state, U, b_rec):
+    h, c = state
+    i, f, g, o = tf.split(xw + tf.matmul(h, U), 4, axis=-1)       # (B, H) each
+    i, f, g, o = tf.sigmoid(i), tf.sigmoid(f), tf.tanh(g), tf.sigmoid(o)
+    c = f * c + i * g                                             # forget some, write some
+    return (o * tf.tanh(c), c), (tf.concat([i, f, g, o], -1),)
+
+
+def _gru_step(xw, state, U, b_rec):
+    (h,) = state
+    xz, xr, xn = tf.split(xw, 3, axis=-1)
+    hz, hr, hn = tf.split(tf.matmul(h, U) + b_rec, 3, axis=-1)    # Keras's reset_after=True
+    z, r = tf.sigmoid(xz + hz), tf.sigmoid(xr + hr)               # update and reset gates
+    n = tf.tanh(xn + r * hn)                                      # candidate state
+    return (z * h + (1 - z) * n,), (z, r, n, hn)
+
+
+# Backward steps: from the gradient flowing back into this step's state (carry) and into its
+# output h (d_h), the gradient for the previous state and for the pre-activations.
+
+def _rnn_back(carry, d_h, saved, prev, state, Ut):
+    dpre = (carry[0] + d_h) * (1 - state[0] * state[0])           # tanh' = 1 - h^2
+    return (tf.matmul(dpre, Ut),), (dpre,)
+
+
+def _lstm_back(carry, d_h, saved, prev, state, Ut):
+    i, f, g, o = tf.split(saved[0], 4, axis=-1)
+    dh = carry[0] + d_h
+    tc = tf.tanh(state[1])
+    dc = carry[1] + dh * o * (1 - tc * tc)
+    dpre = tf.concat([dc * g * i * (1 - i), dc * prev[1] * f * (1 - f),
+                      dc * i * (1 - g * g), dh * tc * o * (1 - o)], -1)   # (B, 4H)
+    return (tf.matmul(dpre, Ut), dc * f), (dpre,)
+
+
+def _gru_back(carry, d_h, saved, prev, state, Ut):
+    z, r, n, hn = saved
+    dh = carry[0] + d_h
+    dn = dh * (1 - z) * (1 - n * n)
+    dz = dh * (prev[0] - n) * z * (1 - z)
+    dr = dn * hn * r * (1 - r)
+    drec = tf.concat([dz, dr, dn * r], -1)                        # d(h U + b_rec), (B, 3H)
+    return (dh * z + tf.matmul(drec, Ut),), (tf.concat([dz, dr, dn], -1), drec)
+
+
+_STEP = {"rnn": _rnn_step, "lstm": _lstm_step, "gru": _gru_step}
+_BACK = {"rnn": _rnn_back, "lstm": _lstm_back, "gru": _gru_back}
+
+
+def run_sequence(cell: str, xw, U, b_rec, state):
+    """Run `cell` over all steps: xw (T, B, G*H) -> outputs (T, B, H), final state.
+
+    `state` is a tuple of (B, H) tensors: (h,) or, for the LSTM, (h, c). Differentiable with
+    respect to xw, U, b_rec and the initial state, by the hand-written backward pass.
+    """
+    step, back = _STEP[cell], _BACK[cell]
+
+    @tf.custom_gradient
+    def run(xw, U, b_rec, *state0):
+        zeros = {"rnn": (), "lstm": (tf.zeros_like(xw[0]),), "gru": (tf.zeros_like(state0[0]),) * 4}
+        states, saved = tf.scan(lambda carry, x: step(x, carry[0], U, b_rec), xw,
+                                initializer=(tuple(state0), zeros[cell]))   # each (T, B, .)
+
+        def grad(d_hs, *d_final):
+            d_final = [tf.zeros_like(s) if d is None else d for d, s in zip(d_final, state0)]
+            d_hs = tf.zeros_like(states[0]) if d_hs is None else d_hs
+            prev = tuple(tf.concat([s0[None], s[:-1]], 0) for s0, s in zip(state0, states))
+            Ut = tf.transpose(U)
+            out0 = (tf.zeros_like(xw[0]),) * (2 if cell == "gru" else 1)
+            carries, outs = tf.scan(
+                lambda acc, e: back(acc[0], e[0], e[1], e[2], e[3], Ut),
+                (d_hs, saved, prev, states), initializer=(tuple(d_final), out0), reverse=True)
+            d_xw, d_rec = outs[0], outs[-1]                          # (T, B, G*H)
+            H = U.shape[0]
+            dU = tf.matmul(tf.reshape(prev[0], [-1, H]), tf.reshape(d_rec, [-1, U.shape[1]]),
+                           transpose_a=True)                          # one big matmul
+            db = tf.reduce_sum(d_rec, [0, 1]) if cell == "gru" else tf.zeros_like(b_rec)
+            return (d_xw, dU, db) + tuple(c[0] for c in carries)
+
+        return (states[0],) + tuple(s[-1] for s in states), grad
+
+    out = run(xw, U, b_rec, *state)
+    return out[0], tuple(out[1:])
+
+
+class Recurrent(keras.layers.Layer):
+    """A layer of `units` cells of kind `cell` ("rnn", "lstm" or "gru"), time-major.
+
+    Weights have the shapes and initialisers of Keras's cells: kernel (D, G*H) Glorot uniform,
+    recurrent_kernel (H, G*H) orthogonal, bias (G*H,) zeros (LSTM forget gate: ones) or, for
+    the GRU, (2, 3H): input and recurrent biases.
+    """
+
+    def __init__(self, cell: str, units: int, input_dim: int, **kwargs):
+        super().__init__(**kwargs)
+        if cell not in CELLS:
+            raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
+        self.cell, self.units, self.input_dim = cell, int(units), int(input_dim)
+        width = GATES[cell] * self.units
+        self.kernel = self.add_weight(shape=(self.input_dim, width), name="kernel",
+                                      initializer="glorot_uniform")
+        self.recurrent_kernel = self.add_weight(shape=(self.units, width), name="recurrent_kernel",
+                                                initializer="orthogonal")
+        bias = np.zeros((2, width) if cell == "gru" else (width,), np.float32)
+        if cell == "lstm":
+            bias[self.units:2 * self.units] = 1.0  # Keras's unit_forget_bias
+        self.bias = self.add_weight(shape=bias.shape, name="bias",
+                                    initializer=keras.initializers.Constant(bias))
+        self.built = True
+
+    def project(self, x):
+        """Input projection x @ W + b: (..., D) -> (..., G*H), for all time steps at once."""
+        b = self.bias[0] if self.cell == "gru" else self.bias
+        return tf.tensordot(x, self.kernel, 1) + b
+
+    def _b_rec(self):
+        return self.bias[1] if self.cell == "gru" else tf.zeros((), self.compute_dtype)
+
+    def initial_state(self, batch_size: int) -> tuple:
+        zeros = tf.zeros((batch_size, self.units))
+        return (zeros, zeros) if self.cell == "lstm" else (zeros,)
+
+    def run(self, xw, state=None):
+        """xw (T, B, G*H) -> outputs (T, B, H), final state."""
+        state = self.initial_state(tf.shape(xw)[1]) if state is None else tuple(state)
+        return run_sequence(self.cell, xw, tf.convert_to_tensor(self.recurrent_kernel),
+                            tf.convert_to_tensor(self._b_rec()), state)
+
+    def step(self, xw, state):
+        """One time step, xw (B, G*H) -> output h (B, H), new state."""
+        state, _ = _STEP[self.cell](xw, tuple(state), tf.convert_to_tensor(self.recurrent_kernel),
+                                    self._b_rec())
+        return state[0], state
+
+
+# --- Exploding and vanishing gradients through time -------------------------------------------
+
+def gradient_through_time(cell: str = "rnn", n_steps: int = 100, n_cells: int = 64,
+                          recurrent_scale: float = 1.0, batch_size: int = 8,
+                          seed: int = 0) -> np.ndarray:
+    """How much the last state still depends on the input k steps back: (n_steps,) norms.
+
+    Entry k is the mean over the batch of ||d sum(h_T) / d x_{T-k}||, for a freshly initialised
+    layer whose recurrent kernel is multiplied by `recurrent_scale`, fed small random inputs.
+    For the basic RNN the norm falls (vanishes) or grows (explodes) geometrically with k,
+    depending on the scale. The gated cells cannot explode: their memory path is multiplied by
+    a gate in (0, 1). Freshly initialised they still forget (the LSTM's forget gate starts near
+    sigmoid(1) = 0.73); training learns to hold the gates open where memory pays.
+    """
+    keras.utils.set_random_seed(seed)
+    layer = Recurrent(cell, n_cells, input_dim=n_cells)
+    layer.recurrent_kernel.assign(layer.recurrent_kernel * recurrent_scale)
+    x = tf.random.normal((n_steps, batch_size, n_cells), stddev=0.1)    # (T, B, D)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        hs, _ = layer.run(layer.project(x))
+        target = tf.reduce_sum(hs[-1])
+    grads = tape.gradient(target, x)                                    # (T, B, D)
+    norms = tf.reduce_mean(tf.norm(grads, axis=-1), axis=1).numpy()     # (T,)
+    return norms[::-1].copy()
+
+
+def gradient_demo(n_steps: int = 100, n_cells: int = 64, seed: int = 0) -> dict[str, np.ndarray]:
+    """`gradient_through_time` for a vanishing and an exploding basic RNN, an LSTM and a GRU."""
+    runs = {"rnn, U x 0.5 (vanishing)": ("rnn", 0.5), "rnn, U x 2 (exploding)": ("rnn", 2.0),
+            "lstm": ("lstm", 1.0), "gru": ("gru", 1.0)}
+    return {label: gradient_through_time(cell, n_steps, n_cells, scale, seed=seed)
+            for label, (cell, scale) in runs.items()}
+
+
+def plot_gradient_through_time(results: dict[str, np.ndarray], ax=None):
+    """Plot `gradient_demo()`'s norms against the steps back, on a log scale; returns the axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        ax = plt.subplots(figsize=(7, 4))[1]
+    for label, norms in results.items():
+        ax.semilogy(np.arange(len(norms)), norms, label=label)
+    ax.set_xlabel("steps back from the last one (k)")
+    ax.set_ylabel("||d h_T / d x_(T-k)||")
+    ax.legend()
+    return ax
+
+
+# --- Vocabulary ---------------------------------------------------------------------------------
+
+class Vocabulary:
+    """Characters <-> integer ids, the characters sorted: a text always gives the same ids."""
+
+    def __init__(self, chars):
+        chars = list(chars)
+        if not chars or len(set(chars)) != len(chars) or any(len(c) != 1 for c in chars):
+            raise ValueError("a vocabulary needs at least one character, each once")
+        self.chars = sorted(chars)
+        self._ids = {c: i for i, c in enumerate(self.chars)}
+
+    @classmethod
+    def from_text(cls, text: str) -> Vocabulary:
+        if not text:
+            raise ValueError("the text is empty; give some text to build a vocabulary from")
+        return cls(set(text))
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Vocabulary) and self.chars == other.chars
+
+    def unknown(self, text: str) -> list[str]:
+        """Characters of `text` that are not in the vocabulary, sorted."""
+        return sorted(set(text) - set(self._ids))
+
+    def encode(self, text: str, what: str = "text") -> np.ndarray:
+        """int32 ids (len(text),); ValueError naming any character outside the vocabulary."""
+        bad = self.unknown(text)
+        if bad:
+            shown = ", ".join(repr(c) for c in bad[:20]) + (" ..." if len(bad) > 20 else "")
+            raise ValueError(f"the {what} has {len(bad)} character(s) that are not in the "
+                             f"model's vocabulary: {shown}")
+        return np.fromiter((self._ids[c] for c in text), np.int32, len(text))
+
+    def decode(self, ids) -> str:
+        return "".join(self.chars[int(i)] for i in np.asarray(ids).ravel())
+
+    def save(self, path) -> None:
+        _write_bytes_atomic(path, json.dumps({"chars": self.chars}, ensure_ascii=False).encode())
+
+    @classmethod
+    def load(cls, path) -> Vocabulary:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path.parent} has no {path.name}; is it a char-RNN "
+                                    "checkpoint folder?")
+        return cls(json.loads(path.read_text(encoding="utf-8"))["chars"])
+
+
+# --- The model ----------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class CharRNNConfig:
+    """Everything needed to rebuild and continue a char-RNN; saved in the checkpoint folder.
+
+    The defaults are the original course's (batch 100, sequence 100, 256 cells, 2 layers,
+    Adam 1e-3, clip 5), except the cell: see DEFAULT_CELL. The embedding has n_cells entries per
+    character, as in the original.
+    """
+    cell: str = DEFAULT_CELL
+    n_layers: int = 2
+    n_cells: int = 256
+    batch_size: int = 100
+    sequence_length: int = 100
+    learning_rate: float = 1e-3
+    clip: float = 5.0
+    clip_mode: str = "value"          # "value": each gradient entry, "norm": the global norm
+    dropout: float = 0.0              # on the outputs of each recurrent layer, while training
+    validation_fraction: float = 0.1  # the last part of the text, held out; 0 allowed
+    seed: int = 0
+
+    def __post_init__(self):
+        def integer(name, low):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+            setattr(self, name, int(value))
+
+        def number(name, ok, rule):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                    not math.isfinite(value) or not ok(value):
+                raise ValueError(f"{name} must be {rule}, got {value!r}")
+            setattr(self, name, float(value))
+
+        if self.cell not in CELLS:
+            raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
+        if self.clip_mode not in ("value", "norm"):
+            raise ValueError(f"clip_mode must be 'value' or 'norm', got {self.clip_mode!r}")
+        for name in ("n_layers", "n_cells", "batch_size", "sequence_length"):
+            integer(name, 1)
+        integer("seed", 0)
+        number("learning_rate", lambda v: v > 0, "> 0")
+        number("clip", lambda v: v > 0, "> 0 (clipping cannot be switched off with 0)")
+        number("dropout", lambda v: 0 <= v < 1, "in [0, 1)")
+        number("validation_fraction", lambda v: 0 <= v < 1, "in [0, 1)")
+
+
+class CharRNN(keras.Model):
+    """Embedding (V, H), then `n_layers` layers of `cell`, then logits (H -> V).
+
+    `model(ids)` maps ids (B, T) to logits (B, T, V) and the final states (one tuple per
+    layer); `model.step(ids, states)` advances S streams by one character each. The
+    vocabulary and config ride along as `model.vocab` and `model.config`.
+    """
+
+    def __init__(self, config: CharRNNConfig, vocab: Vocabulary):
+        super().__init__(name=MODEL_NAME)
+        self.config, self.vocab = config, vocab
+        H, V = config.n_cells, len(vocab)
+        self.embedding = self.add_weight(shape=(V, H), name="embedding",
+                                         initializer=keras.initializers.RandomUniform(-0.05, 0.05))
+        for i in range(config.n_layers):  # attributes, not a list: tf.train.Checkpoint sees them
+            setattr(self, f"rnn{i}", Recurrent(config.cell, H, input_dim=H, name=f"rnn{i}"))
+        self.head = keras.layers.Dense(V, name="logits")
+        self.head.build((None, H))
+        self.built = True  # every weight exists now; nothing is left for Keras to build
+
+    @property
+    def layers_rnn(self) -> list[Recurrent]:
+        return [getattr(self, f"rnn{i}") for i in range(self.config.n_layers)]
+
+    def initial_states(self, batch_size: int) -> list[tuple]:
+        return [layer.initial_state(batch_size) for layer in self.layers_rnn]
+
+    def input_table(self):
+        """embedding @ W + b of the first layer, (V, G*H): the projection of every character."""
+        return self.layers_rnn[0].project(self.embedding)
+
+    def call(self, ids, states=None, training=False, seed=None):
+        """ids (B, T) -> logits (B, T, V), final states. `seed` (2,) ints: dropout's, if any."""
+        if training and self.config.dropout > 0 and seed is None:
+            seed = tf.random.uniform([2], maxval=2**31 - 1, dtype=tf.int64)
+        ids = tf.transpose(tf.cast(ids, tf.int32))                # (T, B): time-major inside
+        states = states or [None] * self.config.n_layers
+        xw = tf.gather(self.input_table(), ids)                   # (T, B, G*H)
+        final = []
+        for i, layer in enumerate(self.layers_rnn):
+            if i > 0:
+                xw = layer.project(h)                             # (T, B, G*H), one matmul
+            h, state = layer.run(xw, states[i])                   # (T, B, H)
+            final.append(state)
+            if training and self.config.dropout > 0:
+                h = tf.nn.experimental.stateless_dropout(h, self.config.dropout, seed + [0, i])
+        logits = self.head(h)                                     # (T, B, V)
+        return tf.transpose(logits, [1, 0, 2]), final
+
+    def step(self, ids, states=None, table=None):
+        """One character for each of S streams: ids (S,) -> logits (S, V), new states.
+
+        O(1) work per character: the states (None: zeros) carry everything the prefix said.
+        `table` is `input_table()`, passed in when stepping many times.
+        """
+        table = self.input_table() if table is None else table
+        states = self.initial_states(tf.shape(ids)[0]) if states is None else states
+        xw = tf.gather(table, tf.cast(ids, tf.int32))             # (S, G*H)
+        new = []
+        for i, layer in enumerate(self.layers_rnn):
+            if i > 0:
+                xw = layer.project(h)
+            h, state = layer.step(xw, states[i])                  # (S, H)
+            new.append(state)
+        return self.head(h), new
+
+    @tf.function(jit_compile=True)
+    def _generate(self, first, states, n, seed, start, temperature, top_k, top_p,
+                  greedy, use_k, use_p):
+        """n characters for each of S streams in one compiled loop: ids (n, S), final states."""
+        table = self.input_table()
+
+        def body(t, ids, states, out):
+            logits, states = self.step(ids, states, table)        # (S, V)
+            ids = _choose(logits, tf.stack([seed, start + tf.cast(t, tf.int64)]),
+                          temperature, top_k, top_p, greedy, use_k, use_p)
+            return t + 1, ids, states, out.write(t, ids)
+
+        _, _, states, out = tf.while_loop(
+            lambda t, *_: t < n, body, (0, first, states, tf.TensorArray(tf.int32, n)))
+        return out.stack(), states
+
+
+def _choose(logits, seed, temperature, top_k, top_p, greedy, use_k, use_p):
+    """Next ids (S,) from logits (S, V): argmax, or a draw at `temperature` among the top-k /
+    top-p characters (Gumbel-max trick: argmax(logits + Gumbel noise) is a softmax draw)."""
+    if greedy:
+        return tf.argmax(logits, -1, output_type=tf.int32)
+    logits = logits / temperature
+    if use_k or use_p:
+        ranked = tf.sort(logits, axis=-1, direction="DESCENDING")  # (S, V)
+        V = tf.shape(logits)[-1]
+        if use_k:
+            k = tf.minimum(top_k, V)
+            ranked = tf.where(tf.range(V) < k, ranked, -np.inf)
+        if use_p:  # keep the most likely characters until their mass reaches top_p
+            probs = tf.nn.softmax(ranked)
+            before = tf.cumsum(probs, axis=-1, exclusive=True)
+            k = tf.reduce_sum(tf.cast(before < top_p, tf.int32), -1, keepdims=True)
+            ranked = tf.where(tf.range(V) < k, ranked, -np.inf)
+        kept = tf.reduce_min(tf.where(tf.math.is_inf(ranked), np.inf, ranked), -1, keepdims=True)
+        logits = tf.where(logits < kept, -np.inf, logits)
+    u = tf.random.stateless_uniform(tf.shape(logits), seed, minval=1e-20, maxval=1.0)
+    return tf.argmax(logits - tf.math.log(-tf.math.log(u)), -1, output_type=tf.int32)
+
+
+# --- Data ---------------------------------------------------------------------------------------
+
+def _split(text: str, config: CharRNNConfig) -> tuple[str, str]:
+    """The training text and the held-out last part, with clear errors when too short."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    if not text:
+        raise ValueError("the text is empty; give a corpus with some text in it")
+    need = config.sequence_length + 1
+    if len(text) < need:
+        raise ValueError(f"the text has {len(text)} characters, fewer than sequence_length + 1 "
+                         f"= {need}; use more text or a smaller sequence_length")
+    n_val = int(len(text) * config.validation_fraction)
+    train_text, val_text = text[:len(text) - n_val], text[len(text) - n_val:]
+    need = config.batch_size * config.sequence_length + 1
+    if len(train_text) < need:
+        raise ValueError(
+            f"the training part of the text has {len(train_text)} characters ({len(text)} "
+            f"minus {n_val} held out); one batch needs batch_size * sequence_length + 1 = {need}. "
+            "Use more text, or a smaller batch_size, sequence_length or validation_fraction")
+    if config.validation_fraction > 0 and len(val_text) < 2:
+        raise ValueError(f"validation_fraction={config.validation_fraction} holds out "
+                         f"{len(val_text)} character(s), too few to evaluate; use more text or 0")
+    return train_text, val_text
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
+def _training_batches(ids: np.ndarray, config: CharRNNConfig) -> training.EpochBatches:
+    """Shuffled (input, target) windows, a new order each epoch from (seed, epoch): resumable."""
+    from libs.dataset_utils import create_character_windows
+
+    return training.EpochBatches(lambda epoch: create_character_windows(
+        ids, config.sequence_length, config.batch_size, shuffle=True,
+        seed=_epoch_seed(config.seed, epoch)))
+
+
+def _loss_sum(model: CharRNN, ids: np.ndarray, batch_size: int) -> tuple[float, int]:
+    """Summed nats over every character of `ids` after the first, and their count.
+
+    The ids are cut into windows of sequence_length + 1 that overlap by one (as in training,
+    each starts from a zero state); the last window is padded and the padding masked out.
+    """
+    T = model.config.sequence_length
+    n_windows = -(-(len(ids) - 1) // T)
+    n_padded = -(-n_windows // batch_size) * batch_size
+    flat = np.zeros(n_padded * T + 1, np.int32)
+    flat[:len(ids)] = ids
+    weight = np.zeros(n_padded * T, np.float32)
+    weight[:len(ids) - 1] = 1.0
+    x = flat[:-1].reshape(n_padded, T)
+    y = flat[1:].reshape(n_padded, T)
+    w = weight.reshape(n_padded, T)
+    fn = _eval_step(model)
+    total, count = 0.0, 0.0
+    for i in range(0, n_padded, batch_size):
+        s, c = fn(x[i:i + batch_size], y[i:i + batch_size], w[i:i + batch_size])
+        total, count = total + float(s), count + float(c)
+    return total, int(count)
+
+
+_EVAL_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _eval_step(model: CharRNN):
+    """A compiled (x, y, weights) -> (summed nats, count) for this model, made once."""
+    if model not in _EVAL_STEPS:
+        @tf.function(autograph=False)  # straight-line code: nothing for AutoGraph to convert
+        def step(x, y, w):
+            logits, _ = model(x)                                  # (B, T, V)
+            return metrics.sparse_cross_entropy(y, logits, w)
+        _EVAL_STEPS[model] = step
+    return _EVAL_STEPS[model]
+
+
+# --- Training -----------------------------------------------------------------------------------
+
+def _resolve_config(ckpt_dir: Path, given: dict) -> CharRNNConfig:
+    """The saved config of a folder being resumed, or a new one; explicit conflicts are errors."""
+    given = {k: v for k, v in given.items() if v is not None}
+    if not (ckpt_dir / training.CONFIG_FILE).is_file():
+        return CharRNNConfig(**given)
+    saved = training.read_config(ckpt_dir, MODEL_NAME)
+    fields = {f.name for f in dataclasses.fields(CharRNNConfig)}
+    saved = {k: v for k, v in saved.items() if k in fields}
+    conflicts = {k: (saved.get(k), v) for k, v in given.items() if saved.get(k) != v}
+    if conflicts:
+        described = ", ".join(f"{k}={b!r} (saved: {a!r})" for k, (a, b) in conflicts.items())
+        raise ValueError(f"{ckpt_dir} holds a char-RNN trained with other settings: "
+                         f"{described}. Leave them out to resume, or use a new folder")
+    return CharRNNConfig(**saved)
+
+
+def build(config: CharRNNConfig, vocab: Vocabulary) -> tuple[CharRNN, keras.optimizers.Optimizer]:
+    """The model and its Adam optimizer (clipping by value or global norm), both built."""
+    model = CharRNN(config, vocab)
+    clip = {"clipvalue" if config.clip_mode == "value" else "global_clipnorm": config.clip}
+    optimizer = keras.optimizers.Adam(config.learning_rate, **clip)
+    optimizer.build(model.trainable_variables)
+    return model, optimizer
+
+
+def make_train_step(model: CharRNN, optimizer, rng: tf.random.Generator):
+    """The compiled step: (x, y) ids (B, T) -> {"loss": nats/char, "bits_per_char": ...}."""
+    n_chars = model.config.batch_size * model.config.sequence_length  # per global batch
+
+    @tf.function
+    def train_step(batch):
+        x, y = batch                                              # (B, T) each
+        seed = rng.make_seeds(1)[:, 0]                            # dropout's, (2,)
+        with tf.GradientTape() as tape:
+            logits, _ = model(x, training=True, seed=seed)       # (B, T, V)
+            total, count = metrics.sparse_cross_entropy(y, logits)
+            # Divided by the global batch, so that replicas' gradients add up to the mean's.
+            loss = total / n_chars
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        mean = total / count
+        return {"loss": mean, "bits_per_char": mean / metrics.LN2}
+    return train_step
+
+
+def train(text: str, ckpt_dir, *, steps: int | None = None, seconds: float | None = None,
+          cell: str | None = None, n_layers: int | None = None, n_cells: int | None = None,
+          batch_size: int | None = None, sequence_length: int | None = None,
+          learning_rate: float | None = None, clip: float | None = None,
+          clip_mode: str | None = None, dropout: float | None = None,
+          validation_fraction: float | None = None, seed: int | None = None,
+          checkpoint_every: int = 500, eval_every: int = 500, sample_chars: int = 200,
+          progress: bool = True, strategy: tf.distribute.Strategy | None = None,
+          callbacks=()) -> tuple[CharRNN, training.History]:
+    """Train a char-RNN on `text`, checkpointing into `ckpt_dir`; returns (model, history).
+
+    A new folder starts from the given settings (None: CharRNNConfig's default). A folder that
+    holds a char-RNN is resumed with its saved settings and vocabulary, and training continues
+    to step `steps` exactly where it stopped. `seconds` bounds this call. Every `eval_every`
+    steps and at the end the held-out loss is logged (`val_loss`, `val_bits_per_char`) and a
+    sample of `sample_chars` characters is printed. Ctrl-C stops after the current step, saves
+    and returns. `history["loss"]` is the training loss (nats per character) by step. Calls
+    keras.utils.set_random_seed(seed), which also seeds Python's and NumPy's generators.
+    """
+    ckpt_dir = Path(ckpt_dir)
+    config = _resolve_config(ckpt_dir, dict(
+        cell=cell, n_layers=n_layers, n_cells=n_cells, batch_size=batch_size,
+        sequence_length=sequence_length, learning_rate=learning_rate, clip=clip,
+        clip_mode=clip_mode, dropout=dropout, validation_fraction=validation_fraction, seed=seed))
+    train_text, val_text = _split(text, config)
+    vocab = Vocabulary.from_text(text)
+    if (ckpt_dir / VOCABULARY_FILE).is_file():
+        saved = Vocabulary.load(ckpt_dir / VOCABULARY_FILE)
+        if saved != vocab:
+            new, gone = sorted(set(vocab.chars) - set(saved.chars)), \
+                sorted(set(saved.chars) - set(vocab.chars))
+            raise ValueError(f"this text's characters differ from the vocabulary saved in "
+                             f"{ckpt_dir}: new {new[:20]}, missing {gone[:20]}; resume with the "
+                             "same text or train in a new folder")
+    training.prepare_dir(ckpt_dir, MODEL_NAME, dataclasses.asdict(config))
+    if not (ckpt_dir / VOCABULARY_FILE).is_file():
+        vocab.save(ckpt_dir / VOCABULARY_FILE)
+
+    keras.utils.set_random_seed(config.seed)  # weights, and tf.data's shuffles
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model, optimizer = build(config, vocab)
+        rng = tf.random.Generator.from_seed(config.seed)
+    data = _training_batches(vocab.encode(train_text), config)
+    train_step = make_train_step(model, optimizer, rng)
+    val_ids = vocab.encode(val_text) if val_text else None
+    prime = "\n" if "\n" in vocab.chars else vocab.chars[0]
+
+    def report(loop: training.Loop):
+        if val_ids is not None:
+            total, count = _loss_sum(model, val_ids, config.batch_size)
+            loop.log(val_loss=total / count, val_bits_per_char=total / count / metrics.LN2)
+        if sample_chars:
+            text = sample(model, sample_chars, prime=prime, seed=loop.step)[0]
+            loop.log_text("sample", text)
+            held_out = loop.history.last("val_bits_per_char") if val_ids is not None else None
+            loop.write(f"--- step {loop.step}"
+                       + (f", held-out {held_out:.3f} bits/char" if held_out is not None else "")
+                       + f" ---\n{text}")
+
+    history = training.fit(
+        train_step, data, ckpt_dir,
+        {"model": model, "optimizer": optimizer, "rng": rng, "data": data},
+        model_name=MODEL_NAME, config=dataclasses.asdict(config), steps=steps, seconds=seconds,
+        checkpoint_every=checkpoint_every, strategy=strategy, progress=progress,
+        callbacks=[training.every(eval_every, report, at_end=True), *callbacks])
+    return model, history
+
+
+# --- Loading, evaluation and sampling -----------------------------------------------------------
+
+def load(ckpt_dir) -> CharRNN:
+    """The model saved in `ckpt_dir` (its latest checkpoint), rebuilt from the saved config."""
+    ckpt_dir = Path(ckpt_dir)
+    config = CharRNNConfig(**training.read_config(ckpt_dir, MODEL_NAME))
+    vocab = Vocabulary.load(ckpt_dir / VOCABULARY_FILE)
+    latest = tf.train.latest_checkpoint(str(ckpt_dir))
+    if latest is None:
+        raise FileNotFoundError(f"{ckpt_dir} has no saved checkpoint yet; train first")
+    model = CharRNN(config, vocab)
+    try:
+        tf.train.Checkpoint(model=model).restore(latest).expect_partial() \
+            .assert_existing_objects_matched()
+    except (AssertionError, ValueError) as e:
+        raise ValueError(f"the checkpoint in {ckpt_dir} does not match its config: {e}") from e
+    return model
+
+
+def _model(model_or_dir) -> CharRNN:
+    return model_or_dir if isinstance(model_or_dir, CharRNN) else load(model_or_dir)
+
+
+def evaluate(model, text: str, skip_unknown: bool = False) -> dict:
+    """Held-out loss of `text`: {"loss_nats", "bits_per_char", "chars"} (chars predicted).
+
+    `model` is a CharRNN or a checkpoint folder. Every character after the first is predicted,
+    in windows of the model's sequence_length as in training. Characters outside the
+    vocabulary are an error, or dropped with `skip_unknown=True`.
+    """
+    model = _model(model)
+    if skip_unknown:
+        bad = set(model.vocab.unknown(text))
+        text = "".join(c for c in text if c not in bad)
+    if len(text) < 2:
+        raise ValueError(f"the text has {len(text)} character(s); at least 2 are needed")
+    total, count = _loss_sum(model, model.vocab.encode(text, "evaluation text"),
+                             model.config.batch_size)
+    return {"loss_nats": total / count, "bits_per_char": total / count / metrics.LN2,
+            "chars": count}
+
+
+def sample(model, n_chars: int = 500, prime: str | None = None, temperature: float = 1.0,
+           sampling: str = "prob", top_k: int | None = None, top_p: float | None = None,
+           n_samples: int = 1, seed: int | None = None) -> list[str]:
+    """`n_samples` texts, each `prime` followed by `n_chars` generated characters.
+
+    `model` is a CharRNN or a checkpoint folder. sampling="max" takes the most likely
+    character; "prob" draws from the softmax at `temperature` (< 1: safer, > 1: wilder),
+    restricted to the `top_k` most likely characters and/or the smallest set whose probability
+    reaches `top_p`. The prime (default: a new line) is read once; then each character costs
+    one step of the network, carrying its state. The same `seed` gives the same texts.
+    """
+    model = _model(model)
+    if isinstance(n_chars, bool) or not isinstance(n_chars, (int, np.integer)) or n_chars < 0:
+        raise ValueError(f"n_chars must be an integer >= 0, got {n_chars!r}")
+    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+        raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}")
+    if sampling not in ("prob", "max"):
+        raise ValueError(f"sampling must be 'prob' or 'max', got {sampling!r}")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or \
+            not (math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be a number > 0, got {temperature!r}")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer))
+                              or top_k < 1):
+        raise ValueError(f"top_k must be an integer >= 1, got {top_k!r}")
+    if top_p is not None and not (isinstance(top_p, (int, float)) and 0 < top_p <= 1):
+        raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
+    vocab = model.vocab
+    if prime is None:
+        prime = "\n" if "\n" in vocab.chars else vocab.chars[0]
+    if not prime:
+        raise ValueError("prime must have at least one character")
+    ids = vocab.encode(prime, "prime")
+    S = int(n_samples)
+    states = model.initial_states(S)
+    if len(ids) > 1:  # read the prime once, all of it but the last character
+        _, states = model(np.tile(ids[None, :-1], (S, 1)), states)
+    if seed is None:
+        seed = int(np.random.SeedSequence().generate_state(1)[0])
+    first = tf.fill([S], int(ids[-1]))
+    args = (tf.constant(seed, tf.int64), tf.constant(temperature, tf.float32),
+            tf.constant(top_k or 1, tf.int32), tf.constant(top_p or 1.0, tf.float32))
+    flags = (sampling == "max", top_k is not None, top_p is not None)
+    chunk = 1 << max(0, min(8, int(n_chars - 1).bit_length()))  # <= 256 per compiled call
+    pieces, done = [], 0
+    while done < n_chars:
+        out, states = model._generate(first, states, chunk, args[0], tf.constant(done, tf.int64),
+                                      *args[1:], *flags)
+        out = out.numpy()                                          # (chunk, S)
+        pieces.append(out)
+        first = tf.constant(out[-1])
+        done += chunk
+    generated = np.concatenate(pieces)[:n_chars] if pieces else np.zeros((0, S), np.int32)
+    return [prime + vocab.decode(generated[:, s]) for s in range(S)]
+
+
+# --- Command line -------------------------------------------------------------------------------
+
+def _typed(kind, rule, ok):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {rule}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {rule}")
+        return value
+    return parse
+
+
+_POSITIVE_INT = _typed(int, "an integer >= 1", lambda v: v >= 1)
+_NATURAL = _typed(int, "an integer >= 0", lambda v: v >= 0)
+_POSITIVE = _typed(float, "a number > 0", lambda v: math.isfinite(v) and v > 0)
+_FRACTION = _typed(float, "a number in [0, 1)", lambda v: 0 <= v < 1)
+_PROBABILITY = _typed(float, "a number in (0, 1]", lambda v: 0 < v <= 1)
+CORPORA = ("embedded", "alice")
+
+
+def _parser() -> argparse.ArgumentParser:
+    d = CharRNNConfig()
+    parser = argparse.ArgumentParser(prog="python -m libs.charrnn", allow_abbrev=False,
+                                     description="Character-level language model.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("train", allow_abbrev=False,
+                            help="train, or resume the model in --ckpt up to --steps")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--text", type=Path, help="a UTF-8 text file")
+    source.add_argument("--corpus", choices=CORPORA,
+                        help="embedded: text from the Python installation; alice: Alice in "
+                             "Wonderland (downloaded once)")
+    p.add_argument("--ckpt", type=Path, required=True, help="checkpoint folder")
+    p.add_argument("--steps", type=_NATURAL,
+                   help="total step to reach; a folder already trained resumes up to it")
+    p.add_argument("--seconds", type=_POSITIVE,
+                   help="time budget of this run (neither flag: until Ctrl-C, which saves)")
+    p.add_argument("--cell", choices=CELLS, help=f"default {d.cell}")
+    p.add_argument("--n-layers", type=_POSITIVE_INT, help=f"default {d.n_layers}")
+    p.add_argument("--n-cells", type=_POSITIVE_INT, help=f"default {d.n_cells}")
+    p.add_argument("--batch-size", type=_POSITIVE_INT, help=f"default {d.batch_size}")
+    p.add_argument("--sequence-length", type=_POSITIVE_INT, help=f"default {d.sequence_length}")
+    p.add_argument("--learning-rate", type=_POSITIVE, help=f"default {d.learning_rate}")
+    p.add_argument("--clip", type=_POSITIVE, help=f"default {d.clip}")
+    p.add_argument("--clip-mode", choices=("value", "norm"), help=f"default {d.clip_mode}")
+    p.add_argument("--dropout", type=_FRACTION, help=f"default {d.dropout}")
+    p.add_argument("--validation-fraction", type=_FRACTION,
+                   help=f"default {d.validation_fraction}")
+    p.add_argument("--seed", type=_NATURAL, help=f"default {d.seed}")
+    p = commands.add_parser("sample", allow_abbrev=False, help="print generated text")
+    p.add_argument("--ckpt", type=Path, required=True)
+    p.add_argument("--n-chars", type=_NATURAL, default=500)
+    p.add_argument("--prime", help="text to start from (default: a new line)")
+    p.add_argument("--temperature", type=_POSITIVE, default=1.0)
+    p.add_argument("--sampling", choices=("prob", "max"), default="prob")
+    p.add_argument("--top-k", type=_POSITIVE_INT)
+    p.add_argument("--top-p", type=_PROBABILITY)
+    p.add_argument("--n-samples", type=_POSITIVE_INT, default=1)
+    p.add_argument("--seed", type=_NATURAL)
+    p = commands.add_parser("eval", allow_abbrev=False,
+                            help="held-out loss of a text; prints JSON on the last line")
+    p.add_argument("--ckpt", type=Path, required=True)
+    p.add_argument("--text", type=Path, required=True)
+    return parser
+
+
+def main(argv=None) -> None:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "train":
+            from libs import datasets
+
+            if args.text is not None:
+                text = datasets.load_text(args.text)
+            else:
+                text = datasets.corpus() if args.corpus == "embedded" else datasets.ALICE()
+            names = [f.name for f in dataclasses.fields(CharRNNConfig)]
+            _, history = train(text, args.ckpt, steps=args.steps, seconds=args.seconds,
+                               **{name: getattr(args, name) for name in names})
+            print(json.dumps({"step": int(history["loss"][0][-1]) if "loss" in history else 0,
+                              "loss_nats": history.last("loss"),
+                              "val_loss_nats": history.last("val_loss"),
+                              "stopped": history.stop_reason}))
+        elif args.command == "sample":
+            texts = sample(args.ckpt, args.n_chars, args.prime, args.temperature, args.sampling,
+                           args.top_k, args.top_p, args.n_samples, args.seed)
+            print("\n\n".join(texts))
+        else:
+            from libs import datasets
+
+            print(json.dumps(evaluate(args.ckpt, datasets.load_text(args.text))))
+    except (ValueError, FileNotFoundError, OSError) as e:
+        parser.exit(2, f"{parser.prog} {args.command}: error: {e}\n")
+    except training.NonFiniteLossError as e:
+        parser.exit(1, f"{parser.prog} {args.command}: {e}\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,451 @@
+"""Tests for libs.charrnn: cells against Keras, exact resume, sampling, evaluation, CLI.
+
+Tiny shapes (16 cells, sequences of 8, batches of 4), offline, seconds each.
+"""
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from libs import charrnn, training
+from libs.charrnn import CharRNNConfig, Recurrent, Vocabulary
+
+TEXT = ("the quick brown fox jumps over the lazy dog. " * 12
+        + "pack my box with five dozen liquor jugs!\n" * 6)
+TINY = dict(n_cells=16, n_layers=2, batch_size=4, sequence_length=8)
+KERAS_CELLS = {"rnn": keras.layers.SimpleRNNCell, "lstm": keras.layers.LSTMCell,
+               "gru": keras.layers.GRUCell}
+
+
+def tiny_train(ckpt, steps, **kwargs):
+    options = dict(TINY, progress=False, eval_every=10**6, sample_chars=0)
+    options.update(kwargs)
+    return charrnn.train(TEXT, ckpt, steps=steps, **options)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A checkpoint folder with a tiny LSTM trained for 30 steps."""
+    folder = tmp_path_factory.mktemp("charrnn") / "ckpt"
+    model, history = tiny_train(folder, 30, cell="lstm")
+    return folder, model, history
+
+
+def randomise(layer, seed=0):
+    rng = np.random.default_rng(seed)
+    for w in layer.weights:
+        w.assign(rng.normal(scale=0.5, size=w.shape).astype(np.float32))
+
+
+# --- Cells -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cell", charrnn.CELLS)
+def test_cell_matches_keras(cell):
+    keras.utils.set_random_seed(0)
+    layer = Recurrent(cell, 4, input_dim=5)
+    randomise(layer)
+    reference = keras.layers.RNN(KERAS_CELLS[cell](4), return_sequences=True, return_state=True)
+    x = tf.random.normal((3, 7, 5))                                        # (B, T, D)
+    reference(x)
+    reference.set_weights([layer.kernel.numpy(), layer.recurrent_kernel.numpy(),
+                           layer.bias.numpy()])
+    expected = reference(x)
+    hs, state = layer.run(layer.project(tf.transpose(x, [1, 0, 2])))      # time-major
+    np.testing.assert_allclose(tf.transpose(hs, [1, 0, 2]), expected[0], atol=1e-5)
+    for ours, theirs in zip(state, expected[1:]):
+        np.testing.assert_allclose(ours, theirs, atol=1e-5)
+    h, state = layer.step(layer.project(x[:, 0]), layer.initial_state(3))  # one step
+    np.testing.assert_allclose(h, expected[0][:, 0], atol=1e-5)
+
+
+def test_model_step_continues_the_sequence():
+    keras.utils.set_random_seed(3)
+    model = charrnn.CharRNN(CharRNNConfig(cell="lstm", **TINY), Vocabulary.from_text(TEXT))
+    ids = model.vocab.encode("the lazy dog")[None]                        # (1, 12)
+    logits, _ = model(ids)
+    _, states = model(ids[:, :-1])
+    last, _ = model.step(ids[:, -1], states)                              # (1, V)
+    np.testing.assert_allclose(last, logits[:, -1], atol=1e-5)
+    first, _ = model.step(ids[:, 0])                                      # from zero states
+    np.testing.assert_allclose(first, logits[:, 0], atol=1e-5)
+
+
+@pytest.mark.parametrize("cell", charrnn.CELLS)
+def test_hand_written_gradient_matches_autodiff(cell):
+    keras.utils.set_random_seed(1)
+    layer = Recurrent(cell, 4, input_dim=5)
+    randomise(layer, 1)
+    x = tf.random.normal((6, 3, 5))                                        # (T, B, D)
+    state0 = tuple(tf.random.normal((3, 4)) for _ in layer.initial_state(3))
+    w_out = tf.random.normal((6, 3, 4))
+    w_state = [tf.random.normal((3, 4)) for _ in state0]
+
+    def loss(hand_written):
+        xw = layer.project(x)
+        if hand_written:
+            hs, final = layer.run(xw, state0)
+        else:  # the same step function, differentiated by TensorFlow
+            U, b = tf.convert_to_tensor(layer.recurrent_kernel), layer._b_rec()
+            saved = {"rnn": (), "lstm": (tf.zeros_like(xw[0]),),
+                     "gru": (tf.zeros_like(state0[0]),) * 4}[cell]
+            states, _ = tf.scan(lambda c, xt: charrnn._STEP[cell](xt, c[0], U, b), xw,
+                                initializer=(state0, saved))
+            hs, final = states[0], tuple(s[-1] for s in states)
+        return tf.reduce_sum(hs * w_out) + sum(tf.reduce_sum(f * w) for f, w in zip(final, w_state))
+
+    grads = []
+    for hand_written in (True, False):
+        with tf.GradientTape() as tape:
+            tape.watch([x, *state0])
+            value = loss(hand_written)
+        grads.append(tape.gradient(value, [*layer.trainable_variables, x, *state0]))
+    for ours, reference in zip(*grads):
+        np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("cell", charrnn.CELLS)
+def test_model_matches_keras_sequential(cell):
+    keras.utils.set_random_seed(2)
+    vocab = Vocabulary.from_text(TEXT)
+    model = charrnn.CharRNN(CharRNNConfig(cell=cell, **TINY), vocab)
+    H, V = 16, len(vocab)
+    reference = keras.Sequential(
+        [keras.Input((8,), dtype="int32"), keras.layers.Embedding(V, H)]
+        + [keras.layers.RNN(KERAS_CELLS[cell](H), return_sequences=True) for _ in range(2)]
+        + [keras.layers.Dense(V)])
+    weights = [model.embedding.numpy()]
+    for layer in model.layers_rnn:
+        weights += [layer.kernel.numpy(), layer.recurrent_kernel.numpy(), layer.bias.numpy()]
+    reference.set_weights(weights + [w.numpy() for w in model.head.weights])
+    ids = np.random.default_rng(0).integers(0, V, size=(3, 8)).astype(np.int32)
+    logits, states = model(ids)
+    assert logits.shape == (3, 8, V) and len(states) == 2
+    np.testing.assert_allclose(logits, reference(ids), atol=1e-5)
+
+
+def test_gradient_demo_vanishes_and_explodes():
+    import matplotlib
+    matplotlib.use("Agg")
+    results = charrnn.gradient_demo(n_steps=30, n_cells=16)
+    assert len(results) == 4 and all(r.shape == (30,) for r in results.values())
+    vanishing, exploding = results["rnn, U x 0.5 (vanishing)"], results["rnn, U x 2 (exploding)"]
+    assert vanishing[-1] < 1e-3 * vanishing[0]
+    assert exploding[-1] > 100 * exploding[0]
+    ax = charrnn.plot_gradient_through_time(results)
+    assert len(ax.lines) == 4 and ax.get_yscale() == "log"
+
+
+# --- Vocabulary and config ---------------------------------------------------------------------
+
+def test_vocabulary_round_trip_and_errors(tmp_path):
+    vocab = Vocabulary.from_text("banana!")
+    assert vocab.chars == ["!", "a", "b", "n"] and len(vocab) == 4
+    ids = vocab.encode("banana")
+    assert ids.dtype == np.int32 and vocab.decode(ids) == "banana"
+    vocab.save(tmp_path / "v.json")
+    assert Vocabulary.load(tmp_path / "v.json") == vocab
+    with pytest.raises(ValueError, match=r"2 character\(s\).*'c', 'x'"):
+        vocab.encode("cab x".replace(" ", ""), "prime")
+    with pytest.raises(ValueError, match="empty"):
+        Vocabulary.from_text("")
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("clip", 0.0, "clip must be > 0"), ("clip", -1.0, "clip must be > 0"),
+    ("cell", "transformer", "cell must be one of"), ("clip_mode", "both", "clip_mode"),
+    ("n_cells", 0, "n_cells must be an integer >= 1"), ("dropout", 1.0, "dropout"),
+    ("validation_fraction", 1.0, "validation_fraction"), ("learning_rate", 0, "learning_rate"),
+    ("batch_size", 2.5, "batch_size")])
+def test_config_refuses_bad_values(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        CharRNNConfig(**{field: value})
+
+
+def test_defaults_are_the_seeds_settings():
+    config = CharRNNConfig()
+    assert (config.batch_size, config.sequence_length, config.n_cells, config.n_layers,
+            config.learning_rate, config.clip) == (100, 100, 256, 2, 1e-3, 5.0)
+    assert config.cell == charrnn.DEFAULT_CELL
+
+
+# --- Training ----------------------------------------------------------------------------------
+
+def test_train_learns_and_writes_a_complete_folder(trained):
+    folder, model, history = trained
+    steps, losses = history["loss"]
+    assert steps[-1] == 30 and losses[-5:].mean() < losses[:5].mean()
+    _, bits = history["bits_per_char"]
+    np.testing.assert_allclose(bits, losses / math.log(2), rtol=1e-6)
+    assert history["val_loss"][0].tolist() == [30]  # held out, at the end
+    names = {p.name for p in folder.iterdir()}
+    assert {"config.json", "vocabulary.json", "checkpoint", "history.json", "logs"} <= names
+    assert training.read_config(folder, "charrnn")["n_cells"] == 16
+
+
+@pytest.mark.parametrize("cell", ["gru", "rnn"])
+def test_each_cell_trains(tmp_path, cell):
+    _, history = tiny_train(tmp_path / cell, 12, cell=cell, clip_mode="norm")
+    losses = history["loss"][1]
+    assert np.all(np.isfinite(losses)) and losses[-3:].mean() < losses[:3].mean()
+
+
+def test_split_run_ends_where_an_uninterrupted_one_does(tmp_path):
+    # 22 batches per epoch: 25 steps cross an epoch; the split at 10 is mid-epoch. Dropout
+    # makes the RNG state matter.
+    whole, h_whole = tiny_train(tmp_path / "whole", 25, dropout=0.2)
+    tiny_train(tmp_path / "split", 10, dropout=0.2)
+    split, h_split = tiny_train(tmp_path / "split", 25)  # settings come from the folder
+    for a, b in zip(whole.weights, split.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(h_split["loss"][1], h_whole["loss"][1], rtol=1e-5)
+
+
+def test_resume_refuses_other_settings_vocabulary_or_model(tmp_path, trained):
+    folder = trained[0]
+    with pytest.raises(ValueError, match=r"cell='gru' \(saved: 'lstm'\)"):
+        charrnn.train(TEXT, folder, steps=31, cell="gru", progress=False)
+    with pytest.raises(ValueError, match=r"characters differ.*new \['Z'\]"):
+        charrnn.train(TEXT + "Z", folder, steps=31, progress=False)
+    training.prepare_dir(tmp_path / "gan", "gan", {})
+    with pytest.raises(ValueError, match="holds a 'gan' model"):
+        tiny_train(tmp_path / "gan", 1)
+
+
+def test_bad_text_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="empty"):
+        charrnn.train("", tmp_path / "a", steps=1, **TINY)
+    with pytest.raises(ValueError, match="fewer than sequence_length"):
+        charrnn.train("abc", tmp_path / "b", steps=1, **TINY)
+    with pytest.raises(ValueError, match=r"one batch needs batch_size \* sequence_length"):
+        charrnn.train("abcdefghij" * 3, tmp_path / "c", steps=1, **TINY)
+    assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    # A learning rate of 1e38 sends the weights to ~1e38 after one step: the logits overflow.
+    with pytest.raises(training.NonFiniteLossError,
+                       match=r"loss=nan.* at step 2.*checkpoint \(step 1\).*learning rate"):
+        tiny_train(tmp_path / "nan", 5, learning_rate=1e38, checkpoint_every=1)
+    assert tf.train.latest_checkpoint(str(tmp_path / "nan")).endswith("ckpt-1")
+    assert np.all(np.isfinite(charrnn.load(tmp_path / "nan").head.weights[0].numpy()))
+
+
+def test_mirrored_strategy_trains_like_one_device(tmp_path):
+    """Two replicas of half a batch each end where one device with the whole batch does."""
+    script = textwrap.dedent(f"""
+        import sys
+        import numpy as np, tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        sys.path.insert(0, {os.getcwd()!r})
+        sys.path.insert(0, {os.path.dirname(__file__)!r})
+        from libs import charrnn
+        from test_charrnn import TEXT, TINY
+        def run(folder, **kwargs):
+            model, history = charrnn.train(TEXT, folder, steps=4, progress=False,
+                                           sample_chars=0, **TINY, **kwargs)
+            return np.concatenate([w.numpy().ravel() for w in model.weights])
+        one = run({str(tmp_path / "one")!r})
+        two = run({str(tmp_path / "two")!r},
+                  strategy=tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+        np.testing.assert_allclose(one, two, rtol=1e-4, atol=1e-5)
+        run({str(tmp_path / "dropout")!r}, dropout=0.3,
+            strategy=tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+        print("OK")
+    """)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env=env, timeout=300)
+    assert result.returncode == 0 and result.stdout.strip().endswith("OK"), result.stderr[-3000:]
+
+
+# --- Sampling ----------------------------------------------------------------------------------
+
+def test_sampling_is_seeded_and_keeps_the_prime(trained):
+    folder, model, _ = trained
+    a = charrnn.sample(model, 40, prime="the ", n_samples=3, seed=7)
+    assert len(a) == 3 and all(len(s) == 44 and s.startswith("the ") for s in a)
+    assert a == charrnn.sample(model, 40, prime="the ", n_samples=3, seed=7)
+    assert a != charrnn.sample(model, 40, prime="the ", n_samples=3, seed=8)
+    assert charrnn.sample(folder, 40, prime="the ", n_samples=3, seed=7) == a  # from disk
+    assert charrnn.sample(model, 0, prime="fox") == ["fox"]
+    assert set("".join(charrnn.sample(model, 300, temperature=2.0, seed=0))) <= set(TEXT)
+
+
+def test_greedy_stateful_sampling_equals_rerunning_the_prefix(trained):
+    model = trained[1]
+    got = charrnn.sample(model, 12, prime="the qu", sampling="max")[0]
+    text = "the qu"
+    for _ in range(12):  # the naive O(n^2) way: read the whole prefix for every character
+        logits, _ = model(model.vocab.encode(text)[None])
+        text += model.vocab.chars[int(np.argmax(logits[0, -1]))]
+    assert got == text
+    longer = charrnn.sample(model, 300, prime="the qu", sampling="max")[0]  # 2 compiled chunks
+    assert longer.startswith(got)
+
+
+def test_top_k_one_and_tiny_top_p_are_greedy(trained):
+    model = trained[1]
+    greedy = charrnn.sample(model, 30, prime="over ", sampling="max")
+    assert charrnn.sample(model, 30, prime="over ", top_k=1, seed=3) == greedy
+    assert charrnn.sample(model, 30, prime="over ", top_p=1e-6, seed=3) == greedy
+    assert charrnn.sample(model, 30, prime="over ", temperature=1e-4, seed=3) == greedy
+    kept = charrnn.sample(model, 30, prime="over ", top_k=3, top_p=0.9, seed=3)
+    assert len(kept[0]) == 35
+
+
+def test_choose_respects_top_k_and_top_p():
+    logits = tf.math.log(tf.constant([[0.5, 0.3, 0.15, 0.05]] * 2000))     # (S, V)
+    def draw(top_k=None, top_p=None):
+        ids = charrnn._choose(logits, tf.constant([1, 2], tf.int64), 1.0,
+                              tf.constant(top_k or 1), tf.constant(top_p or 1.0), False,
+                              top_k is not None, top_p is not None)
+        return np.bincount(ids.numpy(), minlength=4) / 2000
+    assert draw(top_k=2)[2:].sum() == 0 and draw(top_k=2)[1] > 0.3
+    assert draw(top_p=0.75)[2:].sum() == 0          # 0.5 + 0.3 reaches 0.75
+    assert draw(top_p=0.85)[3] == 0 and draw(top_p=0.85)[2] > 0
+    np.testing.assert_allclose(draw(), [0.5, 0.3, 0.15, 0.05], atol=0.04)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"temperature": 0}, "temperature must be a number > 0"),
+    ({"temperature": -1.0}, "temperature"), ({"top_k": 0}, "top_k must be an integer >= 1"),
+    ({"top_p": 0.0}, r"top_p must be in \(0, 1\]"), ({"top_p": 1.5}, "top_p"),
+    ({"n_chars": -1}, "n_chars must be an integer >= 0"), ({"n_samples": 0}, "n_samples"),
+    ({"sampling": "greedy"}, "sampling"), ({"prime": "the Q#"}, r"prime has 2 .*'#', 'Q'"),
+    ({"prime": ""}, "prime must have")])
+def test_sampling_refuses_bad_arguments(trained, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        charrnn.sample(trained[1], **kwargs)
+
+
+# --- Loading and evaluation --------------------------------------------------------------------
+
+def test_load_rebuilds_the_model_from_the_folder(trained):
+    folder, model, _ = trained
+    loaded = charrnn.load(folder)
+    assert loaded.config == model.config and loaded.vocab == model.vocab
+    for a, b in zip(model.weights, loaded.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_load_refuses_missing_or_foreign_folders(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        charrnn.load(tmp_path / "missing")
+    training.prepare_dir(tmp_path / "gan", "gan", {})
+    with pytest.raises(ValueError, match="holds a 'gan' model"):
+        charrnn.load(tmp_path / "gan")
+    training.prepare_dir(tmp_path / "new", "charrnn", {})
+    Vocabulary.from_text("ab").save(tmp_path / "new" / "vocabulary.json")
+    with pytest.raises(FileNotFoundError, match="no saved checkpoint"):
+        charrnn.load(tmp_path / "new")
+
+
+def test_evaluate_counts_every_character_after_the_first(trained):
+    model = trained[1]
+    text = TEXT[:50]
+    result = charrnn.evaluate(model, text)
+    assert result["chars"] == 49
+    assert result["bits_per_char"] == pytest.approx(result["loss_nats"] / math.log(2))
+    ids = model.vocab.encode(text)
+    expected = 0.0
+    for start in range(0, 49, 8):  # windows of 8 + 1 that overlap by one, each from zero state
+        window = ids[start:start + 9]
+        logits, _ = model(window[None, :-1])
+        expected += tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(
+            window[1:], logits[0])).numpy()
+    assert result["loss_nats"] == pytest.approx(expected / 49, rel=1e-5)
+
+
+def test_evaluate_unknown_characters(trained):
+    model = trained[1]
+    with pytest.raises(ValueError, match=r"evaluation text has 1 .*'@'"):
+        charrnn.evaluate(model, "the @ dog")
+    assert charrnn.evaluate(model, "the @ dog", skip_unknown=True)["chars"] == 7
+    with pytest.raises(ValueError, match="at least 2"):
+        charrnn.evaluate(model, "t")
+
+
+def test_untrained_model_costs_about_log_v():
+    vocab = Vocabulary.from_text(TEXT)
+    model = charrnn.CharRNN(CharRNNConfig(**TINY), vocab)
+    for w in model.head.weights:
+        w.assign(tf.zeros_like(w))
+    assert charrnn.evaluate(model, TEXT)["loss_nats"] == pytest.approx(math.log(len(vocab)))
+
+
+# --- Command line ------------------------------------------------------------------------------
+
+def cli(args, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        charrnn.main(args)
+        raise SystemExit(0)
+    out = capsys.readouterr()
+    return exit_info.value.code, out.out, out.err
+
+
+def test_cli_train_sample_eval(tmp_path, capsys):
+    text_file = tmp_path / "text.txt"
+    text_file.write_text(TEXT)
+    ckpt = str(tmp_path / "ckpt")
+    flags = ["--n-cells", "16", "--batch-size", "4", "--sequence-length", "8"]
+    code, out, err = cli(["train", "--text", str(text_file), "--ckpt", ckpt, "--steps", "3"]
+                         + flags, capsys)
+    assert code == 0 and json.loads(out.strip().splitlines()[-1])["step"] == 3
+    code, out, _ = cli(["train", "--text", str(text_file), "--ckpt", ckpt, "--steps", "5"],
+                       capsys)  # resume: the settings come from the folder
+    assert code == 0 and json.loads(out.strip().splitlines()[-1])["step"] == 5
+    code, out, _ = cli(["sample", "--ckpt", ckpt, "--n-chars", "20", "--prime", "the ",
+                        "--seed", "1", "--top-k", "5", "--top-p", "0.9"], capsys)
+    assert code == 0 and out.startswith("the ") and len(out) == 25
+    code, out, _ = cli(["sample", "--ckpt", ckpt, "--n-chars", "10", "--n-samples", "2",
+                        "--sampling", "max", "--prime", "ab"], capsys)
+    assert code == 0 and out.count("ab") >= 2
+    code, out, _ = cli(["eval", "--ckpt", ckpt, "--text", str(text_file)], capsys)
+    result = json.loads(out.strip().splitlines()[-1])
+    assert code == 0 and set(result) == {"loss_nats", "bits_per_char", "chars"}
+    assert result["chars"] == len(TEXT) - 1
+
+
+def test_cli_train_on_the_embedded_corpus(tmp_path, capsys):
+    code, out, _ = cli(["train", "--corpus", "embedded", "--ckpt", str(tmp_path / "c"),
+                        "--steps", "1", "--n-cells", "8", "--n-layers", "1", "--batch-size", "2",
+                        "--sequence-length", "4", "--validation-fraction", "0"], capsys)
+    assert code == 0 and json.loads(out.strip().splitlines()[-1])["val_loss_nats"] is None
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--corpus", "embedded", "--ckpt", "x", "--bogus"], "unrecognized arguments"),
+    (["train", "--corpus", "embedded", "--ckpt", "x", "--step", "3"], "unrecognized"),
+    (["train", "--corpus", "embedded", "--ckpt", "x", "--clip", "0"], "not a number > 0"),
+    (["train", "--corpus", "embedded", "--ckpt", "x", "--cell", "cnn"], "invalid choice"),
+    (["train", "--corpus", "nowhere", "--ckpt", "x"], "invalid choice"),
+    (["train", "--ckpt", "x"], "one of the arguments --text --corpus is required"),
+    (["train", "--corpus", "embedded", "--text", "t", "--ckpt", "x"], "not allowed with"),
+    (["sample", "--ckpt", "x", "--temperature", "0"], "not a number > 0"),
+    (["sample", "--ckpt", "x", "--top-k", "0"], "not an integer >= 1"),
+    (["sample", "--ckpt", "x", "--top-p", "1.5"], "not a number in (0, 1]"),
+    (["sample", "--ckpt", "x", "--n-chars", "-5"], "not an integer >= 0"),
+    (["eval", "--ckpt", "x"], "--text"), (["fly"], "invalid choice")])
+def test_cli_refuses_bad_flags(args, message, capsys):
+    code, _, err = cli(args, capsys)
+    assert code == 2 and message in err.replace("\n", " ")
+
+
+def test_cli_reports_bad_input_with_exit_code_2(tmp_path, capsys, trained):
+    folder = str(trained[0])
+    code, _, err = cli(["sample", "--ckpt", folder, "--prime", "Q"], capsys)
+    assert code == 2 and "'Q'" in err
+    (tmp_path / "odd.txt").write_text("the @@ dog")
+    code, _, err = cli(["eval", "--ckpt", folder, "--text", str(tmp_path / "odd.txt")], capsys)
+    assert code == 2 and "'@'" in err
+    code, _, err = cli(["sample", "--ckpt", str(tmp_path / "none")], capsys)
+    assert code == 2 and "does not exist" in err

@@ -1,0 +1,275 @@
+"""Tests for libs.training: the shared loop on a tiny regression model. Offline, seconds each."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from libs import training
+
+X = np.random.default_rng(0).normal(size=(24, 3)).astype(np.float32)
+Y = (X @ np.array([[1.0], [-2.0], [0.5]], np.float32)).astype(np.float32)
+
+
+def make(seed=0):
+    """A fresh model, optimizer, RNG, data and train step, the same for the same seed."""
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    optimizer = keras.optimizers.Adam(0.05)
+    optimizer.build(model.trainable_variables)
+    rng = tf.random.Generator.from_seed(seed)
+    data = training.EpochBatches(lambda epoch: tf.data.Dataset.from_tensor_slices((X, Y))
+                                 .shuffle(24, seed=1000 + epoch).batch(8))
+
+    @tf.function
+    def step(batch):
+        x, y = batch
+        x = x + rng.normal(tf.shape(x), stddev=0.01)  # makes the RNG part of the state
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean((model(x) - y) ** 2)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return {"loss": loss}
+
+    objects = {"model": model, "optimizer": optimizer, "rng": rng, "data": data}
+    return model, step, data, objects
+
+
+def fit(ckpt, steps=None, seed=0, **kwargs):
+    model, step, data, objects = make(seed)
+    kwargs.setdefault("progress", False)
+    history = training.fit(step, data, ckpt, objects, model_name="toy", config={"lr": 0.05},
+                           steps=steps, **kwargs)
+    return model, history, objects
+
+
+def weights(model):
+    return [w.numpy() for w in model.weights]
+
+
+def test_fit_reaches_steps_saves_and_logs(tmp_path):
+    model, history, objects = fit(tmp_path / "run", steps=7, checkpoint_every=3)
+    assert history.stop_reason == "steps"
+    steps, losses = history["loss"]
+    assert steps.tolist() == list(range(1, 8)) and np.all(np.isfinite(losses))
+    assert tf.train.latest_checkpoint(str(tmp_path / "run")).endswith("ckpt-7")
+    assert json.loads((tmp_path / "run" / "config.json").read_text()) == {
+        "model": "toy", "config": {"lr": 0.05}}
+    assert any(f.startswith("events") for f in os.listdir(tmp_path / "run" / "logs"))
+    assert int(objects["data"].epoch.numpy()) == 2 and int(objects["data"].batch.numpy()) == 1
+
+
+def test_resume_in_two_parts_ends_where_one_run_does(tmp_path):
+    whole, h_whole, _ = fit(tmp_path / "whole", steps=8)
+    fit(tmp_path / "split", steps=4)  # stops mid-epoch (3 batches per epoch)
+    split, h_split, _ = fit(tmp_path / "split", steps=8)
+    for a, b in zip(weights(whole), weights(split)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    # The history is kept across the two runs: one curve, no step twice.
+    assert h_split["loss"][0].tolist() == list(range(1, 9))
+    np.testing.assert_allclose(h_split["loss"][1], h_whole["loss"][1], rtol=1e-5)
+
+
+def test_already_at_steps_returns_at_once(tmp_path):
+    fit(tmp_path / "run", steps=3)
+    model, history, _ = fit(tmp_path / "run", steps=2)
+    assert history.stop_reason == "steps" and history["loss"][0].tolist() == [1, 2, 3]
+
+
+def test_seconds_budget_stops_and_saves(tmp_path):
+    model, history, _ = fit(tmp_path / "run", seconds=1e-6)
+    assert history.stop_reason == "seconds"
+    assert tf.train.latest_checkpoint(str(tmp_path / "run")) is not None
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    model, step, data, objects = make()
+
+    def poisoned(batch):
+        metrics = step(batch)
+        if int(objects["optimizer"].iterations.numpy()) == 5:
+            model.weights[0].assign(model.weights[0] * np.nan)
+            return {"loss": tf.constant(np.nan)}
+        return metrics
+
+    with pytest.raises(training.NonFiniteLossError, match=r"loss=nan at step 5.*step 4"):
+        training.fit(poisoned, data, tmp_path / "run", objects, model_name="toy", config={},
+                     steps=10, checkpoint_every=2, progress=False)
+    assert tf.train.latest_checkpoint(str(tmp_path / "run")).endswith("ckpt-4")
+    assert all(np.all(np.isfinite(w)) for w in weights(model))  # step 4 put back in memory
+
+
+def test_non_finite_loss_before_any_checkpoint_writes_nothing(tmp_path):
+    model, step, data, objects = make()
+    with pytest.raises(training.NonFiniteLossError, match="nothing bad was written"):
+        training.fit(lambda b: {"loss": tf.constant(np.inf)}, data, tmp_path / "run", objects,
+                     model_name="toy", config={}, steps=3, progress=False)
+    assert tf.train.latest_checkpoint(str(tmp_path / "run")) is None
+
+
+def test_ctrl_c_saves_returns_and_resumes_exactly(tmp_path):
+    class Interrupt(training.Callback):
+        def on_step_end(self, loop, metrics):
+            if loop.step == 3:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    model, history, _ = fit(tmp_path / "run", steps=8, callbacks=[Interrupt()])
+    assert history.stop_reason == "interrupted"
+    assert tf.train.latest_checkpoint(str(tmp_path / "run")).endswith("ckpt-3")
+    resumed, _, _ = fit(tmp_path / "run", steps=8)
+    whole, _, _ = fit(tmp_path / "whole", steps=8)
+    for a, b in zip(weights(whole), weights(resumed)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_callbacks_every_and_log(tmp_path):
+    seen = []
+
+    def evaluate(loop):
+        seen.append(loop.step)
+        loop.log(val=float(loop.step) * 2)
+
+    _, history, _ = fit(tmp_path / "run", steps=7,
+                        callbacks=[training.every(3, evaluate, at_end=True)])
+    assert seen == [3, 6, 7]
+    assert history["val"][0].tolist() == [3, 6, 7] and history["val"][1].tolist() == [6, 12, 14]
+    assert history.last("val") == 14.0 and "val" in history
+
+
+def test_folder_of_another_model_or_config_is_refused(tmp_path):
+    fit(tmp_path / "run", steps=1)
+    model, step, data, objects = make()
+    with pytest.raises(ValueError, match="holds a 'toy' model, not a 'gan' one"):
+        training.fit(step, data, tmp_path / "run", objects, model_name="gan", config={},
+                     steps=2, progress=False)
+    with pytest.raises(ValueError, match=r"another config \(lr: saved 0.05, given 0.1\)"):
+        training.fit(step, data, tmp_path / "run", objects, model_name="toy",
+                     config={"lr": 0.1}, steps=2, progress=False)
+    with pytest.raises(ValueError, match="toy"):
+        training.read_config(tmp_path / "run", "charrnn")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not a checkpoint folder"):
+        training.fit(step, data, tmp_path / "other", objects, model_name="toy", config={},
+                     steps=2, progress=False)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        training.read_config(tmp_path / "missing")
+
+
+def test_checkpoint_that_does_not_fit_is_refused(tmp_path):
+    fit(tmp_path / "run", steps=1)
+    keras.utils.set_random_seed(0)
+    bigger = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="does not fit this model"):
+        training.fit(lambda b: {"loss": 0.0}, [0], tmp_path / "run", {"model": bigger},
+                     model_name="toy", config={"lr": 0.05}, steps=2, progress=False)
+
+
+def test_layers_in_a_python_list_are_refused(tmp_path):
+    class ListModel(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.blocks = [keras.layers.Dense(2), keras.layers.Dense(1)]
+
+        def call(self, x):
+            return self.blocks[1](self.blocks[0](x))
+
+    model = ListModel()
+    model(X)
+    with pytest.raises(ValueError, match="would not be checkpointed"):
+        training.fit(lambda b: {"loss": 0.0}, [0], tmp_path / "run", {"model": model},
+                     model_name="toy", config={}, steps=1, progress=False)
+
+
+def test_bad_arguments(tmp_path):
+    for kwargs, message in (({"steps": -1}, "steps"), ({"seconds": 0}, "seconds"),
+                            ({"checkpoint_every": 0}, "checkpoint_every")):
+        with pytest.raises(ValueError, match=message):
+            fit(tmp_path / "run", **kwargs)
+    with pytest.raises(ValueError, match="n must be"):
+        training.every(0, print)
+
+
+def test_finite_data_stops_training(tmp_path):
+    model, step, data, objects = make()
+    batches = [(X[:8], Y[:8]), (X[8:16], Y[8:16])]
+    history = training.fit(step, batches, tmp_path / "run", {"model": model}, model_name="toy",
+                           config={}, progress=False)
+    assert history.stop_reason == "data" and history["loss"][0].tolist() == [1, 2]
+
+
+def test_epoch_batches_resume_from_its_position():
+    data = training.EpochBatches(lambda epoch: [(epoch, i) for i in range(3)])
+    it = iter(data)
+    first = [next(it) for _ in range(4)]
+    assert first == [(0, 0), (0, 1), (0, 2), (1, 0)]
+    again = training.EpochBatches(data.make_epoch)
+    again.epoch.assign(data.epoch)
+    again.batch.assign(data.batch)
+    it = iter(again)
+    assert [next(it) for _ in range(3)] == [(1, 1), (1, 2), (2, 0)]
+    with pytest.raises(ValueError, match="no batches"):
+        next(iter(training.EpochBatches(lambda epoch: [])))
+
+
+def test_history_plot(tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    _, history, _ = fit(tmp_path / "run", steps=3)
+    ax = history.plot(["loss"])
+    assert ax.get_xlabel() == "step" and len(ax.lines) == 1
+
+
+def test_mirrored_strategy_on_two_cpus_matches_one_device(tmp_path):
+    """Two replicas, each with half the batch, give the same training as one device."""
+    script = textwrap.dedent(f"""
+        import sys
+        import numpy as np, tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        sys.path.insert(0, {os.getcwd()!r})
+        import keras
+        from libs import training
+        X = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
+        Y = X @ np.array([[1.0], [-2.0], [0.5]], np.float32)
+
+        def run(folder, strategy):
+            keras.utils.set_random_seed(0)
+            with strategy.scope():
+                model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+                opt = keras.optimizers.SGD(0.1)
+                opt.build(model.trainable_variables)
+
+            @tf.function
+            def step(batch):
+                x, y = batch
+                with tf.GradientTape() as tape:
+                    loss = tf.reduce_sum((model(x) - y) ** 2) / 8.0  # global batch of 8
+                grads = tape.gradient(loss, model.trainable_variables)
+                opt.apply_gradients(zip(grads, model.trainable_variables))
+                return {{"loss": loss}}
+
+            data = training.EpochBatches(
+                lambda e: tf.data.Dataset.from_tensor_slices((X, Y)).batch(8))
+            training.fit(step, data, folder, {{"model": model, "optimizer": opt, "data": data}},
+                         model_name="toy", config={{}}, steps=5, progress=False,
+                         strategy=strategy)
+            return np.concatenate([w.numpy().ravel() for w in model.weights])
+
+        one = run({str(tmp_path / "one")!r}, tf.distribute.get_strategy())
+        two = run({str(tmp_path / "two")!r},
+                  tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+        np.testing.assert_allclose(one, two, rtol=1e-5, atol=1e-6)
+        print("OK")
+    """)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env=env, timeout=300)
+    assert result.returncode == 0 and result.stdout.strip().endswith("OK"), result.stderr[-3000:]
