@@ -17,6 +17,7 @@ setup(
         "imageio",
         "jupyter",
         "tqdm",
+        "tensorboard",
     ],
     extras_require={
         "test": ["pytest", "nbclient", "nbformat", "ipykernel"],
