@@ -36,7 +36,7 @@ import tensorflow as tf
 import keras
 
 from libs import metrics, training
-from libs.utils import _write_bytes_atomic
+from libs.utils import _write_bytes_atomic, check_int
 
 CELLS = ("rnn", "lstm", "gru")
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -319,10 +319,7 @@ class CharRNNConfig:
 
     def __post_init__(self):
         def integer(name, low):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-            setattr(self, name, int(value))
+            setattr(self, name, check_int(name, getattr(self, name), low))
 
         def number(name, ok, rule):
             value = getattr(self, name)

@@ -14,16 +14,12 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
+from libs.utils import check_int
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
 # JPEG's DCT can scale by 1/2, 1/4, 1/8 while decoding, far cheaper than decoding in full and
 # resizing afterwards (libjpeg's scaled IDCT).
 _JPEG_RATIOS = (1, 2, 4, 8)
-
-
-def _check_positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
 
 
 def _check_files(files: Sequence[str]) -> list[str]:
@@ -254,8 +250,8 @@ def create_input_pipeline(files: Sequence[str], batch_size: int, n_epochs: int,
       in the dataset's `skipped` attribute.
     """
     files = _check_files(files)
-    batch_size = _check_positive_int("batch_size", batch_size)
-    n_epochs = _check_positive_int("n_epochs", n_epochs)
+    batch_size = check_int("batch_size", batch_size)
+    n_epochs = check_int("n_epochs", n_epochs)
     if not 0.0 < crop_factor <= 1.0:
         raise ValueError(f"crop_factor must be in (0, 1], got {crop_factor!r}: a crop_factor "
                          "above 1 asks for a crop larger than the resized image")
@@ -272,7 +268,7 @@ def create_input_pipeline(files: Sequence[str], batch_size: int, n_epochs: int,
                          f"got {crop_shape!r}")
     crop_shape = (int(crop_shape[0]), int(crop_shape[1]))
     if n_threads is not None:
-        n_threads = _check_positive_int("n_threads", n_threads)
+        n_threads = check_int("n_threads", n_threads)
     parallel = n_threads or tf.data.AUTOTUNE
     ratio = _jpeg_ratio(shape, crop_shape, crop_factor)
     slow_path = _SlowPath(crop_shape, crop_factor, shape[2], ratio)
@@ -310,8 +306,8 @@ def create_character_windows(encoded: np.ndarray, sequence_length: int, batch_si
     Returns:
       A `tf.data.Dataset` of int32 pairs, each (batch_size, sequence_length); one epoch.
     """
-    sequence_length = _check_positive_int("sequence_length", sequence_length)
-    batch_size = _check_positive_int("batch_size", batch_size)
+    sequence_length = check_int("sequence_length", sequence_length)
+    batch_size = check_int("batch_size", batch_size)
     encoded = np.asarray(encoded)
     if encoded.ndim != 1 or not np.issubdtype(encoded.dtype, np.integer):
         raise ValueError(f"encoded must be a 1-D array of integer ids, got {encoded.dtype} "

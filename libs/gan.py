@@ -37,6 +37,7 @@ import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
 from . import training, utils  # noqa: E402
+from .utils import check_int  # noqa: E402
 from .layers import FusedBatchNormalization, StridedConv2D, StridedConv2DTranspose  # noqa: E402
 
 # The demo's budget (make demo, the benchmark's quality figure): train(data, ckpt, **DEMO) makes
@@ -76,10 +77,7 @@ class GANConfig:
 
     def __post_init__(self):
         def integer(name, low):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-            setattr(self, name, int(value))
+            setattr(self, name, check_int(name, getattr(self, name), low))
 
         integer("image_size", 16)
         if self.image_size & (self.image_size - 1):

@@ -80,6 +80,13 @@ def _split_channels(batch: np.ndarray, what: str = "images") -> tuple[np.ndarray
                      "expected (N, H, W), (N, H, W, 1) or (N, H, W, 3)")
 
 
+def check_int(name: str, value, low: int = 1) -> int:
+    """`value` as an int; ValueError naming `name` unless it is an integer >= `low` (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
 # ---------------------------------------------------------------------------- conversion
 
 def _infer_range(x: np.ndarray) -> tuple[float, float]:

@@ -234,3 +234,10 @@ def test_build_submission_missing_files(tmp_path):
 def test_build_submission_rejects_single_string():
     with pytest.raises(TypeError, match="list of file names"):
         utils.build_submission("s.zip", "part1.gif")
+
+
+def test_check_int_accepts_integers_and_names_bad_values():
+    assert utils.check_int("n", np.int64(3)) == 3 and utils.check_int("n", 0, low=0) == 0
+    for bad in (0, 1.5, True, "2"):
+        with pytest.raises(ValueError, match=r"n must be an integer >= 1"):
+            utils.check_int("n", bad)
