@@ -538,7 +538,7 @@ def progress_gif(folder, saveto=None, interval: float = 0.2, scale: float = 1) -
 
 class ProgressFrames(training.Callback):
     """Every `every` steps (and at the start and end) a montage of the fixed latents `z` is saved
-    as folder/step_XXXXXX.png and folder/../progress.gif is rebuilt from all of them."""
+    as folder/step_000100.png (six-digit step) and folder/../progress.gif is rebuilt from all of them."""
 
     def __init__(self, gan: GAN, folder, every: int, z: np.ndarray):
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
@@ -661,7 +661,7 @@ def evaluate(gan: GAN, data, n: int = 1000, seed: int = 0, features=None) -> dic
 
 
 def save_samples(images, out) -> list[Path]:
-    """Write images (N, S, S, C) in [-1, 1] as out/sample_XXXX.png and out/montage.png."""
+    """Write images (N, S, S, C) in [-1, 1] as out/sample_0000.png, sample_0001.png, ... and out/montage.png."""
     import imageio.v3 as iio
 
     out = Path(out)
