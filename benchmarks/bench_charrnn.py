@@ -7,9 +7,10 @@ characters. The reference is what one writes in plain Keras: `keras.Sequential([
 LSTM, LSTM, Dense])`, `compile(...)`, `train_on_batch`. Both train on the same batches,
 measured in turns (interleaved) so that both see the same machine; the best round counts.
 
-Sampling: characters per second of `charrnn.sample` from the trained model, for 1 stream and
-for 100 parallel streams (multinomial at temperature 1); for 100 streams also with the GRU and
-the basic RNN of the same size.
+Sampling: characters per second of `charrnn.sample` (multinomial at temperature 1) from the
+default model (the seed's settings with `charrnn.DEFAULT_CELL`), for 1 stream and for 100
+parallel streams; for 100 streams also with each cell of the same size, and with the draw of
+`tf.random.stateless_categorical` in place of ours (`sample_ratio_vs_tf_categorical`).
 
 `python benchmarks/bench_charrnn.py --compare-cells SECONDS` is the experiment behind
 `charrnn.DEFAULT_CELL`: each cell trains for the same wall time, in turns, and the held-out
@@ -18,6 +19,7 @@ loss is printed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -58,6 +60,26 @@ def _keras_model(config, vocab_size: int):
     return model
 
 
+@contextlib.contextmanager
+def _library_draw():
+    """Within: models traced for sampling draw with `tf.random.stateless_categorical` (the
+    library's multinomial) instead of `charrnn._choose`'s inverse-CDF draw."""
+    import tensorflow as tf
+    from libs import charrnn
+
+    ours = charrnn._choose
+
+    def categorical(logits, seed, temperature, *_):
+        draws = tf.random.stateless_categorical(logits / temperature, 1, tf.cast(seed, tf.int32))
+        return tf.cast(draws[:, 0], tf.int32)
+
+    charrnn._choose = categorical
+    try:
+        yield
+    finally:
+        charrnn._choose = ours
+
+
 def run() -> dict:
     import keras
     import tensorflow as tf
@@ -83,27 +105,40 @@ def run() -> dict:
             rates[name] = max(rates.get(name, 0.0), rate)
             print(f"charrnn: round {r} {name} {rate:,.0f} chars/s", file=sys.stderr)
 
+    # Sampling speed does not depend on the weights. In turns, best of ROUNDS: the default
+    # model (cell charrnn.DEFAULT_CELL) with 1 and 100 streams; with 100 streams also the same
+    # model drawing with tf.random.stateless_categorical, and the other cells.
+    default = charrnn.CharRNN(charrnn.CharRNNConfig(), vocab)
+    with _library_draw():
+        library = charrnn.CharRNN(charrnn.CharRNNConfig(), vocab)
+        charrnn.sample(library, 1, n_samples=100)  # traced (and kept) with the library's draw
+    runs = {1: (default, 1, 2000), 100: (default, 100, 500), "categorical": (library, 100, 500)}
+    for cell in charrnn.CELLS:
+        if cell != charrnn.DEFAULT_CELL:
+            other = model if cell == config.cell else \
+                charrnn.CharRNN(charrnn.CharRNNConfig(cell=cell), vocab)
+            runs[cell] = (other, 100, 500)
+    for m, streams, n_chars in runs.values():  # compile
+        charrnn.sample(m, n_chars, n_samples=streams, seed=0)
     sampling = {}
-    for streams, n_chars in ((1, 2000), (100, 500)):
-        charrnn.sample(model, n_chars, n_samples=streams, seed=0)  # compile
-        best = best_rate(lambda: charrnn.sample(model, n_chars, n_samples=streams, seed=1),
-                         streams * n_chars, 3)
-        sampling[streams] = best
-        print(f"charrnn: sampling {streams} stream(s) {best:,.0f} chars/s", file=sys.stderr)
-    by_cell = {"lstm": round(sampling[100])}
-    for cell in ("gru", "rnn"):  # the same size with the other cells (speed only: untrained)
-        other = charrnn.CharRNN(charrnn.CharRNNConfig(cell=cell), vocab)
-        charrnn.sample(other, 500, n_samples=100, seed=0)
-        by_cell[cell] = round(best_rate(
-            lambda: charrnn.sample(other, 500, n_samples=100, seed=1), 100 * 500, 3))
-        print(f"charrnn: sampling 100 streams, {cell} {by_cell[cell]:,} chars/s", file=sys.stderr)
+    for r in range(ROUNDS):
+        for name, (m, streams, n_chars) in runs.items():
+            rate = best_rate(lambda: charrnn.sample(m, n_chars, n_samples=streams, seed=1),
+                             streams * n_chars, 1)
+            sampling[name] = max(sampling.get(name, 0.0), rate)
+            print(f"charrnn: round {r} sampling {name} ({m.config.cell}, {streams} streams) "
+                  f"{rate:,.0f} chars/s", file=sys.stderr)
+    by_cell = {m.config.cell: round(sampling[name]) for name, (m, streams, _) in runs.items()
+               if streams == 100 and name != "categorical"}
     return {"name": "charrnn", "unit": "chars/s", "ours": round(rates["ours"]),
             "reference": round(rates["reference"]),
             "ratio": round(rates["ours"] / rates["reference"], 2),
             "reference_impl": "keras.Sequential(Embedding, LSTM x2, Dense).train_on_batch",
             "sample_chars_per_s_1": round(sampling[1]),
             "sample_chars_per_s_100": round(sampling[100]),
-            "sample_chars_per_s_100_by_cell": by_cell, "default_cell": charrnn.DEFAULT_CELL,
+            "sample_chars_per_s_100_by_cell": by_cell,
+            "sample_chars_per_s_100_tf_categorical": round(sampling["categorical"]),
+            "sample_ratio_vs_tf_categorical": round(sampling[100] / sampling["categorical"], 2), "sample_cell": charrnn.DEFAULT_CELL,
             "cell": config.cell, "n_layers": config.n_layers, "n_cells": config.n_cells,
             "batch_size": config.batch_size, "sequence_length": config.sequence_length,
             "vocabulary": len(vocab)}

@@ -47,6 +47,7 @@ GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 DEFAULT_CELL = "gru"
 MODEL_NAME = "charrnn"
 VOCABULARY_FILE = "vocabulary.json"
+CHUNK = 256  # characters per call of the compiled sampling loop
 
 
 # --- Cells: one time step each ----------------------------------------------------------------
@@ -410,7 +411,9 @@ class CharRNN(keras.Model):
     @tf.function(jit_compile=True)
     def _generate(self, first, states, n, seed, start, temperature, top_k, top_p,
                   greedy, use_k, use_p):
-        """n characters for each of S streams in one compiled loop: ids (n, S), final states."""
+        """n <= CHUNK characters for each of S streams in one compiled loop: ids (CHUNK, S), of
+        which the first n rows are written, and the final states. `n` is a tensor, so one
+        compilation serves every length."""
         table = self.input_table()
 
         def body(t, ids, states, out):
@@ -419,20 +422,27 @@ class CharRNN(keras.Model):
                           temperature, top_k, top_p, greedy, use_k, use_p)
             return t + 1, ids, states, out.write(t, ids)
 
-        _, _, states, out = tf.while_loop(
-            lambda t, *_: t < n, body, (0, first, states, tf.TensorArray(tf.int32, n)))
+        out = tf.TensorArray(tf.int32, CHUNK, element_shape=first.shape)
+        _, _, states, out = tf.while_loop(lambda t, *_: t < n, body, (0, first, states, out))
         return out.stack(), states
 
 
 def _choose(logits, seed, temperature, top_k, top_p, greedy, use_k, use_p):
-    """Next ids (S,) from logits (S, V): argmax, or a draw at `temperature` among the top-k /
-    top-p characters (Gumbel-max trick: argmax(logits + Gumbel noise) is a softmax draw)."""
+    """Next ids (S,) from logits (S, V): argmax, or a draw from the softmax at `temperature`
+    among the top-k / top-p characters.
+
+    The draw inverts the cumulative distribution with one uniform number per stream: the id is
+    how many cumulative probabilities lie at or below u * total. That takes one random number
+    per stream where `tf.random.categorical` takes one per vocabulary entry, and it is faster
+    (`benchmarks/bench_charrnn.py` compares the two); the cumulative sums are one small matmul
+    with a triangle of ones, which XLA runs faster than `tf.cumsum` on the CPU.
+    """
     if greedy:
         return tf.argmax(logits, -1, output_type=tf.int32)
     logits = logits / temperature
+    V = tf.shape(logits)[-1]
     if use_k or use_p:
         ranked = tf.sort(logits, axis=-1, direction="DESCENDING")  # (S, V)
-        V = tf.shape(logits)[-1]
         if use_k:
             k = tf.minimum(top_k, V)
             ranked = tf.where(tf.range(V) < k, ranked, -np.inf)
@@ -443,8 +453,12 @@ def _choose(logits, seed, temperature, top_k, top_p, greedy, use_k, use_p):
             ranked = tf.where(tf.range(V) < k, ranked, -np.inf)
         kept = tf.reduce_min(tf.where(tf.math.is_inf(ranked), np.inf, ranked), -1, keepdims=True)
         logits = tf.where(logits < kept, -np.inf, logits)
-    u = tf.random.stateless_uniform(tf.shape(logits), seed, minval=1e-20, maxval=1.0)
-    return tf.argmax(logits - tf.math.log(-tf.math.log(u)), -1, output_type=tf.int32)
+    p = tf.exp(logits - tf.reduce_max(logits, -1, keepdims=True))  # unnormalised, (S, V)
+    cdf = tf.matmul(p, tf.linalg.band_part(tf.ones([V, V]), 0, -1))  # cumulative sums
+    u = tf.random.stateless_uniform([tf.shape(p)[0], 1], seed) * cdf[:, -1:]
+    ids = tf.reduce_sum(tf.cast(cdf <= u, tf.int32), -1)
+    last = tf.argmax(tf.where(p > 0, tf.range(V), -1), -1, output_type=tf.int32)
+    return tf.minimum(ids, last)  # u * total can round up to the total
 
 
 # --- Data ---------------------------------------------------------------------------------------
@@ -728,15 +742,15 @@ def sample(model, n_chars: int = 500, prime: str | None = None, temperature: flo
     args = (tf.constant(seed, tf.int64), tf.constant(temperature, tf.float32),
             tf.constant(top_k or 1, tf.int32), tf.constant(top_p or 1.0, tf.float32))
     flags = (sampling == "max", top_k is not None, top_p is not None)
-    chunk = 1 << max(0, min(8, int(n_chars - 1).bit_length()))  # <= 256 per compiled call
     pieces, done = [], 0
     while done < n_chars:
-        out, states = model._generate(first, states, chunk, args[0], tf.constant(done, tf.int64),
-                                      *args[1:], *flags)
-        out = out.numpy()                                          # (chunk, S)
+        n = min(CHUNK, n_chars - done)
+        out, states = model._generate(first, states, tf.constant(n), args[0],
+                                      tf.constant(done, tf.int64), *args[1:], *flags)
+        out = out.numpy()[:n]                                      # (n, S)
         pieces.append(out)
         first = tf.constant(out[-1])
-        done += chunk
+        done += n
     generated = np.concatenate(pieces)[:n_chars] if pieces else np.zeros((0, S), np.int32)
     return [prime + vocab.decode(generated[:, s]) for s in range(S)]
 

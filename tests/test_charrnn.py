@@ -292,6 +292,16 @@ def test_greedy_stateful_sampling_equals_rerunning_the_prefix(trained):
     assert longer.startswith(got)
 
 
+def test_sampling_any_length_compiles_once_and_continues_the_same_draws(trained):
+    model = trained[1]
+    short = charrnn.sample(model, 37, prime="the ", n_samples=2, seed=4)
+    traces = model._generate.experimental_get_tracing_count()
+    longer = charrnn.sample(model, 300, prime="the ", n_samples=2, seed=4)  # 256 + 44
+    charrnn.sample(model, 5, prime="the ", n_samples=2, seed=4)
+    assert model._generate.experimental_get_tracing_count() == traces
+    assert [s[:41] for s in longer] == short
+
+
 def test_top_k_one_and_tiny_top_p_are_greedy(trained):
     model = trained[1]
     greedy = charrnn.sample(model, 30, prime="over ", sampling="max")
@@ -313,6 +323,19 @@ def test_choose_respects_top_k_and_top_p():
     assert draw(top_p=0.75)[2:].sum() == 0          # 0.5 + 0.3 reaches 0.75
     assert draw(top_p=0.85)[3] == 0 and draw(top_p=0.85)[2] > 0
     np.testing.assert_allclose(draw(), [0.5, 0.3, 0.15, 0.05], atol=0.04)
+
+
+def test_choose_draws_like_tf_random_categorical_at_any_temperature():
+    logits = tf.constant([[2.0, 1.0, 0.0, -1.0, -30.0]] * 20000)
+    for temperature in (0.5, 1.0, 3.0):
+        ids = charrnn._choose(logits, tf.constant([5, 6], tf.int64), temperature, tf.constant(1),
+                              tf.constant(1.0), False, False, False)
+        ours = np.bincount(ids.numpy(), minlength=5) / 20000
+        ref = tf.random.stateless_categorical(logits / temperature, 1, [5, 6])[:, 0]
+        ref = np.bincount(ref.numpy(), minlength=5) / 20000
+        np.testing.assert_allclose(ours, ref, atol=0.02)
+        np.testing.assert_allclose(ours, tf.nn.softmax(logits[0] / temperature), atol=0.015)
+        assert ours[4] < 1e-3  # exp(-30) is as good as never
 
 
 @pytest.mark.parametrize("kwargs, message", [
