@@ -29,7 +29,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from run import best_rate
+from run import interleaved
 
 STEPS_PER_ROUND, ROUNDS = 3, 4
 
@@ -98,12 +98,11 @@ def run() -> dict:
         t = time.perf_counter()
         step(batches[0])
         print(f"charrnn: first {name} step {time.perf_counter() - t:.1f} s", file=sys.stderr)
-    rates = {}
-    for r in range(ROUNDS):
-        for name, step in steps.items():
-            rate = best_rate(lambda: [step(b) for b in batches], chars * len(batches), 1)
-            rates[name] = max(rates.get(name, 0.0), rate)
-            print(f"charrnn: round {r} {name} {rate:,.0f} chars/s", file=sys.stderr)
+    wall, cpu = interleaved({name: lambda step=step: [step(b) for b in batches]
+                             for name, step in steps.items()},
+                            chars * len(batches), ROUNDS, "charrnn training chars")
+    rates = {name: max(r) for name, r in wall.items()}
+    cpu_ratio = max(cpu["ours"]) / max(cpu["reference"])
 
     # Sampling speed does not depend on the weights. In turns, best of ROUNDS: the default
     # model (cell charrnn.DEFAULT_CELL) with 1 and 100 streams; with 100 streams also the same
@@ -121,24 +120,25 @@ def run() -> dict:
     for m, streams, n_chars in runs.values():  # compile
         charrnn.sample(m, n_chars, n_samples=streams, seed=0)
     sampling = {}
-    for r in range(ROUNDS):
-        for name, (m, streams, n_chars) in runs.items():
-            rate = best_rate(lambda: charrnn.sample(m, n_chars, n_samples=streams, seed=1),
-                             streams * n_chars, 1)
-            sampling[name] = max(sampling.get(name, 0.0), rate)
-            print(f"charrnn: round {r} sampling {name} ({m.config.cell}, {streams} streams) "
-                  f"{rate:,.0f} chars/s", file=sys.stderr)
+    for streams in (1, 100):
+        fns = {name: lambda m=m, n=n: charrnn.sample(m, n, n_samples=streams, seed=1)
+               for name, (m, s, n) in runs.items() if s == streams}
+        wall, _ = interleaved(fns, streams * runs[streams][2], ROUNDS,
+                              f"charrnn sampling {streams} stream(s), chars")
+        sampling.update({name: max(r) for name, r in wall.items()})
     by_cell = {m.config.cell: round(sampling[name]) for name, (m, streams, _) in runs.items()
                if streams == 100 and name != "categorical"}
     return {"name": "charrnn", "unit": "chars/s", "ours": round(rates["ours"]),
             "reference": round(rates["reference"]),
             "ratio": round(rates["ours"] / rates["reference"], 2),
             "reference_impl": "keras.Sequential(Embedding, LSTM x2, Dense).train_on_batch",
+            "chars_per_cpu_second_ratio": round(cpu_ratio, 2),
             "sample_chars_per_s_1": round(sampling[1]),
             "sample_chars_per_s_100": round(sampling[100]),
             "sample_chars_per_s_100_by_cell": by_cell,
             "sample_chars_per_s_100_tf_categorical": round(sampling["categorical"]),
-            "sample_ratio_vs_tf_categorical": round(sampling[100] / sampling["categorical"], 2), "sample_cell": charrnn.DEFAULT_CELL,
+            "sample_ratio_vs_tf_categorical": round(sampling[100] / sampling["categorical"], 2),
+            "sample_cell": charrnn.DEFAULT_CELL,
             "cell": config.cell, "n_layers": config.n_layers, "n_cells": config.n_cells,
             "batch_size": config.batch_size, "sequence_length": config.sequence_length,
             "vocabulary": len(vocab)}

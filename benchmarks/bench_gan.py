@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from run import interleaved
+
 SHAPES = ((32, 1, 3), (64, 3, 1))  # size, channels, steps per timed run
 BATCH, ROUNDS = 64, 6
 
@@ -90,19 +92,18 @@ def throughput(size: int, channels: int, steps: int) -> tuple[dict, dict]:
         step(x), step(x)
         print(f"gan {size}x{size}x{channels}: {name} warm-up {time.perf_counter() - start:.1f} s",
               file=sys.stderr, flush=True)
-    wall, cpu = dict.fromkeys(variants, 0.0), dict.fromkeys(variants, 0.0)
-    for _ in range(ROUNDS):  # interleaved so every variant sees the same machine load
-        for name, (step, x) in variants.items():
-            start, start_cpu = time.perf_counter(), time.process_time()
+    def timed(step, x):
+        def fn():
             for _ in range(steps):
                 out = step(x)
             if out is not None:
                 float(out["g_loss"])  # wait for the last step
-            wall[name] = max(wall[name], steps * BATCH / (time.perf_counter() - start))
-            cpu[name] = max(cpu[name], steps * BATCH / (time.process_time() - start_cpu))
-        print(f"gan {size}x{size}x{channels} images/s: " +
-              ", ".join(f"{k} {v:.1f} ({cpu[k]:.1f} per CPU s)" for k, v in wall.items()),
-              file=sys.stderr, flush=True)
+        return fn
+
+    wall, cpu = interleaved({name: timed(step, x) for name, (step, x) in variants.items()},
+                            steps * BATCH, ROUNDS, f"gan {size}x{size}x{channels}")
+    wall = {name: max(rates) for name, rates in wall.items()}
+    cpu = {name: max(rates) for name, rates in cpu.items()}
     return wall, cpu
 
 

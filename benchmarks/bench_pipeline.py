@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -16,7 +15,7 @@ import numpy as np
 import skimage.data
 import skimage.transform
 
-from run import best_rate
+from run import interleaved
 
 N_IMAGES, N_EPOCHS, BATCH, SHAPE, CROP, CROP_FACTOR = 1024, 3, 64, (218, 178, 3), (64, 64), 0.8
 
@@ -68,12 +67,8 @@ def run() -> dict:
             return fn
 
         drain(ours)(), drain(reference)()  # warm up: trace functions, fill the page cache
-        rates, cpu = {"ours": [], "reference": []}, {"ours": [], "reference": []}
-        for _ in range(3):  # interleaved, so both see the same machine state; best of 3
-            for name, ds in (("ours", ours), ("reference", reference)):
-                start = time.process_time()
-                rates[name].append(best_rate(drain(ds), N_IMAGES * N_EPOCHS, 1))
-                cpu[name].append(N_IMAGES * N_EPOCHS / (time.process_time() - start))
+        rates, cpu = interleaved({"ours": drain(ours), "reference": drain(reference)},
+                                 N_IMAGES * N_EPOCHS, 3, "pipeline")
     best = {name: max(r) for name, r in rates.items()}
     return {"name": "pipeline", "unit": "images/s", "ours": round(best["ours"], 1),
             "reference": round(best["reference"], 1),

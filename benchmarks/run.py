@@ -19,14 +19,22 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BENCHMARKS = {"pipeline": "bench_pipeline", "gan": "bench_gan", "charrnn": "bench_charrnn"}
 
 
-def best_rate(fn, count: int, repeats: int = 3) -> float:
-    """Items per second of `fn()` (which handles `count` items): the best of `repeats` runs."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return count / best
+def interleaved(fns: dict, count: int, rounds: int, label: str) -> tuple[dict, dict]:
+    """Run each of `fns` (each handles `count` items) once per round, in turns, so that all see
+    the same machine load. Returns the items per second of every round, by the wall clock and
+    per second of this process's CPU time (all its threads; steadier on a shared machine), as
+    two dicts of lists; each round is also printed to stderr under `label`."""
+    wall, cpu = {name: [] for name in fns}, {name: [] for name in fns}
+    for r in range(rounds):
+        for name, fn in fns.items():
+            start, start_cpu = time.perf_counter(), time.process_time()
+            fn()
+            wall[name].append(count / (time.perf_counter() - start))
+            cpu[name].append(count / max(time.process_time() - start_cpu, 1e-9))
+        print(f"{label} round {r}: " + ", ".join(
+            f"{name} {wall[name][-1]:,.1f}/s ({cpu[name][-1]:,.1f} per CPU s)" for name in fns),
+            file=sys.stderr, flush=True)
+    return wall, cpu
 
 
 def main(argv=None) -> None:

@@ -69,16 +69,16 @@ def charrnn(out: Path, quick: bool) -> list[Path]:
     matplotlib.use("agg")
     import matplotlib.pyplot as plt
 
-    from libs import charrnn as rnn, datasets
+    from libs import charrnn, datasets
 
     settings = dict(steps=10, n_cells=16, n_layers=1, batch_size=8, sequence_length=16) \
         if quick else dict(steps=300, n_cells=128, n_layers=2, batch_size=64, sequence_length=64)
     print(f"\nchar-RNN on the embedded corpus, {settings['steps']} steps (resumes if run again)")
-    model, history = rnn.train(datasets.corpus(), out / "charrnn", sample_chars=0,
-                               eval_every=settings["steps"], **settings)
+    model, history = charrnn.train(datasets.corpus(), out / "charrnn", sample_chars=0,
+                                   eval_every=settings["steps"], **settings)
     for temperature in (0.5, 1.0, 1.5):
-        text = rnn.sample(model, 80 if quick else 300, prime="The ", temperature=temperature,
-                          seed=0)[0]
+        text = charrnn.sample(model, 80 if quick else 300, prime="The ",
+                              temperature=temperature, seed=0)[0]
         print(f"--- temperature {temperature} ---\n{text}")
     plot = out / "charrnn_loss.png"
     ax = history.plot(["loss", "val_loss"])

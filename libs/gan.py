@@ -697,16 +697,7 @@ def _keras_features(path):
     return features
 
 
-def _number(kind, low, name):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be {kind.__name__}, got {text!r}") from None
-        if not (math.isfinite(value) and value >= low):
-            raise argparse.ArgumentTypeError(f"{name} must be >= {low}, got {text!r}")
-        return value
-    return parse
+_POSITIVE = utils.arg_positive()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -716,32 +707,33 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser("train", allow_abbrev=False, help="train or resume")
     p.add_argument("--data", required=True, help="faces, celeb or a folder of images")
     p.add_argument("--ckpt", required=True, type=Path, help="checkpoint folder (resumed if present)")
-    p.add_argument("--steps", type=_number(int, 0, "--steps"), help="total step to reach")
-    p.add_argument("--seconds", type=_number(float, 1e-9, "--seconds"), help="time budget")
-    settings = (("--image-size", int, 16, "32"), ("--batch-size", int, 1, "64"),
-                ("--n-latent", int, 1, "100"), ("--n-features", int, 1, "64"),
-                ("--g-learning-rate", float, 1e-12, "2e-4"),
-                ("--d-learning-rate", float, 1e-12, "2e-4"), ("--margin", float, 1e-9, "0.2"),
-                ("--ema", float, 0.0, "0: off; e.g. 0.999"), ("--seed", int, 0, "0"))
-    for flag, kind, low, default in settings:
-        p.add_argument(flag, type=_number(kind, low, flag), help=f"default {default} (or the "
-                       "saved value when resuming)")
+    p.add_argument("--steps", type=utils.arg_int(0), help="total step to reach")
+    p.add_argument("--seconds", type=_POSITIVE, help="time budget")
+    settings = (("--image-size", utils.arg_int(16), "32"), ("--batch-size", utils.arg_int(1), "64"),
+                ("--n-latent", utils.arg_int(1), "100"), ("--n-features", utils.arg_int(1), "64"),
+                ("--g-learning-rate", _POSITIVE, "2e-4"), ("--d-learning-rate", _POSITIVE, "2e-4"),
+                ("--margin", _POSITIVE, "0.2"),
+                ("--ema", utils.arg_type(float, "a number >= 0", lambda v: v >= 0),
+                 "0: off; e.g. 0.999"), ("--seed", utils.arg_int(0), "0"))
+    for flag, parse, default in settings:
+        p.add_argument(flag, type=parse, help=f"default {default} (or the saved value when "
+                       "resuming)")
     p.add_argument("--dense", action="store_true", default=None, help="fully connected networks")
     p.add_argument("--equilibrium", action="store_true", default=None,
                    help="update D and G only near ln 2 (the original homework's rule)")
-    p.add_argument("--montage-every", type=_number(int, 1, "--montage-every"), default=100)
-    p.add_argument("--checkpoint-every", type=_number(int, 1, "--checkpoint-every"), default=500)
+    p.add_argument("--montage-every", type=utils.arg_int(1), default=100)
+    p.add_argument("--checkpoint-every", type=utils.arg_int(1), default=500)
     p = commands.add_parser("sample", allow_abbrev=False, help="write generated images")
     p.add_argument("--ckpt", required=True, type=Path)
-    p.add_argument("--n", type=_number(int, 1, "--n"), default=64)
+    p.add_argument("--n", type=utils.arg_int(1), default=64)
     p.add_argument("--out", required=True, type=Path, help="folder for the PNGs")
-    p.add_argument("--seed", type=_number(int, 0, "--seed"), default=0)
+    p.add_argument("--seed", type=utils.arg_int(0), default=0)
     p.add_argument("--no-ema", action="store_true", help="use the raw generator, not its average")
     p = commands.add_parser("eval", allow_abbrev=False, help="sliced Wasserstein distance")
     p.add_argument("--ckpt", required=True, type=Path)
     p.add_argument("--data", required=True, help="faces, celeb or a folder of images")
-    p.add_argument("--n", type=_number(int, 2, "--n"), default=1000)
-    p.add_argument("--seed", type=_number(int, 0, "--seed"), default=0)
+    p.add_argument("--n", type=utils.arg_int(2), default=1000)
+    p.add_argument("--seed", type=utils.arg_int(0), default=0)
     p.add_argument("--features", type=Path, help="a local Keras model (0-255 pixels in, "
                    "features out) to add FID and KID")
     return parser

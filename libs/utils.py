@@ -4,12 +4,13 @@ Names follow the original course's ``libs/utils.py``; behaviour is today's. Need
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import math
 import os
 import tempfile
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -85,6 +86,34 @@ def check_int(name: str, value, low: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     return int(value)
+
+
+def arg_type(kind: type, rule: str, ok: Callable[[float], bool]) -> Callable[[str], float]:
+    """An argparse ``type=`` for the command lines: the text parsed by ``kind`` (int or float).
+
+    A value that does not parse, is not finite or fails ``ok`` is refused with the text and
+    ``rule``, in ``check_int``'s words: argparse prints "argument --n-cells: '-3' is not an
+    integer >= 1".
+    """
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or (kind is float and not math.isfinite(value)) or not ok(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {rule}")
+        return value
+    return parse
+
+
+def arg_int(low: int = 1) -> Callable[[str], int]:
+    """``arg_type`` for an integer >= ``low``: ``check_int`` for the command lines."""
+    return arg_type(int, f"an integer >= {low}", lambda value: value >= low)
+
+
+def arg_positive() -> Callable[[str], float]:
+    """``arg_type`` for a number > 0: learning rates, time budgets, clipping."""
+    return arg_type(float, "a number > 0", lambda value: value > 0)
 
 
 # ---------------------------------------------------------------------------- conversion

@@ -1,4 +1,4 @@
-"""Tests for libs.charrnn: cells against Keras, exact resume, sampling, evaluation, CLI.
+"""Tests for libs.charrnn: the model against Keras, exact resume, sampling, evaluation, CLI.
 
 Tiny shapes (16 cells, sequences of 8, batches of 4), offline, seconds each.
 """
@@ -15,13 +15,12 @@ import pytest
 import tensorflow as tf
 
 from libs import charrnn, training
-from libs.charrnn import CharRNNConfig, Recurrent, Vocabulary
+from libs.charrnn import CharRNNConfig, Vocabulary
+from test_rnn import KERAS_CELLS
 
 TEXT = ("the quick brown fox jumps over the lazy dog. " * 12
         + "pack my box with five dozen liquor jugs!\n" * 6)
 TINY = dict(n_cells=16, n_layers=2, batch_size=4, sequence_length=8)
-KERAS_CELLS = {"rnn": keras.layers.SimpleRNNCell, "lstm": keras.layers.LSTMCell,
-               "gru": keras.layers.GRUCell}
 
 
 def tiny_train(ckpt, steps, **kwargs):
@@ -38,32 +37,7 @@ def trained(tmp_path_factory):
     return folder, model, history
 
 
-def randomise(layer, seed=0):
-    rng = np.random.default_rng(seed)
-    for w in layer.weights:
-        w.assign(rng.normal(scale=0.5, size=w.shape).astype(np.float32))
-
-
-# --- Cells -------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("cell", charrnn.CELLS)
-def test_cell_matches_keras(cell):
-    keras.utils.set_random_seed(0)
-    layer = Recurrent(cell, 4, input_dim=5)
-    randomise(layer)
-    reference = keras.layers.RNN(KERAS_CELLS[cell](4), return_sequences=True, return_state=True)
-    x = tf.random.normal((3, 7, 5))                                        # (B, T, D)
-    reference(x)
-    reference.set_weights([layer.kernel.numpy(), layer.recurrent_kernel.numpy(),
-                           layer.bias.numpy()])
-    expected = reference(x)
-    hs, state = layer.run(layer.project(tf.transpose(x, [1, 0, 2])))      # time-major
-    np.testing.assert_allclose(tf.transpose(hs, [1, 0, 2]), expected[0], atol=1e-5)
-    for ours, theirs in zip(state, expected[1:]):
-        np.testing.assert_allclose(ours, theirs, atol=1e-5)
-    h, state = layer.step(layer.project(x[:, 0]), layer.initial_state(3))  # one step
-    np.testing.assert_allclose(h, expected[0][:, 0], atol=1e-5)
-
+# --- Model -------------------------------------------------------------------------------------
 
 def test_model_step_continues_the_sequence():
     keras.utils.set_random_seed(3)
@@ -75,39 +49,6 @@ def test_model_step_continues_the_sequence():
     np.testing.assert_allclose(last, logits[:, -1], atol=1e-5)
     first, _ = model.step(ids[:, 0])                                      # from zero states
     np.testing.assert_allclose(first, logits[:, 0], atol=1e-5)
-
-
-@pytest.mark.parametrize("cell", charrnn.CELLS)
-def test_hand_written_gradient_matches_autodiff(cell):
-    keras.utils.set_random_seed(1)
-    layer = Recurrent(cell, 4, input_dim=5)
-    randomise(layer, 1)
-    x = tf.random.normal((6, 3, 5))                                        # (T, B, D)
-    state0 = tuple(tf.random.normal((3, 4)) for _ in layer.initial_state(3))
-    w_out = tf.random.normal((6, 3, 4))
-    w_state = [tf.random.normal((3, 4)) for _ in state0]
-
-    def loss(hand_written):
-        xw = layer.project(x)
-        if hand_written:
-            hs, final = layer.run(xw, state0)
-        else:  # the same step function, differentiated by TensorFlow
-            U, b = tf.convert_to_tensor(layer.recurrent_kernel), layer._b_rec()
-            saved = {"rnn": (), "lstm": (tf.zeros_like(xw[0]),),
-                     "gru": (tf.zeros_like(state0[0]),) * 4}[cell]
-            states, _ = tf.scan(lambda c, xt: charrnn._STEP[cell](xt, c[0], U, b), xw,
-                                initializer=(state0, saved))
-            hs, final = states[0], tuple(s[-1] for s in states)
-        return tf.reduce_sum(hs * w_out) + sum(tf.reduce_sum(f * w) for f, w in zip(final, w_state))
-
-    grads = []
-    for hand_written in (True, False):
-        with tf.GradientTape() as tape:
-            tape.watch([x, *state0])
-            value = loss(hand_written)
-        grads.append(tape.gradient(value, [*layer.trainable_variables, x, *state0]))
-    for ours, reference in zip(*grads):
-        np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("cell", charrnn.CELLS)
@@ -128,18 +69,6 @@ def test_model_matches_keras_sequential(cell):
     logits, states = model(ids)
     assert logits.shape == (3, 8, V) and len(states) == 2
     np.testing.assert_allclose(logits, reference(ids), atol=1e-5)
-
-
-def test_gradient_demo_vanishes_and_explodes():
-    import matplotlib
-    matplotlib.use("Agg")
-    results = charrnn.gradient_demo(n_steps=30, n_cells=16)
-    assert len(results) == 4 and all(r.shape == (30,) for r in results.values())
-    vanishing, exploding = results["rnn, U x 0.5 (vanishing)"], results["rnn, U x 2 (exploding)"]
-    assert vanishing[-1] < 1e-3 * vanishing[0]
-    assert exploding[-1] > 100 * exploding[0]
-    ax = charrnn.plot_gradient_through_time(results)
-    assert len(ax.lines) == 4 and ax.get_yscale() == "log"
 
 
 # --- Vocabulary and config ---------------------------------------------------------------------
@@ -448,15 +377,19 @@ def test_cli_train_on_the_embedded_corpus(tmp_path, capsys):
 @pytest.mark.parametrize("args, message", [
     (["train", "--corpus", "embedded", "--ckpt", "x", "--bogus"], "unrecognized arguments"),
     (["train", "--corpus", "embedded", "--ckpt", "x", "--step", "3"], "unrecognized"),
-    (["train", "--corpus", "embedded", "--ckpt", "x", "--clip", "0"], "not a number > 0"),
+    (["train", "--corpus", "embedded", "--ckpt", "x", "--clip", "0"],
+     "argument --clip: '0' is not a number > 0"),
     (["train", "--corpus", "embedded", "--ckpt", "x", "--cell", "cnn"], "invalid choice"),
     (["train", "--corpus", "nowhere", "--ckpt", "x"], "invalid choice"),
     (["train", "--ckpt", "x"], "one of the arguments --text --corpus is required"),
     (["train", "--corpus", "embedded", "--text", "t", "--ckpt", "x"], "not allowed with"),
-    (["sample", "--ckpt", "x", "--temperature", "0"], "not a number > 0"),
-    (["sample", "--ckpt", "x", "--top-k", "0"], "not an integer >= 1"),
-    (["sample", "--ckpt", "x", "--top-p", "1.5"], "not a number in (0, 1]"),
-    (["sample", "--ckpt", "x", "--n-chars", "-5"], "not an integer >= 0"),
+    (["sample", "--ckpt", "x", "--temperature", "0"],
+     "argument --temperature: '0' is not a number > 0"),
+    (["sample", "--ckpt", "x", "--top-k", "0"], "argument --top-k: '0' is not an integer >= 1"),
+    (["sample", "--ckpt", "x", "--top-p", "1.5"],
+     "argument --top-p: '1.5' is not a number in (0, 1]"),
+    (["sample", "--ckpt", "x", "--n-chars", "-5"],
+     "argument --n-chars: '-5' is not an integer >= 0"),
     (["eval", "--ckpt", "x"], "--text"), (["fly"], "invalid choice")])
 def test_cli_refuses_bad_flags(args, message, capsys):
     code, _, err = cli(args, capsys)

@@ -410,8 +410,10 @@ def test_cli_train_sample_eval(tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["train", "--data", "faces", "--ckpt", "x", "--colour"], "unrecognized arguments: --colour"),
     (["train", "--data", "faces", "--ckpt", "x", "--step", "5"], "unrecognized arguments"),
-    (["train", "--data", "faces", "--ckpt", "x", "--steps", "-1"], "--steps must be >= 0"),
-    (["train", "--data", "faces", "--ckpt", "x", "--n-latent", "0"], "--n-latent must be >= 1"),
+    (["train", "--data", "faces", "--ckpt", "x", "--steps", "-1"],
+     "argument --steps: '-1' is not an integer >= 0"),
+    (["train", "--data", "faces", "--ckpt", "x", "--n-latent", "0"],
+     "argument --n-latent: '0' is not an integer >= 1"),
     (["sample", "--ckpt", "x"], "--out"),
     (["fit"], "invalid choice"),
 ])

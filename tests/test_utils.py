@@ -1,4 +1,6 @@
-"""Tests for libs.utils: to_uint8, montage, interp, slerp, make_latent_manifold, build_submission."""
+"""Tests for libs.utils: to_uint8, montage, interp, slerp, make_latent_manifold, build_submission,
+check_int and the command lines' argument types."""
+import argparse
 import zipfile
 
 import imageio.v3 as iio
@@ -241,3 +243,21 @@ def test_check_int_accepts_integers_and_names_bad_values():
     for bad in (0, 1.5, True, "2"):
         with pytest.raises(ValueError, match=r"n must be an integer >= 1"):
             utils.check_int("n", bad)
+
+
+def test_arg_type_parses_and_names_bad_values():
+    positive = utils.arg_positive()
+    assert positive("2.5") == 2.5 and utils.arg_int(0)("0") == 0 and utils.arg_int()("7") == 7
+    for parse, text, rule in [(utils.arg_int(), "-3", "an integer >= 1"),
+                              (utils.arg_int(), "2.5", "an integer >= 1"),
+                              (utils.arg_int(16), "8", "an integer >= 16"),
+                              (positive, "0", "a number > 0"), (positive, "abc", "a number > 0"),
+                              (positive, "inf", "a number > 0"), (positive, "nan", "a number > 0"),
+                              (utils.arg_type(float, "a number in [0, 1)", lambda v: 0 <= v < 1),
+                               "1", "a number in [0, 1)")]:
+        with pytest.raises(argparse.ArgumentTypeError) as error:
+            parse(text)
+        assert str(error.value) == f"{text!r} is not {rule}"
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n-cells", type=utils.arg_int())
+    assert parser.parse_args(["--n-cells", "4"]).n_cells == 4
