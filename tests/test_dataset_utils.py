@@ -1,7 +1,9 @@
 """Tests for libs.dataset_utils: image pipelines on tiny images made in tmp_path, text windows."""
 import re
 from collections import Counter
+from pathlib import Path
 
+import imageio.v3 as iio
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -22,10 +24,42 @@ def smooth(h=H, w=W, channels=3, phase=0.0):
 
 
 def write(path, image, quality=95):
+    if path.suffix in (".gif", ".bmp"):  # formats TensorFlow decodes but does not encode
+        iio.imwrite(path, image)
+        return str(path)
     image = tf.constant(image)
-    data = (tf.io.encode_png(image) if str(path).endswith(".png")
+    data = (tf.io.encode_png(image) if path.suffix == ".png"
             else tf.io.encode_jpeg(image, quality=quality))
     path.write_bytes(data.numpy())
+    return str(path)
+
+
+def write_corrupt(path, h=H, w=W):
+    """A file that passes the pipeline's cheap checks (its format's header; a JPEG's
+    end-of-image marker at the end) but fails to decode, by its name: a GIF cut in half, a
+    BMP with its header garbled, a JPEG with its Huffman table garbled if its name says
+    "header", else with a run of stray markers in its scan data. That JPEG is progressive:
+    libjpeg reads all of such a file before its first row, so even the windowed decoding of
+    the pipeline meets the corruption (in a baseline JPEG, libjpeg warns and fills with grey)."""
+    image = smooth(h, w)
+    if path.suffix == ".jpg" and "header" in path.stem:
+        data = tf.io.encode_jpeg(image, quality=95).numpy()
+        dht = data.index(b"\xff\xc4") + 4  # the first Huffman table, after its length
+        data = data[:dht] + b"\xff" * 12 + data[dht + 12:]
+    elif path.suffix == ".jpg":
+        data = tf.io.encode_jpeg(image, quality=95, progressive=True).numpy()
+        sos = data.index(b"\xff\xda")  # start of scan, then the scan header's length
+        middle = (sos + 2 + int.from_bytes(data[sos + 2:sos + 4], "big") + len(data)) // 2
+        data = data[:middle] + b"\xff\xd8" * 8 + data[middle + 16:]
+    else:
+        data = Path(write(path, image)).read_bytes()
+        if path.suffix == ".gif":
+            data = data[:len(data) // 2]
+        else:
+            data = data[:2] + b"\xff" * 40 + data[42:]
+    path.write_bytes(data)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        tf.io.decode_image(data)
     return str(path)
 
 
@@ -36,6 +70,11 @@ def flat_jpegs(folder, values, h=H, w=W):
 
 def images_of(ds):
     return np.concatenate([b.numpy() for b in ds])
+
+
+def nearest(values, images):
+    """The value of the flat image each crop comes from."""
+    return [min(values, key=lambda v: abs(v - float(np.mean(im)))) for im in images]
 
 
 def reference_crop(image, crop=CROP, factor=FACTOR):
@@ -96,9 +135,7 @@ def test_exactly_n_epochs(tmp_path, drop_remainder, sizes):
                             drop_remainder=drop_remainder))
     assert [len(b) for b in batches] == sizes
     if not drop_remainder:  # 21 images: every file exactly 3 times
-        seen = [min(values, key=lambda v: abs(v - float(np.mean(im)))) for im in
-                images_of(batches)]
-        assert Counter(seen) == {v: 3 for v in values}
+        assert Counter(nearest(values, images_of(batches))) == {v: 3 for v in values}
 
 
 def test_more_files_than_a_chunk_and_a_large_batch(tmp_path):
@@ -173,6 +210,41 @@ def test_unreadable_files_are_skipped_warned_and_counted(tmp_path):
     assert ds.skipped == set(bad)
     messages = [str(w.message) for w in record if w.category is RuntimeWarning]
     assert len(messages) == 3 and "3 skipped so far" in " ".join(messages)
+
+
+@pytest.mark.parametrize("name", ["truncated.gif", "garbled.bmp"])
+def test_a_corrupt_file_costs_only_itself(tmp_path, name):
+    # Such a file fails the decoding of its whole chunk of 16; the chunk's other 15 images
+    # used to be dropped with it, with nothing but a log line. (A JPEG of the common size
+    # corrupt past its header checks still costs its chunk: see create_input_pipeline.)
+    values = list(range(10, 250, 10))  # 24 good files, then 2 epochs: 4 chunks of 16 or less
+    good = flat_jpegs(tmp_path, values)
+    bad = write_corrupt(tmp_path / name)
+    ds = pipeline(good[:5] + [bad] + good[5:], batch_size=16, n_epochs=2, shuffle=False)
+    with pytest.warns(RuntimeWarning, match="skipping unreadable or truncated image") as record:
+        x = images_of(ds)
+    assert len(x) == 2 * len(values)
+    np.testing.assert_allclose(x.mean(axis=(1, 2, 3)), values * 2, atol=2)
+    assert ds.skipped == {bad}
+    messages = [str(w.message) for w in record if w.category is RuntimeWarning]
+    assert len(messages) == 1 and repr(bad) in messages[0] and "1 skipped so far" in messages[0]
+
+
+def test_corrupt_files_among_good_ones_of_every_format(tmp_path):
+    values = list(range(10, 250, 10))
+    good = flat_jpegs(tmp_path, values[:18]) + [
+        write(tmp_path / f"flat_{v:03d}{ext}", np.full((H, W, 3), v, np.uint8))
+        for v, ext in zip(values[18:], [".png", ".gif", ".bmp"] * 2)]
+    # The larger JPEG takes the other path, for JPEGs not of the declared shape.
+    bad = [write_corrupt(tmp_path / name) for name in ("truncated.gif", "garbled.bmp")]
+    bad.append(write_corrupt(tmp_path / "garbled_larger.jpg", 90, 70))
+    ds = pipeline(good + bad, batch_size=16, n_epochs=3, seed=0)
+    with pytest.warns(RuntimeWarning, match="skipping unreadable or truncated image") as record:
+        x = images_of(ds)
+    assert Counter(nearest(values, x)) == {v: 3 for v in values}  # each good one, each epoch
+    assert ds.skipped == set(bad)
+    messages = " ".join(str(w.message) for w in record if w.category is RuntimeWarning)
+    assert all(repr(path) in messages for path in bad) and "3 skipped so far" in messages
 
 
 def test_errors_name_the_problem(tmp_path):
