@@ -660,23 +660,6 @@ def evaluate(gan: GAN, data, n: int = 1000, seed: int = 0, features=None) -> dic
     return out
 
 
-def save_samples(images, out) -> list[Path]:
-    """Write images (N, S, S, C) in [-1, 1] as out/sample_0000.png, sample_0001.png, ... and out/montage.png."""
-    import imageio.v3 as iio
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    pictures = utils.to_uint8(images, (-1, 1))
-    paths = []
-    for i, picture in enumerate(pictures):
-        paths.append(out / f"sample_{i:04d}.png")
-        utils._write_bytes_atomic(paths[-1], iio.imwrite("<bytes>", picture[..., 0]
-                                                          if picture.shape[-1] == 1 else picture,
-                                                          extension=".png"))
-    utils.montage(pictures, saveto=out / "montage.png")
-    return paths + [out / "montage.png"]
-
-
 # ---------------------------------------------------------------------------- command line
 
 def _keras_features(path):
@@ -758,8 +741,8 @@ def main(argv=None) -> int:
         elif args.command == "sample":
             gan = load(args.ckpt)
             ema = False if args.no_ema else None
-            paths = save_samples(gan.sample(latent(args.n, gan.config.n_latent, args.seed), ema),
-                                 args.out)
+            images = gan.sample(latent(args.n, gan.config.n_latent, args.seed), ema)
+            paths = utils.save_samples(images, args.out, (-1, 1))
             print(f"Wrote {len(paths) - 1} samples and {paths[-1]}")
         else:
             gan = load(args.ckpt)

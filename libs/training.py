@@ -106,16 +106,39 @@ def prepare_dir(ckpt_dir: Path, model_name: str, config: dict) -> None:
     _write_bytes_atomic(ckpt_dir / CONFIG_FILE, _to_json({"model": model_name, "config": config}))
 
 
+def _unreachable(checkpoint: tf.train.Checkpoint, obj) -> list:
+    """The variables of `obj` that `checkpoint` does not reach."""
+    reachable = {id(o) for o in tf.train.TrackableView(checkpoint).descendants()}
+    return [v for v in getattr(obj, "variables", ())
+            if id(v) not in reachable and id(getattr(v, "value", v)) not in reachable]
+
+
+def _track_seed_states(checkpoint: tf.train.Checkpoint, objects: Mapping[str, Any]) -> None:
+    """Save the random-number states of Keras layers (LSTMCell, Dropout, ...) too.
+
+    Keras 3 keeps them in `SeedGenerator`s, which tf.train.Checkpoint does not see; they are
+    gathered under `checkpoint.seed_states`, named by object and order, so that a resumed run
+    draws what an uninterrupted one would.
+    """
+    states, count = tf.Module(name="seed_states"), 0
+    for name, obj in objects.items():
+        found = [v for v in _unreachable(checkpoint, obj)
+                 if getattr(v, "name", "").startswith("seed_generator_state")]
+        for i, variable in enumerate(found):  # the tf.Variable behind the Keras variable
+            setattr(states, f"{name}_{i}", getattr(variable, "value", variable))
+        count += len(found)
+    if count:  # only then: checkpoints of models without such layers stay as they were
+        checkpoint.seed_states = states
+
+
 def _check_tracked(checkpoint: tf.train.Checkpoint, objects: Mapping[str, Any]) -> None:
     """Refuse objects whose variables the checkpoint would silently leave out.
 
     Keras 3 layers kept in a plain Python list inside a subclassed model are not seen by
     tf.train.Checkpoint: their weights would never be saved. Assign them as attributes.
     """
-    reachable = {id(o) for o in tf.train.TrackableView(checkpoint).descendants()}
     for name, obj in objects.items():
-        missing = [getattr(v, "path", v.name) for v in getattr(obj, "variables", ())
-                   if id(v) not in reachable and id(getattr(v, "value", v)) not in reachable]
+        missing = [getattr(v, "path", v.name) for v in _unreachable(checkpoint, obj)]
         if missing:
             raise ValueError(f"{len(missing)} variables of {name!r} would not be checkpointed, "
                              f"e.g. {missing[:3]}; keep layers as attributes, not in a list")
@@ -370,6 +393,7 @@ def fit(train_step: Callable[[Any], Mapping[str, tf.Tensor]], data: Iterable,
     if step is None:
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     checkpoint = tf.train.Checkpoint(step=step, **objects)
+    _track_seed_states(checkpoint, objects)
     _check_tracked(checkpoint, objects)
     manager = tf.train.CheckpointManager(checkpoint, ckpt_dir, max_to_keep=max_to_keep)
     history = History()

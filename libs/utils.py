@@ -199,6 +199,22 @@ def montage(images, saveto: str | os.PathLike | None = "montage.png",
     return m
 
 
+def save_samples(images, out: str | os.PathLike,
+                 value_range: tuple[float, float] | None = None) -> list[Path]:
+    """Write images (N, H, W[, C]) as out/sample_0000.png, sample_0001.png, ... and
+    out/montage.png (converted with ``to_uint8`` over ``value_range``); returns the paths,
+    the montage last."""
+    out = Path(out)
+    pictures = to_uint8(_stack_images(images), value_range)
+    paths = []
+    for i, picture in enumerate(pictures):
+        paths.append(out / f"sample_{i:04d}.png")
+        picture = picture[..., 0] if picture.ndim == 3 and picture.shape[-1] == 1 else picture
+        _write_bytes_atomic(paths[-1], iio.imwrite("<bytes>", picture, extension=".png"))
+    montage(pictures, saveto=out / "montage.png")
+    return paths + [out / "montage.png"]
+
+
 # ---------------------------------------------------------------------------- latent space
 
 def interp(l, r, n_samples: int) -> np.ndarray:

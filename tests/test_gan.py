@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from libs import gan
+from libs import gan, utils
 from libs import layers as fast_layers, training
 
 TINY = dict(image_size=16, channels=1, n_latent=4, n_features=4, batch_size=4)
@@ -269,7 +269,7 @@ def test_pictures(tmp_path):
         gan.montage_of(model, gan.latent(4, 4, seed=i), tmp_path / "progress" / f"step_{i:06d}.png")
     out = gan.progress_gif(tmp_path / "progress")
     assert out == tmp_path / "progress.gif" and iio.improps(out, index=None).shape[0] == 2
-    paths = gan.save_samples(model.sample(gan.latent(3, 4)), tmp_path / "samples")
+    paths = utils.save_samples(model.sample(gan.latent(3, 4)), tmp_path / "samples", (-1, 1))
     assert [p.name for p in paths] == ["sample_0000.png", "sample_0001.png", "sample_0002.png",
                                        "montage.png"]
     assert iio.imread(paths[0]).shape == (16, 16)

@@ -261,3 +261,17 @@ def test_arg_type_parses_and_names_bad_values():
     parser = argparse.ArgumentParser()
     parser.add_argument("--n-cells", type=utils.arg_int())
     assert parser.parse_args(["--n-cells", "4"]).n_cells == 4
+
+
+@pytest.mark.parametrize("shape, value_range", [((3, 5, 4, 1), (-1, 1)), ((2, 5, 4, 3), None)])
+def test_save_samples_writes_each_image_and_a_montage(tmp_path, shape, value_range):
+    images = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
+    if value_range is None:
+        images = ((images + 1) * 127.5).astype(np.uint8)
+    paths = utils.save_samples(images, tmp_path / "out", value_range)
+    assert [p.name for p in paths] == [f"sample_{i:04d}.png" for i in range(shape[0])] + \
+        ["montage.png"]
+    first = iio.imread(paths[0])
+    np.testing.assert_array_equal(first, utils.to_uint8(images, value_range)[0].squeeze(-1)
+                                  if shape[-1] == 1 else utils.to_uint8(images, value_range)[0])
+    assert not list((tmp_path / "out").glob("*.tmp*"))
