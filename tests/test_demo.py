@@ -20,6 +20,16 @@ def test_demo_writes_outputs(tmp_path):
     assert iio.imread(out / "gan_samples.png").ndim >= 2
     assert (out / "charrnn_loss.png").stat().st_size > 0
     assert "temperature 1.5" in run.stdout
+    draw_samples, draw_canvas = out / "draw_samples.png", out / "draw_canvas.gif"
+    assert iio.imread(draw_samples).ndim >= 2
+    assert iio.improps(draw_canvas, index=None).shape[0] >= 2  # one frame per drawing step
+    assert str(draw_samples) in run.stdout and str(draw_canvas) in run.stdout
+    assert "held-out digits" in run.stdout and "at step 0 ->" in run.stdout
+    # Run the DRAW job again: it resumes its checkpoint folder, already at its step.
+    again = subprocess.run([sys.executable, "-m", "libs.demo", "--quick", "--out", str(out),
+                            "draw"], env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert "already at step 3" in again.stdout and "at step 3 ->" in again.stdout
 
 
 def test_demo_refuses_unknown_job(tmp_path):
