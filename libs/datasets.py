@@ -360,6 +360,13 @@ def digits(n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be an int >= 1, got {n!r}")
+    images, labels = _digits(int(n), int(seed))
+    return images.copy(), labels.copy()
+
+
+@functools.lru_cache(maxsize=4)
+def _digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`digits`, rendered once per (n, seed) in a process (5,000 take a few seconds)."""
     rng = np.random.default_rng(seed)
     fonts = _fonts()
     labels = rng.integers(0, 10, size=n).astype(np.int64)

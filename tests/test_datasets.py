@@ -308,6 +308,8 @@ def test_digits():
     np.testing.assert_array_equal(y, y2)
     x3, _ = datasets.digits(60, seed=4)
     assert not np.array_equal(x, x3)
+    x[:] = 255  # the caller's copy: the next call still gets the digits
+    np.testing.assert_array_equal(datasets.digits(60, seed=3)[0], x2)
     with pytest.raises(ValueError, match="n must be"):
         datasets.digits(0)
 
