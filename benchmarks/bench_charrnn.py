@@ -10,7 +10,10 @@ measured in turns (interleaved) so that both see the same machine; the best roun
 Sampling: characters per second of `charrnn.sample` (multinomial at temperature 1) from the
 default model (the seed's settings with `charrnn.DEFAULT_CELL`), for 1 stream and for 100
 parallel streams; for 100 streams also with each cell of the same size, and with the draw of
-`tf.random.stateless_categorical` in place of ours (`sample_ratio_vs_tf_categorical`).
+`tf.random.stateless_categorical` in place of ours (`sample_ratio_vs_tf_categorical`), and
+the ceiling: a compiled loop of only the matrix products one sampled character needs
+(`sample_fraction_of_matrix_products_only`; with `matrix_products_gflop_per_s`, the rate the
+machine's cores reached on them).
 
 `python benchmarks/bench_charrnn.py --compare-cells SECONDS` is the experiment behind
 `charrnn.DEFAULT_CELL`: each cell trains for the same wall time, in turns, and the held-out
@@ -80,6 +83,38 @@ def _library_draw():
         charrnn._choose = ours
 
 
+def _matrix_products_only(model, streams: int, n_chars: int):
+    """The ceiling for sampling `model`: a compiled loop of just the matrix products of one
+    step per character (each layer's h @ U, the upper layers' x @ W, the logits), each
+    product's output feeding the next step, as `charrnn.sample` does them."""
+    import tensorflow as tf
+
+    layers = model.layers_rnn
+    kernels = [layer.kernel for layer in layers[1:]]
+    recurrent = [layer.recurrent_kernel for layer in layers]
+    head = model.head.kernel
+    H = model.config.n_cells
+
+    @tf.function(jit_compile=True)
+    def loop(h):
+        def fold(product):  # (S, G*H) -> (S, H), every column used (none optimised away)
+            return tf.reduce_sum(tf.reshape(product, [streams, -1, H]), axis=1)
+
+        def body(t, h):
+            hs = []
+            for i, U in enumerate(recurrent):
+                product = fold(tf.matmul(h, U))
+                if i > 0:
+                    product += fold(tf.matmul(hs[-1], kernels[i - 1]))
+                hs.append(tf.tanh(product))
+            logits = tf.matmul(hs[-1], head)
+            return t + 1, hs[-1] + 1e-3 * tf.reduce_max(logits)
+        return tf.while_loop(lambda t, h: t < n_chars, body, (0, h))[1]
+
+    h = tf.zeros([streams, H])
+    return lambda: loop(h).numpy()
+
+
 def run() -> dict:
     import keras
     import tensorflow as tf
@@ -119,15 +154,22 @@ def run() -> dict:
             runs[cell] = (other, 100, 500)
     for m, streams, n_chars in runs.values():  # compile
         charrnn.sample(m, n_chars, n_samples=streams, seed=0)
+    ceiling = _matrix_products_only(default, 100, 500)
+    ceiling()  # compile
     sampling = {}
     for streams in (1, 100):
         fns = {name: lambda m=m, n=n: charrnn.sample(m, n, n_samples=streams, seed=1)
                for name, (m, s, n) in runs.items() if s == streams}
+        if streams == 100:
+            fns["matrix_products_only"] = ceiling
         wall, _ = interleaved(fns, streams * runs[streams][2], ROUNDS,
                               f"charrnn sampling {streams} stream(s), chars")
         sampling.update({name: max(r) for name, r in wall.items()})
     by_cell = {m.config.cell: round(sampling[name]) for name, (m, streams, _) in runs.items()
                if streams == 100 and name != "categorical"}
+    H, V = config.n_cells, len(vocab)
+    gates = {"rnn": 1, "lstm": 4, "gru": 3}[charrnn.DEFAULT_CELL]
+    flops = 2 * H * (gates * H * (2 * config.n_layers - 1) + V)  # per character
     return {"name": "charrnn", "unit": "chars/s", "ours": round(rates["ours"]),
             "reference": round(rates["reference"]),
             "ratio": round(rates["ours"] / rates["reference"], 2),
@@ -139,6 +181,10 @@ def run() -> dict:
             "sample_chars_per_s_100_tf_categorical": round(sampling["categorical"]),
             "sample_ratio_vs_tf_categorical": round(sampling[100] / sampling["categorical"], 2),
             "sample_cell": charrnn.DEFAULT_CELL,
+            "sample_chars_per_s_100_matrix_products_only": round(sampling["matrix_products_only"]),
+            "sample_fraction_of_matrix_products_only":
+                round(sampling[100] / sampling["matrix_products_only"], 2),
+            "matrix_products_gflop_per_s": round(sampling["matrix_products_only"] * flops / 1e9, 1),
             "cell": config.cell, "n_layers": config.n_layers, "n_cells": config.n_cells,
             "batch_size": config.batch_size, "sequence_length": config.sequence_length,
             "vocabulary": len(vocab)}
