@@ -32,7 +32,8 @@ import keras
 
 from libs import metrics, training
 from libs.rnn import CELLS, Recurrent
-from libs.utils import _write_bytes_atomic, arg_int, arg_positive, arg_type, check_int
+from libs.utils import (_write_bytes_atomic, arg_int, arg_positive, arg_type, check_int,
+                        run_command)
 
 # The cell that learns fastest in equal wall time at the default settings, measured on 2 CPU
 # cores with `python benchmarks/bench_charrnn.py --compare-cells SECONDS` (held-out nats/char):
@@ -610,10 +611,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    try:
+
+    def run():
         if args.command == "train":
             from libs import datasets
 
@@ -636,11 +638,9 @@ def main(argv=None) -> None:
             from libs import datasets
 
             print(json.dumps(evaluate(args.ckpt, datasets.load_text(args.text))))
-    except (ValueError, FileNotFoundError, OSError) as e:
-        parser.exit(2, f"{parser.prog} {args.command}: error: {e}\n")
-    except training.NonFiniteLossError as e:
-        parser.exit(1, f"{parser.prog} {args.command}: {e}\n")
+
+    return run_command(parser.prog, args.command, run)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

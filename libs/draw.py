@@ -53,7 +53,6 @@ import dataclasses
 import json
 import math
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -549,8 +548,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
-    try:
+    parser = _parser()
+    args = parser.parse_args(argv)
+
+    def run():
         if args.command == "train":
             names = [f.name for f in dataclasses.fields(DRAWConfig)
                      if f.name not in ("image_size", "channels")]
@@ -568,10 +569,7 @@ def main(argv=None) -> int:
             print(f"Wrote {len(paths) - 1} samples, {paths[-1]} and {args.out / 'canvas.gif'}")
         else:
             print(json.dumps(evaluate(load(args.ckpt), args.data, args.n, args.seed)))
-    except (ValueError, TypeError, OSError, training.NonFiniteLossError) as e:
-        print(f"python -m libs.draw {args.command}: error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return utils.run_command(parser.prog, args.command, run)
 
 
 if __name__ == "__main__":

@@ -724,10 +724,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     import json
-    import sys
 
-    args = _parser().parse_args(argv)
-    try:
+    parser = _parser()
+    args = parser.parse_args(argv)
+
+    def run():
         if args.command == "train":
             keys = ("image_size", "batch_size", "n_latent", "n_features", "g_learning_rate",
                     "d_learning_rate", "margin", "ema", "seed", "dense", "equilibrium")
@@ -748,10 +749,7 @@ def main(argv=None) -> int:
             gan = load(args.ckpt)
             features = _keras_features(args.features) if args.features else None
             print(json.dumps(evaluate(gan, args.data, args.n, args.seed, features)))
-    except (ValueError, TypeError, OSError, training.NonFiniteLossError) as e:
-        print(f"python -m libs.gan {args.command}: error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return utils.run_command(parser.prog, args.command, run)
 
 
 if __name__ == "__main__":

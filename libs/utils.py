@@ -8,6 +8,7 @@ import argparse
 import contextlib
 import math
 import os
+import sys
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
@@ -114,6 +115,21 @@ def arg_int(low: int = 1) -> Callable[[str], int]:
 def arg_positive() -> Callable[[str], float]:
     """``arg_type`` for a number > 0: learning rates, time budgets, clipping."""
     return arg_type(float, "a number > 0", lambda value: value > 0)
+
+
+def run_command(prog: str, command: str, run: Callable[[], object]) -> int:
+    """Run one command of a command line; its exit status.
+
+    0 when ``run()`` returns. A problem with the user's input, files or checkpoint (ValueError,
+    TypeError, OSError) or a training stopped by a NaN loss (FloatingPointError) is printed on
+    stderr as "PROG COMMAND: error: MESSAGE", with status 1; argparse refuses bad flags with 2.
+    """
+    try:
+        run()
+    except (ValueError, TypeError, OSError, FloatingPointError) as e:
+        print(f"{prog} {command}: error: {e}", file=sys.stderr)
+        return 1
+    return 0
 
 
 # ---------------------------------------------------------------------------- conversion

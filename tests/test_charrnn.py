@@ -338,8 +338,7 @@ def test_untrained_model_costs_about_log_v():
 
 def cli(args, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        charrnn.main(args)
-        raise SystemExit(0)
+        raise SystemExit(charrnn.main(args))
     out = capsys.readouterr()
     return exit_info.value.code, out.out, out.err
 
@@ -396,12 +395,12 @@ def test_cli_refuses_bad_flags(args, message, capsys):
     assert code == 2 and message in err.replace("\n", " ")
 
 
-def test_cli_reports_bad_input_with_exit_code_2(tmp_path, capsys, trained):
+def test_cli_reports_bad_input_with_exit_code_1(tmp_path, capsys, trained):
     folder = str(trained[0])
     code, _, err = cli(["sample", "--ckpt", folder, "--prime", "Q"], capsys)
-    assert code == 2 and "'Q'" in err
+    assert code == 1 and "'Q'" in err and err.startswith("python -m libs.charrnn sample: error:")
     (tmp_path / "odd.txt").write_text("the @@ dog")
     code, _, err = cli(["eval", "--ckpt", folder, "--text", str(tmp_path / "odd.txt")], capsys)
-    assert code == 2 and "'@'" in err
+    assert code == 1 and "'@'" in err
     code, _, err = cli(["sample", "--ckpt", str(tmp_path / "none")], capsys)
-    assert code == 2 and "does not exist" in err
+    assert code == 1 and "does not exist" in err

@@ -275,3 +275,19 @@ def test_save_samples_writes_each_image_and_a_montage(tmp_path, shape, value_ran
     np.testing.assert_array_equal(first, utils.to_uint8(images, value_range)[0].squeeze(-1)
                                   if shape[-1] == 1 else utils.to_uint8(images, value_range)[0])
     assert not list((tmp_path / "out").glob("*.tmp*"))
+
+
+def test_run_command_turns_library_errors_into_status_1(capsys):
+    assert utils.run_command("python -m libs.x", "train", lambda: print("done")) == 0
+    assert capsys.readouterr().out == "done\n"
+
+    def bad():
+        raise ValueError("n must be an integer >= 1, got 0")
+    assert utils.run_command("python -m libs.x", "train", bad) == 1
+    assert capsys.readouterr().err == ("python -m libs.x train: error: n must be an integer >= 1, "
+                                       "got 0\n")
+
+    def bug():
+        raise KeyError("a bug is not the user's input: it shows its traceback")
+    with pytest.raises(KeyError):
+        utils.run_command("python -m libs.x", "train", bug)
