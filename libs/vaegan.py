@@ -1,0 +1,454 @@
+"""VAE-GAN: a variational auto-encoder whose reconstruction error is measured in a GAN
+discriminator's features (Larsen et al. 2016, "Autoencoding beyond pixels using a learned
+similarity metric").
+
+    python -m libs.vaegan train  --data faces|celeb|DIR --ckpt DIR [--steps N] [--seconds S] ...
+    python -m libs.vaegan sample --ckpt DIR [--n 64] --out DIR
+    python -m libs.vaegan eval   --ckpt DIR --data faces|celeb|DIR [--n 1000]
+
+From Python (a notebook):
+
+    model, history = vaegan.train("faces", "checkpoints/vaegan", seconds=60)   # resumable
+    vaegan.reconstruct(model, faces)              # (N, S, S, C) in [-1, 1], through z's mean
+    vaegan.interpolate(model, faces[0], faces[1]) # decoded slerp between two encoded faces
+    vaegan.evaluate(model, "faces")               # {"reconstruction_mse": ..., "swd_x1e3": ...}
+
+Three networks: the encoder Enc (x -> mean and log-variance of q(z|x), n_latent values), the
+decoder Dec = `gan.generator` (z -> x in [-1, 1]) and the discriminator Dis = `gan.discriminator`,
+read at two places: its logit D(x) and Dis_l(x), the output of its last convolutional block.
+With z ~ q(z|x), x_tilde = Dec(z) and x_p = Dec(z_p) for z_p ~ N(0, I), the losses (section 2) are
+
+    L_prior = KL(q(z|x) || N(0, I))                        summed over z, batch mean
+    L_llike = 0.5 * ||Dis_l(x) - Dis_l(x_tilde)||^2         -log of a unit Gaussian in Dis_l space
+    L_GAN   = log D(x) + log(1 - D(x_p)) + log(1 - D(x_tilde))
+
+Enc minimises L_prior + L_llike; Dec minimises gamma * L_llike - L_GAN, here in the
+non-saturating form gamma * L_llike - log D(x_p) - log D(x_tilde); Dis maximises L_GAN (it
+minimises the three cross-entropies, `gan.discriminator_loss`). Each has its own Adam.
+
+Why a learned similarity: pixel-wise L2 is the log-likelihood of a Gaussian around each pixel,
+so a VAE that is unsure where an edge goes pays least by predicting the average of the places,
+a blur. Dis_l is trained to tell real images from decoded ones, so its features respond to what
+makes images look real (edges, texture, parts) and are tolerant to small shifts; an error there
+penalises a blur that L2 would accept, and reconstructions come out sharper.
+
+The TensorFlow 1 forms of the original course (its lecture-5 VAE-GAN on CelebA) beside today's:
+
+    TF1 (the original vaegan code)                     here
+    with tf.variable_scope('encoder'):                 encoder(config): a keras.Model
+        h = tf.contrib.layers.conv2d(x, 64, 5, 2, ...)     from libs.layers (CPU-fast)
+    with tf.variable_scope('generator', reuse=True):   gan.generator(...) called twice:
+                                                         Keras models share their weights
+    tf.get_collection(TRAINABLE_VARIABLES, 'encoder')  model.encoder.trainable_variables
+    tf.train.AdamOptimizer(lr).minimize(               three keras.optimizers.Adam and one
+        loss_enc, var_list=vars_e)  (x3, three ops)      GradientTape in one tf.function step
+    sess.run([opt_e, opt_g, opt_d], feed_dict=...)     model.train_step(batch)
+    saver.save(sess, ...)                              training.fit: weights, optimizers, RNG,
+                                                         data position, config.json; resumable
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: no C++ log noise
+import tensorflow as tf  # noqa: E402
+import keras  # noqa: E402
+from keras import layers  # noqa: E402
+
+from . import gan, training, utils  # noqa: E402
+from .utils import check_int  # noqa: E402
+
+MODEL_NAME = "vaegan"
+
+
+# ---------------------------------------------------------------------------- configuration
+
+@dataclasses.dataclass
+class VAEGANConfig:
+    """Everything needed to rebuild a VAE-GAN; stored as JSON in the checkpoint folder.
+
+    image_size: a power of two >= 16; channels (1 or 3) come from the data. n_features: maps
+    of the first convolution of encoder and discriminator (doubling per layer; the decoder
+    mirrors it, as `gan.generator`). learning_rate: encoder and decoder; d_learning_rate:
+    discriminator. gamma: the decoder's weight of content (L_llike) against style (L_GAN).
+
+    Measured on 2 shared CPU cores, 60 s (~100 steps) on the embedded faces at the defaults:
+    gamma 0.01 / 0.1 / 1.0 gave reconstruction_mse 0.039 / 0.016 / 0.015 (the mean face: 0.032)
+    and swd_x1e3 124 / 94 / 91 (190 untrained). At 0.01 L_GAN drowns the content signal and
+    reconstructions are noise; 0.1 keeps both in play.
+    """
+    image_size: int = 32
+    channels: int = 1
+    n_latent: int = 100
+    n_features: int = 32
+    batch_size: int = 64
+    learning_rate: float = 3e-4
+    d_learning_rate: float = 3e-4
+    beta1: float = 0.5
+    gamma: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self):
+        for name, low in (("image_size", 16), ("n_latent", 1), ("n_features", 1),
+                          ("batch_size", 1), ("seed", 0)):
+            setattr(self, name, check_int(name, getattr(self, name), low))
+        if self.image_size & (self.image_size - 1):
+            raise ValueError(f"image_size must be a power of two >= 16 (16, 32, 64, 128, ...), "
+                             f"got {self.image_size}")
+        if self.channels not in (1, 3) or isinstance(self.channels, bool):
+            raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {self.channels!r}")
+        for name in ("learning_rate", "d_learning_rate", "gamma"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"{name} must be a number > 0, got {value!r}")
+            setattr(self, name, float(value))
+        if isinstance(self.beta1, bool) or not isinstance(self.beta1, (int, float)) \
+                or not 0 <= self.beta1 < 1:
+            raise ValueError(f"beta1 must be in [0, 1), got {self.beta1!r}")
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return (self.image_size, self.image_size, self.channels)
+
+    def gan_config(self) -> gan.GANConfig:
+        """The GANConfig the decoder and discriminator are built from (convolutional)."""
+        return gan.GANConfig(image_size=self.image_size, channels=self.channels,
+                             n_latent=self.n_latent, n_features=self.n_features,
+                             batch_size=self.batch_size, seed=self.seed)
+
+
+# ---------------------------------------------------------------------------- networks
+
+def encoder(config: VAEGANConfig, fast: bool = True) -> keras.Model:
+    """Images (B, S, S, C) in [-1, 1] -> (mean, log_var), each (B, n_latent).
+
+    The discriminator's layout (5x5 stride-2 convolutions from n_features maps, doubling down
+    to 4x4, batch norm after the first) with ReLU, as the paper's encoder, then one dense layer.
+    """
+    conv, _, norm = gan._layer_kinds(fast)
+    x = keras.Input(config.image_shape, name="images")
+    h = x
+    for i in range(int(math.log2(config.image_size)) - 2):  # (B, S / 2^(i+1), ., f * 2^i)
+        h = conv(config.n_features << i, 5, strides=2, padding="same", use_bias=i == 0,
+                 name=f"enc{i}")(h)
+        if i:
+            h = norm(momentum=gan.BN_MOMENTUM, name=f"enc_bn{i}")(h)
+        h = layers.ReLU()(h)
+    h = layers.Flatten()(h)
+    mean = layers.Dense(config.n_latent, name="mean")(h)
+    log_var = layers.Dense(config.n_latent, name="log_var")(h)
+    return keras.Model(x, [mean, log_var], name="encoder")
+
+
+def discriminator(config: VAEGANConfig, fast: bool = True) -> keras.Model:
+    """Images (B, S, S, C) -> (logits (B, 1), Dis_l features (B, 4, 4, n_features * S / 8)):
+    `gan.discriminator`, also exposing the output of its last convolutional block (the input
+    of its Flatten layer), the paper's Dis_l. Same layers, same variables."""
+    d = gan.discriminator(config.gan_config(), fast)
+    flatten = next(layer for layer in d.layers if isinstance(layer, layers.Flatten))
+    return keras.Model(d.input, [d.output, flatten.input], name="discriminator")
+
+
+# ---------------------------------------------------------------------------- losses
+
+def kl_prior(mean: tf.Tensor, log_var: tf.Tensor) -> tf.Tensor:
+    """L_prior: KL(N(mean, exp(log_var)) || N(0, I)) summed over z, averaged over the batch."""
+    kl = 0.5 * tf.reduce_sum(tf.square(mean) + tf.exp(log_var) - 1.0 - log_var, axis=-1)
+    return tf.reduce_mean(kl)
+
+
+def feature_loss(real_features: tf.Tensor, fake_features: tf.Tensor) -> tf.Tensor:
+    """L_llike: 0.5 * squared distance in Dis_l space, summed per image, averaged over the batch
+    (-log N(Dis_l(x) | Dis_l(x_tilde), I) up to a constant)."""
+    d = tf.reshape(real_features - fake_features, [tf.shape(real_features)[0], -1])
+    return tf.reduce_mean(0.5 * tf.reduce_sum(tf.square(d), axis=-1))
+
+
+# ---------------------------------------------------------------------------- the model
+
+class VAEGAN:
+    """Encoder, decoder, discriminator (with features), three Adams and the train step.
+
+    `train_step(images)` trains on one batch (B, S, S, C) of float images in 0-255 and returns
+    scalar tensors: prior_loss (KL), llike_loss, gan_loss (-L_GAN, the discriminator's
+    cross-entropies), g_loss (the decoder's non-saturating GAN part), enc_loss, dec_loss.
+    """
+
+    def __init__(self, config: VAEGANConfig | None = None, *, fast: bool = True):
+        self.config = config = config if config is not None else VAEGANConfig()
+        self.encoder = encoder(config, fast)
+        self.decoder = gan.generator(config.gan_config(), fast)
+        self.discriminator = discriminator(config, fast)
+        self.optimizers = {}
+        for name, lr in (("encoder", config.learning_rate), ("decoder", config.learning_rate),
+                         ("discriminator", config.d_learning_rate)):
+            self.optimizers[name] = opt = keras.optimizers.Adam(lr, beta_1=config.beta1)
+            opt.build(getattr(self, name).trainable_variables)
+        # Noise from a checkpointed generator: a resumed run draws what an uninterrupted one would.
+        self.rng = tf.random.Generator.from_seed(config.seed)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.train_step = tf.function(self._train_step)
+
+    def trackables(self) -> dict:
+        """What a checkpoint holds: the networks, their optimizers, the RNG and `step`."""
+        return dict(step=self.step, encoder=self.encoder, decoder=self.decoder,
+                    discriminator=self.discriminator, rng=self.rng,
+                    **{f"{k}_optimizer": v for k, v in self.optimizers.items()})
+
+    def losses(self, real: tf.Tensor, training: bool = True) -> dict:
+        """The losses of a batch `real` (B, S, S, C) in [-1, 1]."""
+        b = tf.shape(real)[0]
+        mean, log_var = self.encoder(real, training=training)               # (B, L) each
+        z = mean + tf.exp(0.5 * log_var) * self.rng.normal(tf.shape(mean))  # reparameterised
+        x_tilde = self.decoder(z, training=training)                        # (B, S, S, C)
+        x_p = self.decoder(self.rng.normal([b, self.config.n_latent]), training=training)
+        # Three calls, not one concatenated batch, so batch norm never mixes real and fake.
+        real_logits, real_features = self.discriminator(real, training=training)
+        tilde_logits, tilde_features = self.discriminator(x_tilde, training=training)
+        p_logits, _ = self.discriminator(x_p, training=training)
+        d_real, d_p = gan.discriminator_loss(real_logits, p_logits)
+        _, d_tilde = gan.discriminator_loss(real_logits, tilde_logits)
+        prior = kl_prior(mean, log_var)
+        llike = feature_loss(real_features, tilde_features)
+        g_loss = gan.generator_loss(p_logits) + gan.generator_loss(tilde_logits)
+        return dict(prior_loss=prior, llike_loss=llike, gan_loss=d_real + d_p + d_tilde,
+                    g_loss=g_loss, enc_loss=prior + llike,
+                    dec_loss=self.config.gamma * llike + g_loss)
+
+    def _train_step(self, images):
+        real = tf.cast(images, tf.float32) * (2.0 / 255.0) - 1.0  # 0-255 -> [-1, 1]
+        with tf.GradientTape(persistent=True) as tape:
+            metrics = self.losses(real)
+        for name, loss in (("encoder", "enc_loss"), ("decoder", "dec_loss"),
+                           ("discriminator", "gan_loss")):
+            variables = getattr(self, name).trainable_variables
+            grads = tape.gradient(metrics[loss], variables)
+            self.optimizers[name].apply_gradients(zip(grads, variables))
+        del tape
+        return metrics
+
+
+# ---------------------------------------------------------------------------- using a model
+
+def _as_images(model: VAEGAN, images) -> np.ndarray:
+    """images (N, S, S, C) or one (S, S, C), 0-255 -> float32 (N, S, S, C) in [-1, 1]."""
+    x = np.asarray(images, np.float32)
+    x = x[None] if x.ndim == 3 else x
+    if x.ndim != 4 or x.shape[1:] != model.config.image_shape:
+        raise ValueError(f"images must be (N, {', '.join(map(str, model.config.image_shape))}) "
+                         f"in 0-255 for this model, got shape {np.shape(images)}")
+    return x * (2.0 / 255.0) - 1.0
+
+
+def encode(model: VAEGAN, images, batch_size: int = 256) -> np.ndarray:
+    """The mean of q(z|x) for images (N, S, S, C) in 0-255: float32 (N, n_latent)."""
+    x = _as_images(model, images)
+    return np.concatenate([np.asarray(model.encoder(x[i:i + batch_size], training=False)[0])
+                           for i in range(0, len(x), batch_size)] or
+                          [np.zeros((0, model.config.n_latent), np.float32)])
+
+
+def decode(model: VAEGAN, z, batch_size: int = 256) -> np.ndarray:
+    """Images (N, S, S, C) in [-1, 1] for latents z (N, n_latent)."""
+    z = np.asarray(z, np.float32)
+    if z.ndim != 2 or z.shape[1] != model.config.n_latent:
+        raise ValueError(f"z must have shape (N, {model.config.n_latent}), got {z.shape}")
+    return np.concatenate([np.asarray(model.decoder(z[i:i + batch_size], training=False))
+                           for i in range(0, len(z), batch_size)] or
+                          [np.zeros((0,) + model.config.image_shape, np.float32)])
+
+
+def reconstruct(model: VAEGAN, images) -> np.ndarray:
+    """Dec(mean of Enc(x)) for images in 0-255: (N, S, S, C) in [-1, 1]."""
+    return decode(model, encode(model, images))
+
+
+def sample(model: VAEGAN, n: int = 64, seed: int = 0) -> np.ndarray:
+    """n new images (n, S, S, C) in [-1, 1], decoded from z ~ N(0, I) drawn from `seed`."""
+    return decode(model, gan.latent(check_int("n", n, 1), model.config.n_latent, seed))
+
+
+def interpolate(model: VAEGAN, image_a, image_b, n: int = 8, method: str = "slerp") -> np.ndarray:
+    """n images (n, S, S, C) in [-1, 1] between two real ones (0-255): their encodings joined
+    by `gan.interpolate`, decoded. The ends are the reconstructions."""
+    z = encode(model, np.stack([np.asarray(image_a), np.asarray(image_b)]))
+    return decode(model, gan.interpolate(z[0], z[1], check_int("n", n, 2), method))
+
+
+def evaluate(model: VAEGAN, data="faces", n: int = 1000, seed: int = 0) -> dict:
+    """Reconstruction error and sample quality on up to n real images of `data`.
+
+    reconstruction_mse: mean squared pixel error of `reconstruct`, pixels in [0, 1];
+    swd_x1e3: `metrics.swd` between the real images and as many samples (lower is better).
+    """
+    from . import metrics
+
+    n = check_int("n", n, 2)
+    cfg = model.config
+    source = gan.image_source(data, cfg.image_size)
+    if source.channels != cfg.channels:
+        raise ValueError(f"the VAE-GAN makes {cfg.channels}-channel images but the data have "
+                         f"{source.channels} channel(s)")
+    real = gan.real_images(source, cfg.image_size, n, seed)                 # uint8
+    recon = (reconstruct(model, real) + 1.0) / 2.0
+    mse = float(np.mean(np.square(recon - real.astype(np.float32) / 255.0)))
+    fake = utils.to_uint8(sample(model, len(real), seed + 1), (-1, 1))
+    return {"reconstruction_mse": round(mse, 5),
+            "swd_x1e3": round(metrics.swd(real, fake, seed=seed)["swd_x1e3"], 3),
+            "n": len(real), "step": int(model.step.numpy())}
+
+
+# ---------------------------------------------------------------------------- training
+
+def _resolve_config(ckpt_dir: Path, channels: int, settings: dict) -> VAEGANConfig:
+    """The saved config when resuming (given settings must agree), else a new one with the
+    data's channels."""
+    fields = {f.name for f in dataclasses.fields(VAEGANConfig)}
+    unknown = set(settings) - fields
+    if unknown:
+        raise TypeError(f"unknown VAE-GAN settings {sorted(unknown)}; valid: {sorted(fields)}")
+    given = {k: v for k, v in settings.items() if v is not None}
+    if given.setdefault("channels", channels) != channels:
+        raise ValueError(f"channels={given['channels']!r} but the data have {channels} "
+                         "channel(s); leave it out, it is taken from the data")
+    if not (ckpt_dir / training.CONFIG_FILE).is_file():
+        return VAEGANConfig(**given)
+    saved = _saved_config(ckpt_dir)
+    if saved.channels != channels:
+        raise ValueError(f"the VAE-GAN in {ckpt_dir} was trained on {saved.channels}-channel "
+                         f"images but the data have {channels}; resume with data like the "
+                         "original, or train in a new folder")
+    conflicts = {k: v for k, v in given.items() if getattr(saved, k) != v}
+    if conflicts:
+        described = ", ".join(f"{k}={v!r} (saved: {getattr(saved, k)!r})"
+                              for k, v in conflicts.items())
+        raise ValueError(f"{ckpt_dir} holds a VAE-GAN trained with other settings: "
+                         f"{described}. Leave them out to resume, or use a new folder")
+    return saved
+
+
+def _saved_config(ckpt_dir: Path) -> VAEGANConfig:
+    saved = training.read_config(ckpt_dir, MODEL_NAME)
+    try:
+        return VAEGANConfig(**saved)
+    except TypeError as e:
+        raise ValueError(f"{ckpt_dir / training.CONFIG_FILE} is not a VAE-GAN configuration "
+                         f"({e})") from e
+
+
+def train(data="faces", ckpt_dir="checkpoints/vaegan", *, steps: int | None = None,
+          seconds: float | None = None, progress: bool = True, checkpoint_every: int = 500,
+          callbacks=(), **settings) -> tuple[VAEGAN, training.History]:
+    """Train (or resume) a VAE-GAN on `data` in `ckpt_dir`; returns (model, history).
+
+    data: "faces", "celeb", a folder of images or an array (N, S, S, C) in 0-255 (see
+    `gan.image_source`). steps: total step to reach (a second call resumes there); seconds:
+    budget of this call. settings: VAEGANConfig fields; a folder being resumed keeps its saved
+    config and refuses settings that contradict it. Resume, Ctrl-C, NaN guard, progress bar,
+    TensorBoard (ckpt_dir/logs) and callbacks are `training.fit`'s.
+    """
+    ckpt_dir = Path(ckpt_dir)
+    image_size = settings.get("image_size")
+    if image_size is None and (ckpt_dir / training.CONFIG_FILE).is_file():
+        image_size = _saved_config(ckpt_dir).image_size
+    if image_size is None:
+        image_size = VAEGANConfig.image_size
+    VAEGANConfig(image_size=image_size)  # a clear error for a bad size before any data is read
+    source = gan.image_source(data, image_size)
+    cfg = _resolve_config(ckpt_dir, source.channels, settings)
+    batches = training.EpochBatches(gan.epoch_batches(source, cfg))
+    keras.utils.set_random_seed(cfg.seed)  # the initial weights
+    model = VAEGAN(cfg)
+    history = training.fit(model.train_step, batches, ckpt_dir,
+                           {**model.trackables(), "data": batches}, model_name=MODEL_NAME,
+                           config=dataclasses.asdict(cfg), steps=steps, seconds=seconds,
+                           checkpoint_every=checkpoint_every, callbacks=callbacks,
+                           progress=progress, guard=["enc_loss", "dec_loss", "gan_loss"])
+    return model, history
+
+
+def load(ckpt_dir) -> VAEGAN:
+    """The VAE-GAN of the latest checkpoint in `ckpt_dir`, rebuilt from its config.json."""
+    ckpt_dir = Path(ckpt_dir)
+    cfg = _saved_config(ckpt_dir)
+    latest = tf.train.latest_checkpoint(str(ckpt_dir))
+    if latest is None:
+        raise FileNotFoundError(f"{ckpt_dir} holds a VAE-GAN config but no checkpoint; train first")
+    model = VAEGAN(cfg)
+    try:
+        tf.train.Checkpoint(**model.trackables()).restore(latest).expect_partial() \
+            .assert_existing_objects_matched()
+    except (AssertionError, ValueError) as e:
+        raise ValueError(f"the checkpoint in {ckpt_dir} does not fit its config.json: {e}") from e
+    return model
+
+
+# ---------------------------------------------------------------------------- command line
+
+_POSITIVE = utils.arg_positive()
+
+
+def _parser() -> argparse.ArgumentParser:
+    d = VAEGANConfig()
+    parser = argparse.ArgumentParser(prog="python -m libs.vaegan", allow_abbrev=False,
+                                     description="Train a VAE-GAN, sample from it, evaluate it.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="train|sample|eval")
+    p = commands.add_parser("train", allow_abbrev=False, help="train or resume")
+    p.add_argument("--data", required=True, help="faces, celeb or a folder of images")
+    p.add_argument("--ckpt", required=True, type=Path, help="checkpoint folder (resumed if there)")
+    p.add_argument("--steps", type=utils.arg_int(0), help="total step to reach")
+    p.add_argument("--seconds", type=_POSITIVE, help="time budget of this run")
+    for flag, parse in (("--image-size", utils.arg_int(16)), ("--batch-size", utils.arg_int(1)),
+                        ("--n-latent", utils.arg_int(1)), ("--n-features", utils.arg_int(1)),
+                        ("--learning-rate", _POSITIVE), ("--d-learning-rate", _POSITIVE),
+                        ("--gamma", _POSITIVE), ("--seed", utils.arg_int(0))):
+        name = flag[2:].replace("-", "_")
+        p.add_argument(flag, type=parse, dest=name, help=f"default {getattr(d, name)} (or the "
+                       "saved value when resuming)")
+    p.add_argument("--checkpoint-every", type=utils.arg_int(1), default=500)
+    p = commands.add_parser("sample", allow_abbrev=False, help="write generated images")
+    p.add_argument("--ckpt", required=True, type=Path)
+    p.add_argument("--n", type=utils.arg_int(1), default=64)
+    p.add_argument("--out", required=True, type=Path, help="folder for the PNGs")
+    p.add_argument("--seed", type=utils.arg_int(0), default=0)
+    p = commands.add_parser("eval", allow_abbrev=False, help="reconstruction error and SWD")
+    p.add_argument("--ckpt", required=True, type=Path)
+    p.add_argument("--data", required=True, help="faces, celeb or a folder of images")
+    p.add_argument("--n", type=utils.arg_int(2), default=1000)
+    p.add_argument("--seed", type=utils.arg_int(0), default=0)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+
+    def run():
+        if args.command == "train":
+            names = ("image_size", "batch_size", "n_latent", "n_features", "learning_rate",
+                     "d_learning_rate", "gamma", "seed")
+            model, history = train(args.data, args.ckpt, steps=args.steps, seconds=args.seconds,
+                                   checkpoint_every=args.checkpoint_every,
+                                   **{k: getattr(args, k) for k in names})
+            print(json.dumps({"step": int(model.step.numpy()), "stop_reason": history.stop_reason,
+                              **{k: history.last(k) for k in ("enc_loss", "dec_loss", "gan_loss")},
+                              "ckpt": str(args.ckpt)}))
+        elif args.command == "sample":
+            paths = utils.save_samples(sample(load(args.ckpt), args.n, args.seed), args.out,
+                                       (-1, 1))
+            print(f"Wrote {len(paths) - 1} samples and {paths[-1]}")
+        else:
+            print(json.dumps(evaluate(load(args.ckpt), args.data, args.n, args.seed)))
+    return utils.run_command(parser.prog, args.command, run)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

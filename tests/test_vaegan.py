@@ -1,0 +1,208 @@
+"""Tests for libs.vaegan: config, networks, losses, the step, training/resume through
+training.fit, load/encode/decode/evaluate/sample, the CLI and bad input. Tiny shapes."""
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from libs import gan, vaegan
+
+TINY = dict(image_size=16, n_latent=4, n_features=4, batch_size=8)
+TRAIN = dict(TINY, progress=False)
+
+
+def tiny(**changes) -> vaegan.VAEGANConfig:
+    return vaegan.VAEGANConfig(**{**TINY, **changes})
+
+
+def images(n=8, size=16, channels=1, seed=0):
+    return tf.random.uniform([n, size, size, channels], 0, 255, seed=seed)
+
+
+def weights(model):
+    return [np.array(w.numpy()) for w in model.weights]
+
+
+# ---------------------------------------------------------------------------- config and networks
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(image_size=24), "power of two"), (dict(image_size=8), ">= 16"),
+    (dict(n_latent=0), "n_latent"), (dict(channels=2), "channels"),
+    (dict(gamma=0), "gamma"), (dict(gamma=float("nan")), "gamma"),
+    (dict(learning_rate=-1e-3), "learning_rate"), (dict(beta1=1.0), "beta1"),
+    (dict(batch_size=2.5), "batch_size"),
+])
+def test_config_refuses_bad_values(changes, message):
+    with pytest.raises(ValueError, match=message):
+        tiny(**changes)
+
+
+@pytest.mark.parametrize("size, channels", [(16, 1), (32, 3)])
+def test_network_shapes(size, channels):
+    config = tiny(image_size=size, channels=channels)
+    model = vaegan.VAEGAN(config)
+    x = images(3, size, channels) * (2 / 255) - 1
+    mean, log_var = model.encoder(x, training=False)
+    assert mean.shape == log_var.shape == (3, 4)
+    assert model.decoder(mean, training=False).shape == (3, size, size, channels)
+    logits, features = model.discriminator(x, training=False)
+    assert logits.shape == (3, 1) and features.shape == (3, 4, 4, 4 * size // 8)
+    # The discriminator with features is gan.discriminator's layers and variables.
+    plain = gan.discriminator(config.gan_config())
+    assert [w.path for w in model.discriminator.weights] == [w.path for w in plain.weights]
+
+
+def test_losses():
+    mean = tf.zeros([5, 3])
+    assert float(vaegan.kl_prior(mean, tf.zeros([5, 3]))) == 0.0  # q = N(0, I): KL 0
+    # KL(N(1, e^1) || N(0, 1)) per dimension: 0.5 * (1 + e - 1 - 1) = 0.5 * (e - 1)
+    assert float(vaegan.kl_prior(tf.ones([2, 3]), tf.ones([2, 3]))) == \
+        pytest.approx(3 * 0.5 * (np.e - 1), rel=1e-6)
+    a, b = tf.ones([2, 4, 4, 2]), tf.zeros([2, 4, 4, 2])
+    assert float(vaegan.feature_loss(a, b)) == pytest.approx(0.5 * 32)
+    assert float(vaegan.feature_loss(a, a)) == 0.0
+
+
+def test_step_returns_finite_losses_and_trains_all_three():
+    model = vaegan.VAEGAN(tiny())
+    before = [weights(n) for n in (model.encoder, model.decoder, model.discriminator)]
+    history = [{k: float(v) for k, v in model.train_step(images(seed=i)).items()}
+               for i in range(3)]
+    assert set(history[0]) == {"prior_loss", "llike_loss", "gan_loss", "g_loss", "enc_loss",
+                               "dec_loss"}
+    for m in history:
+        assert all(np.isfinite(v) for v in m.values())
+        assert m["enc_loss"] == pytest.approx(m["prior_loss"] + m["llike_loss"], rel=1e-5)
+        assert m["dec_loss"] == pytest.approx(0.1 * m["llike_loss"] + m["g_loss"], rel=1e-5)
+    for key in ("prior_loss", "llike_loss", "gan_loss"):
+        assert len({m[key] for m in history}) == 3  # the losses move
+    for net, old in zip((model.encoder, model.decoder, model.discriminator), before):
+        assert not np.allclose(old[0], weights(net)[0])
+    assert all(int(o.iterations.numpy()) == 3 for o in model.optimizers.values())
+
+
+# ---------------------------------------------------------------------------- training and use
+
+def test_train_load_and_use(tmp_path):
+    model, history = vaegan.train("faces", tmp_path / "ck", steps=3, **TRAIN)
+    assert history.stop_reason == "steps" and int(model.step.numpy()) == 3
+    assert list(history["enc_loss"][0]) == [1, 2, 3]
+    saved = json.loads((tmp_path / "ck" / "config.json").read_text())
+    assert saved["model"] == "vaegan" and saved["config"]["channels"] == 1
+    loaded = vaegan.load(tmp_path / "ck")
+    assert int(loaded.step.numpy()) == 3 and loaded.config == model.config
+    faces = gan.real_images(gan.image_source("faces", 16), 16, 5)
+    z = vaegan.encode(loaded, faces)
+    assert z.shape == (5, 4)
+    np.testing.assert_allclose(z, vaegan.encode(model, faces), atol=1e-5)
+    recon = vaegan.reconstruct(loaded, faces)
+    assert recon.shape == (5, 16, 16, 1) and np.abs(recon).max() <= 1
+    np.testing.assert_allclose(recon, vaegan.decode(loaded, z), atol=1e-6)
+    path = vaegan.interpolate(loaded, faces[0], faces[1], n=4)
+    assert path.shape == (4, 16, 16, 1)
+    np.testing.assert_allclose(path[[0, -1]], recon[:2], atol=1e-4)
+    np.testing.assert_allclose(vaegan.sample(loaded, 3, seed=1), vaegan.sample(model, 3, seed=1),
+                               atol=1e-5)
+    result = vaegan.evaluate(loaded, "faces", n=20)
+    assert result["n"] == 20 and result["step"] == 3
+    assert 0 < result["reconstruction_mse"] < 1 and result["swd_x1e3"] > 0
+
+
+def test_split_run_ends_where_an_uninterrupted_one_does(tmp_path):
+    # 200 faces in batches of 64: 3 per epoch, so step 4 crosses an epoch boundary.
+    settings = dict(TRAIN, batch_size=64)
+    whole, _ = vaegan.train("faces", tmp_path / "whole", steps=5, **settings)
+    vaegan.train("faces", tmp_path / "split", steps=4, **settings)
+    split, history = vaegan.train("faces", tmp_path / "split", steps=5, progress=False)
+    assert list(history["enc_loss"][0]) == [1, 2, 3, 4, 5]
+    for a, b in ((whole.encoder, split.encoder), (whole.decoder, split.decoder),
+                 (whole.discriminator, split.discriminator)):
+        for x, y in zip(weights(a), weights(b)):
+            np.testing.assert_allclose(x, y, atol=1e-5)
+
+
+def test_resume_refuses_contradicting_settings_and_other_models(tmp_path):
+    vaegan.train("faces", tmp_path / "ck", steps=1, **TRAIN)
+    with pytest.raises(ValueError, match=r"gamma=0.5 \(saved: 0.1\)"):
+        vaegan.train("faces", tmp_path / "ck", steps=2, progress=False, gamma=0.5)
+    rgb = np.random.default_rng(0).integers(0, 255, (16, 16, 16, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match="1-channel images but the data have 3"):
+        vaegan.train(rgb, tmp_path / "ck", steps=2, progress=False)
+    gan.train("faces", tmp_path / "gan", steps=1, image_size=16, n_latent=4, n_features=4,
+              batch_size=8, progress=False)
+    for call in (lambda: vaegan.load(tmp_path / "gan"),
+                 lambda: vaegan.train("faces", tmp_path / "gan", steps=2, **TRAIN)):
+        with pytest.raises(ValueError, match="'gan' model, not a 'vaegan' one"):
+            call()
+
+
+@pytest.mark.parametrize("data, settings, error, message", [
+    ("faces", dict(image_size=24), ValueError, "power of two"),
+    ("faces", dict(image_size=0), ValueError, "image_size must be an integer >= 16, got 0"),
+    ("faces", dict(n_latent=0), ValueError, "n_latent"),
+    ("faces", dict(batch_size=500), ValueError, "only 200 images"),
+    ("faces", dict(channels=3), ValueError, "channels=3 but the data have 1"),
+    ("faces", dict(colour=True), TypeError, "unknown VAE-GAN settings"),
+    ("no/such/folder", {}, FileNotFoundError, "not 'faces', 'celeb' or an existing folder"),
+    (np.zeros((10, 32, 32, 1)), {}, ValueError, r"must be \(N, 16, 16, 1 or 3\)"),
+])
+def test_bad_training_input(tmp_path, data, settings, error, message):
+    with pytest.raises(error, match=message):
+        vaegan.train(data, tmp_path / "ck", steps=1, **{**TRAIN, **settings})
+
+
+def test_bad_use_input(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        vaegan.load(tmp_path / "none")
+    model = vaegan.VAEGAN(tiny())
+    with pytest.raises(ValueError, match=r"images must be \(N, 16, 16, 1\)"):
+        vaegan.encode(model, np.zeros((2, 32, 32, 1)))
+    with pytest.raises(ValueError, match=r"z must have shape \(N, 4\)"):
+        vaegan.decode(model, np.zeros((2, 5)))
+    with pytest.raises(ValueError, match="3-channel"):
+        vaegan.evaluate(vaegan.VAEGAN(tiny(channels=3)), "faces", n=4)
+
+
+# ---------------------------------------------------------------------------- command line
+
+def test_cli_train_sample_eval(tmp_path, capsys):
+    ck = str(tmp_path / "ck")
+    assert vaegan.main(["train", "--data", "faces", "--ckpt", ck, "--steps", "2",
+                        "--image-size", "16", "--batch-size", "8", "--n-latent", "4",
+                        "--n-features", "4", "--gamma", "0.1"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["step"] == 2 and summary["stop_reason"] == "steps"
+    assert vaegan.main(["sample", "--ckpt", ck, "--n", "5", "--out", str(tmp_path / "out")]) == 0
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["montage.png"] + [f"sample_{i:04d}.png" for i in range(5)]
+    capsys.readouterr()
+    assert vaegan.main(["eval", "--ckpt", ck, "--data", "faces", "--n", "30"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["n"] == 30 and result["step"] == 2
+    assert result["reconstruction_mse"] > 0 and result["swd_x1e3"] > 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--data", "faces", "--ckpt", "x", "--colour"], "unrecognized arguments: --colour"),
+    (["train", "--data", "faces", "--ckpt", "x", "--step", "5"], "unrecognized arguments"),
+    (["train", "--data", "faces", "--ckpt", "x", "--gamma", "-1"],
+     "argument --gamma: '-1' is not a number > 0"),
+    (["train", "--data", "faces", "--ckpt", "x", "--n-latent", "0"],
+     "argument --n-latent: '0' is not an integer >= 1"),
+    (["sample", "--ckpt", "x"], "--out"),
+    (["eval", "--ckpt", "x", "--data", "faces", "--n", "1"], "'1' is not an integer >= 2"),
+    (["fit"], "invalid choice"),
+])
+def test_cli_refuses_bad_flags(argv, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        vaegan.main(argv)
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_cli_reports_library_errors(tmp_path, capsys):
+    assert vaegan.main(["train", "--data", "faces", "--ckpt", str(tmp_path / "ck"),
+                        "--image-size", "24", "--steps", "1"]) == 1
+    assert "power of two" in capsys.readouterr().err
+    assert vaegan.main(["sample", "--ckpt", str(tmp_path / "none"), "--out", str(tmp_path)]) == 1
+    assert "does not exist" in capsys.readouterr().err
