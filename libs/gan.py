@@ -116,7 +116,9 @@ class GANConfig:
 
 # ---------------------------------------------------------------------------- models
 
-def _layer_kinds(fast: bool):
+def layer_kinds(fast: bool):
+    """(conv, transposed conv, batch norm) layer classes: the CPU-fast ones of `libs.layers`
+    (fast=True) or Keras's own, the same maths and weights."""
     if fast:
         return StridedConv2D, StridedConv2DTranspose, FusedBatchNormalization
     return layers.Conv2D, layers.Conv2DTranspose, layers.BatchNormalization
@@ -130,7 +132,7 @@ def generator(config: GANConfig, fast: bool = True) -> keras.Model:
     16x16x2f, 32x32xf, 64x64xC), batch norm and ReLU between, tanh at the end. Dense: two hidden
     layers of 8 * n_features units with batch norm and ReLU.
     """
-    conv, conv_t, norm = _layer_kinds(fast)
+    conv, conv_t, norm = layer_kinds(fast)
     s, c = config.image_size, config.channels
     z = keras.Input((config.n_latent,), name="z")
     if config.dense:
@@ -158,7 +160,7 @@ def discriminator(config: GANConfig, fast: bool = True) -> keras.Model:
     4x4, batch norm (not on the first layer, as in DCGAN) and leaky ReLU (0.2), then one dense
     logit. Dense: two hidden layers of 8 * n_features units with leaky ReLU.
     """
-    conv, _, norm = _layer_kinds(fast)
+    conv, _, norm = layer_kinds(fast)
     x = keras.Input(config.image_shape, name="images")
     if config.dense:
         h = layers.Flatten()(x)

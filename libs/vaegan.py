@@ -133,7 +133,7 @@ def encoder(config: VAEGANConfig, fast: bool = True) -> keras.Model:
     The discriminator's layout (5x5 stride-2 convolutions from n_features maps, doubling down
     to 4x4, batch norm after the first) with ReLU, as the paper's encoder, then one dense layer.
     """
-    conv, _, norm = gan._layer_kinds(fast)
+    conv, _, norm = gan.layer_kinds(fast)
     x = keras.Input(config.image_shape, name="images")
     h = x
     for i in range(int(math.log2(config.image_size)) - 2):  # (B, S / 2^(i+1), ., f * 2^i)
