@@ -344,17 +344,7 @@ def _eval_step(model: CharRNN):
 def _resolve_config(ckpt_dir: Path, given: dict) -> CharRNNConfig:
     """The saved config of a folder being resumed, or a new one; explicit conflicts are errors."""
     given = {k: v for k, v in given.items() if v is not None}
-    if not (ckpt_dir / training.CONFIG_FILE).is_file():
-        return CharRNNConfig(**given)
-    saved = training.read_config(ckpt_dir, MODEL_NAME)
-    fields = {f.name for f in dataclasses.fields(CharRNNConfig)}
-    saved = {k: v for k, v in saved.items() if k in fields}
-    conflicts = {k: (saved.get(k), v) for k, v in given.items() if saved.get(k) != v}
-    if conflicts:
-        described = ", ".join(f"{k}={b!r} (saved: {a!r})" for k, (a, b) in conflicts.items())
-        raise ValueError(f"{ckpt_dir} holds a char-RNN trained with other settings: "
-                         f"{described}. Leave them out to resume, or use a new folder")
-    return CharRNNConfig(**saved)
+    return training.resume_config(ckpt_dir, MODEL_NAME, "char-RNN", CharRNNConfig, given)
 
 
 def build(config: CharRNNConfig, vocab: Vocabulary) -> tuple[CharRNN, keras.optimizers.Optimizer]:
@@ -464,17 +454,9 @@ def train(text: str, ckpt_dir, *, steps: int | None = None, seconds: float | Non
 def load(ckpt_dir) -> CharRNN:
     """The model saved in `ckpt_dir` (its latest checkpoint), rebuilt from the saved config."""
     ckpt_dir = Path(ckpt_dir)
-    config = CharRNNConfig(**training.read_config(ckpt_dir, MODEL_NAME))
-    vocab = Vocabulary.load(ckpt_dir / VOCABULARY_FILE)
-    latest = tf.train.latest_checkpoint(str(ckpt_dir))
-    if latest is None:
-        raise FileNotFoundError(f"{ckpt_dir} has no saved checkpoint yet; train first")
-    model = CharRNN(config, vocab)
-    try:
-        tf.train.Checkpoint(model=model).restore(latest).expect_partial() \
-            .assert_existing_objects_matched()
-    except (AssertionError, ValueError) as e:
-        raise ValueError(f"the checkpoint in {ckpt_dir} does not match its config: {e}") from e
+    config = training.load_config(ckpt_dir, MODEL_NAME, "char-RNN", CharRNNConfig)
+    model = CharRNN(config, Vocabulary.load(ckpt_dir / VOCABULARY_FILE))
+    training.restore(ckpt_dir, "char-RNN", model=model)
     return model
 
 

@@ -384,33 +384,10 @@ def _resolve_config(ckpt_dir: Path, shape: tuple, settings: dict) -> DRAWConfig:
     given = {k: v for k, v in settings.items() if v is not None}
     found = dict(image_size=shape[1], channels=shape[3])
     for name, value in found.items():
-        if given.setdefault(name, value) != value:
-            raise ValueError(f"{name}={given[name]!r} but the data are {shape[1]}x{shape[2]}x"
+        if given.pop(name, value) != value:
+            raise ValueError(f"{name}={settings[name]!r} but the data are {shape[1]}x{shape[2]}x"
                              f"{shape[3]} images; leave it out, it is taken from the data")
-    if not (ckpt_dir / training.CONFIG_FILE).is_file():
-        return DRAWConfig(**given)
-    saved = _saved_config(ckpt_dir)
-    if (saved.image_size, saved.channels) != (shape[1], shape[3]):
-        raise ValueError(f"the DRAW model in {ckpt_dir} draws {saved.image_size}x"
-                         f"{saved.image_size}x{saved.channels} images but the data are "
-                         f"{shape[1]}x{shape[2]}x{shape[3]}; resume with data like the "
-                         "original, or train in a new folder")
-    conflicts = {k: v for k, v in given.items() if getattr(saved, k) != v}
-    if conflicts:
-        described = ", ".join(f"{k}={v!r} (saved: {getattr(saved, k)!r})"
-                              for k, v in conflicts.items())
-        raise ValueError(f"{ckpt_dir} holds a DRAW model trained with other settings: "
-                         f"{described}. Leave them out to resume, or use a new folder")
-    return saved
-
-
-def _saved_config(ckpt_dir: Path) -> DRAWConfig:
-    saved = training.read_config(ckpt_dir, MODEL_NAME)
-    try:
-        return DRAWConfig(**saved)
-    except TypeError as e:
-        raise ValueError(f"{ckpt_dir / training.CONFIG_FILE} is not a DRAW configuration "
-                         f"({e})") from e
+    return training.resume_config(ckpt_dir, MODEL_NAME, "DRAW model", DRAWConfig, given, found)
 
 
 def train(data="digits", ckpt_dir="checkpoints/draw", *, steps: int | None = None,
@@ -451,16 +428,9 @@ def train(data="digits", ckpt_dir="checkpoints/draw", *, steps: int | None = Non
 def load(ckpt_dir) -> DRAW:
     """The DRAW model of the latest checkpoint in `ckpt_dir`, rebuilt from its config.json."""
     ckpt_dir = Path(ckpt_dir)
-    cfg = _saved_config(ckpt_dir)
-    latest = tf.train.latest_checkpoint(str(ckpt_dir))
-    if latest is None:
-        raise FileNotFoundError(f"{ckpt_dir} holds a DRAW config but no checkpoint; train first")
+    cfg = training.load_config(ckpt_dir, MODEL_NAME, "DRAW model", DRAWConfig)
     model, step = DRAW(cfg), tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-    try:
-        tf.train.Checkpoint(model=model, step=step).restore(latest).expect_partial() \
-            .assert_existing_objects_matched()
-    except (AssertionError, ValueError) as e:
-        raise ValueError(f"the checkpoint in {ckpt_dir} does not fit its config.json: {e}") from e
+    training.restore(ckpt_dir, "DRAW model", model=model, step=step)
     model.step = int(step.numpy())
     return model
 

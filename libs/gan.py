@@ -626,15 +626,8 @@ def load(ckpt_dir) -> GAN:
     """The GAN of the latest checkpoint in `ckpt_dir` (config, weights, EMA, step)."""
     ckpt_dir = Path(ckpt_dir)
     cfg = GANConfig.from_dict(training.read_config(ckpt_dir, "gan"))
-    path = tf.train.latest_checkpoint(str(ckpt_dir))
-    if path is None:
-        raise FileNotFoundError(f"{ckpt_dir} holds a GAN config but no checkpoint; train first")
     gan = GAN(cfg)
-    try:
-        tf.train.Checkpoint(**gan.trackables()).restore(path).expect_partial() \
-            .assert_existing_objects_matched()
-    except (AssertionError, ValueError) as e:
-        raise ValueError(f"the checkpoint in {ckpt_dir} does not fit its config.json: {e}") from e
+    training.restore(ckpt_dir, "GAN", **gan.trackables())
     return gan
 
 

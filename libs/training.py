@@ -106,6 +106,59 @@ def prepare_dir(ckpt_dir: Path, model_name: str, config: dict) -> None:
     _write_bytes_atomic(ckpt_dir / CONFIG_FILE, _to_json({"model": model_name, "config": config}))
 
 
+def load_config(ckpt_dir, model_name: str, what: str, config_type):
+    """The config dataclass `config_type` saved in `ckpt_dir` by `fit` for `model_name`."""
+    try:
+        return config_type(**read_config(ckpt_dir, model_name))
+    except TypeError as e:
+        raise ValueError(f"{Path(ckpt_dir) / CONFIG_FILE} is not a {what} configuration "
+                         f"({e})") from e
+
+
+def resume_config(ckpt_dir, model_name: str, what: str, config_type,
+                  given: Mapping[str, Any], data: Mapping[str, Any] | None = None):
+    """The config to train with: `config_type(**given, **data)` for a new folder; for a folder
+    being resumed, its saved config, which the `data` settings (taken from the data, such as
+    image size and channels) and the `given` ones must agree with: a ValueError names each
+    disagreement. `what` names the model in messages ("char-RNN", "DRAW model", ...)."""
+    ckpt_dir, data = Path(ckpt_dir), dict(data or {})
+    if not (ckpt_dir / CONFIG_FILE).is_file():
+        return config_type(**given, **data)
+    saved = load_config(ckpt_dir, model_name, what, config_type)
+
+    def differing(settings):
+        return {k: v for k, v in settings.items() if getattr(saved, k) != v}
+
+    if differing(data):
+        was = ", ".join(f"{k}={getattr(saved, k)!r}" for k in data)
+        now = ", ".join(f"{k}={v!r}" for k, v in data.items())
+        raise ValueError(f"the {what} in {ckpt_dir} was trained on data with {was} but these "
+                         f"data have {now}; resume with data like the original, or train in a "
+                         "new folder")
+    if differing(given):
+        described = ", ".join(f"{k}={v!r} (saved: {getattr(saved, k)!r})"
+                              for k, v in differing(given).items())
+        raise ValueError(f"{ckpt_dir} holds a {what} trained with other settings: {described}. "
+                         "Leave them out to resume, or use a new folder")
+    return saved
+
+
+def restore(ckpt_dir, what: str, **objects) -> None:
+    """Restore `objects` (name -> trackable, named as `fit` saved them) from the latest
+    checkpoint in `ckpt_dir`, to use a trained model; what was saved besides them (optimizer
+    state, data position) is left out. FileNotFoundError when nothing is saved yet, ValueError
+    when the checkpoint does not fit the objects."""
+    latest = tf.train.latest_checkpoint(str(ckpt_dir))
+    if latest is None:
+        raise FileNotFoundError(f"{ckpt_dir} holds a {what} config but no checkpoint; "
+                                "train first")
+    try:
+        tf.train.Checkpoint(**objects).restore(latest).expect_partial() \
+            .assert_existing_objects_matched()
+    except (AssertionError, ValueError) as e:
+        raise ValueError(f"the checkpoint in {ckpt_dir} does not fit its config.json: {e}") from e
+
+
 def _unreachable(checkpoint: tf.train.Checkpoint, obj) -> list:
     """The variables of `obj` that `checkpoint` does not reach."""
     reachable = {id(o) for o in tf.train.TrackableView(checkpoint).descendants()}

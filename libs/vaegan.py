@@ -316,32 +316,11 @@ def _resolve_config(ckpt_dir: Path, channels: int, settings: dict) -> VAEGANConf
     if unknown:
         raise TypeError(f"unknown VAE-GAN settings {sorted(unknown)}; valid: {sorted(fields)}")
     given = {k: v for k, v in settings.items() if v is not None}
-    if given.setdefault("channels", channels) != channels:
-        raise ValueError(f"channels={given['channels']!r} but the data have {channels} "
+    if given.pop("channels", channels) != channels:
+        raise ValueError(f"channels={settings['channels']!r} but the data have {channels} "
                          "channel(s); leave it out, it is taken from the data")
-    if not (ckpt_dir / training.CONFIG_FILE).is_file():
-        return VAEGANConfig(**given)
-    saved = _saved_config(ckpt_dir)
-    if saved.channels != channels:
-        raise ValueError(f"the VAE-GAN in {ckpt_dir} was trained on {saved.channels}-channel "
-                         f"images but the data have {channels}; resume with data like the "
-                         "original, or train in a new folder")
-    conflicts = {k: v for k, v in given.items() if getattr(saved, k) != v}
-    if conflicts:
-        described = ", ".join(f"{k}={v!r} (saved: {getattr(saved, k)!r})"
-                              for k, v in conflicts.items())
-        raise ValueError(f"{ckpt_dir} holds a VAE-GAN trained with other settings: "
-                         f"{described}. Leave them out to resume, or use a new folder")
-    return saved
-
-
-def _saved_config(ckpt_dir: Path) -> VAEGANConfig:
-    saved = training.read_config(ckpt_dir, MODEL_NAME)
-    try:
-        return VAEGANConfig(**saved)
-    except TypeError as e:
-        raise ValueError(f"{ckpt_dir / training.CONFIG_FILE} is not a VAE-GAN configuration "
-                         f"({e})") from e
+    return training.resume_config(ckpt_dir, MODEL_NAME, "VAE-GAN", VAEGANConfig, given,
+                                  {"channels": channels})
 
 
 def train(data="faces", ckpt_dir="checkpoints/vaegan", *, steps: int | None = None,
@@ -358,7 +337,8 @@ def train(data="faces", ckpt_dir="checkpoints/vaegan", *, steps: int | None = No
     ckpt_dir = Path(ckpt_dir)
     image_size = settings.get("image_size")
     if image_size is None and (ckpt_dir / training.CONFIG_FILE).is_file():
-        image_size = _saved_config(ckpt_dir).image_size
+        image_size = training.load_config(ckpt_dir, MODEL_NAME, "VAE-GAN",
+                                          VAEGANConfig).image_size
     if image_size is None:
         image_size = VAEGANConfig.image_size
     VAEGANConfig(image_size=image_size)  # a clear error for a bad size before any data is read
@@ -378,16 +358,8 @@ def train(data="faces", ckpt_dir="checkpoints/vaegan", *, steps: int | None = No
 def load(ckpt_dir) -> VAEGAN:
     """The VAE-GAN of the latest checkpoint in `ckpt_dir`, rebuilt from its config.json."""
     ckpt_dir = Path(ckpt_dir)
-    cfg = _saved_config(ckpt_dir)
-    latest = tf.train.latest_checkpoint(str(ckpt_dir))
-    if latest is None:
-        raise FileNotFoundError(f"{ckpt_dir} holds a VAE-GAN config but no checkpoint; train first")
-    model = VAEGAN(cfg)
-    try:
-        tf.train.Checkpoint(**model.trackables()).restore(latest).expect_partial() \
-            .assert_existing_objects_matched()
-    except (AssertionError, ValueError) as e:
-        raise ValueError(f"the checkpoint in {ckpt_dir} does not fit its config.json: {e}") from e
+    model = VAEGAN(training.load_config(ckpt_dir, MODEL_NAME, "VAE-GAN", VAEGANConfig))
+    training.restore(ckpt_dir, "VAE-GAN", **model.trackables())
     return model
 
 

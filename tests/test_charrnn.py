@@ -297,7 +297,7 @@ def test_load_refuses_missing_or_foreign_folders(tmp_path):
         charrnn.load(tmp_path / "gan")
     training.prepare_dir(tmp_path / "new", "charrnn", {})
     Vocabulary.from_text("ab").save(tmp_path / "new" / "vocabulary.json")
-    with pytest.raises(FileNotFoundError, match="no saved checkpoint"):
+    with pytest.raises(FileNotFoundError, match="no checkpoint; train first"):
         charrnn.load(tmp_path / "new")
 
 

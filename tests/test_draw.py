@@ -222,7 +222,7 @@ def test_resume_keeps_the_saved_config_and_refuses_others(tmp_path):
     with pytest.raises(ValueError, match=r"T=4 \(saved: 3\)"):
         draw.train(digits8(), tmp_path / "ck", steps=3, progress=False, T=4)
     rgb = np.repeat(digits8(), 3, axis=-1)
-    with pytest.raises(ValueError, match="draws 8x8x1 images but the data are 8x8x3"):
+    with pytest.raises(ValueError, match="trained on data with image_size=8, channels=1 but these data have image_size=8, channels=3"):
         draw.train(rgb, tmp_path / "ck", steps=3, progress=False)
 
 

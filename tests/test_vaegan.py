@@ -127,7 +127,7 @@ def test_resume_refuses_contradicting_settings_and_other_models(tmp_path):
     with pytest.raises(ValueError, match=r"gamma=0.5 \(saved: 0.1\)"):
         vaegan.train("faces", tmp_path / "ck", steps=2, progress=False, gamma=0.5)
     rgb = np.random.default_rng(0).integers(0, 255, (16, 16, 16, 3), dtype=np.uint8)
-    with pytest.raises(ValueError, match="1-channel images but the data have 3"):
+    with pytest.raises(ValueError, match="trained on data with channels=1 but these data have channels=3"):
         vaegan.train(rgb, tmp_path / "ck", steps=2, progress=False)
     gan.train("faces", tmp_path / "gan", steps=1, image_size=16, n_latent=4, n_features=4,
               batch_size=8, progress=False)
