@@ -478,42 +478,19 @@ def canvas_gif(model: DRAW, saveto="drawing.gif", n: int = 16, seed: int = 0,
 
 # ---------------------------------------------------------------------------- command line
 
-_POSITIVE = utils.arg_positive()
-
-
 def _parser() -> argparse.ArgumentParser:
-    d = DRAWConfig()
-    parser = argparse.ArgumentParser(prog="python -m libs.draw", allow_abbrev=False,
-                                     description="Train DRAW, sample from it, evaluate it.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="train|sample|eval")
-    p = commands.add_parser("train", allow_abbrev=False, help="train or resume")
-    p.add_argument("--data", required=True, choices=DATA)
-    p.add_argument("--ckpt", required=True, type=Path, help="checkpoint folder (resumed if there)")
-    p.add_argument("--steps", type=arg_int(0), help="total step to reach")
-    p.add_argument("--seconds", type=_POSITIVE, help="time budget of this run")
-    for flag, parse in (("--batch-size", arg_int(1)), ("--T", arg_int(1)),
-                        ("--read-n", arg_int(1)), ("--write-n", arg_int(1)),
-                        ("--enc-size", arg_int(1)), ("--dec-size", arg_int(1)),
-                        ("--n-latent", arg_int(1)), ("--learning-rate", _POSITIVE),
-                        ("--clip", _POSITIVE), ("--seed", arg_int(0))):
-        name = flag[2:].replace("-", "_")
-        p.add_argument(flag, type=parse, dest=name, help=f"default {getattr(d, name)} (or the "
-                       "saved value when resuming)")
+    positive = utils.arg_positive()
+    settings = (("--batch-size", arg_int(1)), ("--T", arg_int(1)), ("--read-n", arg_int(1)),
+                ("--write-n", arg_int(1)), ("--enc-size", arg_int(1)), ("--dec-size", arg_int(1)),
+                ("--n-latent", arg_int(1)), ("--learning-rate", positive), ("--clip", positive),
+                ("--seed", arg_int(0)))
+    parser, train, _, _ = utils.model_parser(
+        "python -m libs.draw", "Train DRAW, sample from it, evaluate it.", DRAWConfig(),
+        settings, {"choices": DATA}, sample_help="write PNGs, montage.png and canvas.gif",
+        eval_help="the bound in nats per image")
     for name in ("attention", "binarize"):
-        p.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=None,
-                       help=f"default {getattr(d, name)}")
-    p.add_argument("--checkpoint-every", type=arg_int(1), default=500)
-    p = commands.add_parser("sample", allow_abbrev=False,
-                            help="write PNGs, montage.png and canvas.gif")
-    p.add_argument("--ckpt", required=True, type=Path)
-    p.add_argument("--n", type=arg_int(1), default=64)
-    p.add_argument("--out", required=True, type=Path, help="folder for the pictures")
-    p.add_argument("--seed", type=arg_int(0), default=0)
-    p = commands.add_parser("eval", allow_abbrev=False, help="the bound in nats per image")
-    p.add_argument("--ckpt", required=True, type=Path)
-    p.add_argument("--data", required=True, choices=DATA)
-    p.add_argument("--n", type=arg_int(1), default=1000)
-    p.add_argument("--seed", type=arg_int(0), default=0)
+        train.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=None,
+                           help=f"default {getattr(DRAWConfig(), name)}")
     return parser
 
 

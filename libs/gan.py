@@ -675,45 +675,28 @@ def _keras_features(path):
     return features
 
 
-_POSITIVE = utils.arg_positive()
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m libs.gan", allow_abbrev=False,
-                                     description="Train a GAN, sample from it, evaluate it.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="train|sample|eval")
-    p = commands.add_parser("train", allow_abbrev=False, help="train or resume")
-    p.add_argument("--data", required=True, help="faces, celeb or a folder of images")
-    p.add_argument("--ckpt", required=True, type=Path, help="checkpoint folder (resumed if present)")
-    p.add_argument("--steps", type=utils.arg_int(0), help="total step to reach")
-    p.add_argument("--seconds", type=_POSITIVE, help="time budget")
-    settings = (("--image-size", utils.arg_int(16), "32"), ("--batch-size", utils.arg_int(1), "64"),
-                ("--n-latent", utils.arg_int(1), "100"), ("--n-features", utils.arg_int(1), "64"),
-                ("--g-learning-rate", _POSITIVE, "2e-4"), ("--d-learning-rate", _POSITIVE, "2e-4"),
-                ("--margin", _POSITIVE, "0.2"),
+    positive = utils.arg_positive()
+    settings = (("--image-size", utils.arg_int(16)), ("--batch-size", utils.arg_int(1)),
+                ("--n-latent", utils.arg_int(1)), ("--n-features", utils.arg_int(1)),
+                ("--g-learning-rate", positive), ("--d-learning-rate", positive),
+                ("--margin", positive),
                 ("--ema", utils.arg_type(float, "a number >= 0", lambda v: v >= 0),
-                 "0: off; e.g. 0.999"), ("--seed", utils.arg_int(0), "0"))
-    for flag, parse, default in settings:
-        p.add_argument(flag, type=parse, help=f"default {default} (or the saved value when "
-                       "resuming)")
-    p.add_argument("--dense", action="store_true", default=None, help="fully connected networks")
-    p.add_argument("--equilibrium", action="store_true", default=None,
-                   help="update D and G only near ln 2 (the original homework's rule)")
-    p.add_argument("--montage-every", type=utils.arg_int(1), default=100)
-    p.add_argument("--checkpoint-every", type=utils.arg_int(1), default=500)
-    p = commands.add_parser("sample", allow_abbrev=False, help="write generated images")
-    p.add_argument("--ckpt", required=True, type=Path)
-    p.add_argument("--n", type=utils.arg_int(1), default=64)
-    p.add_argument("--out", required=True, type=Path, help="folder for the PNGs")
-    p.add_argument("--seed", type=utils.arg_int(0), default=0)
-    p.add_argument("--no-ema", action="store_true", help="use the raw generator, not its average")
-    p = commands.add_parser("eval", allow_abbrev=False, help="sliced Wasserstein distance")
-    p.add_argument("--ckpt", required=True, type=Path)
-    p.add_argument("--data", required=True, help="faces, celeb or a folder of images")
-    p.add_argument("--n", type=utils.arg_int(2), default=1000)
-    p.add_argument("--seed", type=utils.arg_int(0), default=0)
-    p.add_argument("--features", type=Path, help="a local Keras model (0-255 pixels in, "
-                   "features out) to add FID and KID")
+                 "default 0: off; e.g. 0.999 (or the saved value when resuming)"),
+                ("--seed", utils.arg_int(0)))
+    parser, train, sample, evaluate = utils.model_parser(
+        "python -m libs.gan", "Train a GAN, sample from it, evaluate it.", GANConfig(), settings,
+        {"help": "faces, celeb or a folder of images"}, sample_help="write generated images",
+        eval_help="sliced Wasserstein distance", eval_min_n=2)
+    train.add_argument("--dense", action="store_true", default=None,
+                       help="fully connected networks")
+    train.add_argument("--equilibrium", action="store_true", default=None,
+                       help="update D and G only near ln 2 (the original homework's rule)")
+    train.add_argument("--montage-every", type=utils.arg_int(1), default=100)
+    sample.add_argument("--no-ema", action="store_true",
+                        help="use the raw generator, not its average")
+    evaluate.add_argument("--features", type=Path, help="a local Keras model (0-255 pixels in, "
+                          "features out) to add FID and KID")
     return parser
 
 

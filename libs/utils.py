@@ -117,6 +117,43 @@ def arg_positive() -> Callable[[str], float]:
     return arg_type(float, "a number > 0", lambda value: value > 0)
 
 
+def model_parser(prog: str, description: str, defaults, settings: Sequence[tuple],
+                 data: dict, *, sample_help: str, eval_help: str, eval_min_n: int = 1):
+    """The command line of an image model, as DESIGN.md has it: ``train --data --ckpt
+    [--steps] [--seconds] [settings...] [--checkpoint-every]``, ``sample --ckpt [--n] --out
+    [--seed]`` and ``eval --ckpt --data [--n] [--seed]``; strict flags throughout.
+
+    settings: (flag, type) pairs, or (flag, type, help); by default the help names the value in
+    ``defaults`` (the model's config) and that a resumed folder keeps its saved one. data: the
+    keyword arguments of ``--data`` (``choices`` or ``help``). Returns the parser and its
+    train, sample and eval parsers, for the flags only one model has.
+    """
+    parser = argparse.ArgumentParser(prog=prog, allow_abbrev=False, description=description)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="train|sample|eval")
+    train = commands.add_parser("train", allow_abbrev=False, help="train or resume")
+    train.add_argument("--data", required=True, **data)
+    train.add_argument("--ckpt", required=True, type=Path,
+                       help="checkpoint folder (resumed if there)")
+    train.add_argument("--steps", type=arg_int(0), help="total step to reach")
+    train.add_argument("--seconds", type=arg_positive(), help="time budget of this run")
+    for flag, parse, *help_ in settings:
+        name = flag[2:].replace("-", "_")
+        train.add_argument(flag, type=parse, dest=name, help=help_[0] if help_ else
+                           f"default {getattr(defaults, name)} (or the saved value when resuming)")
+    train.add_argument("--checkpoint-every", type=arg_int(1), default=500)
+    sample = commands.add_parser("sample", allow_abbrev=False, help=sample_help)
+    sample.add_argument("--ckpt", required=True, type=Path)
+    sample.add_argument("--n", type=arg_int(1), default=64)
+    sample.add_argument("--out", required=True, type=Path, help="folder for the pictures")
+    sample.add_argument("--seed", type=arg_int(0), default=0)
+    evaluate = commands.add_parser("eval", allow_abbrev=False, help=eval_help)
+    evaluate.add_argument("--ckpt", required=True, type=Path)
+    evaluate.add_argument("--data", required=True, **data)
+    evaluate.add_argument("--n", type=arg_int(eval_min_n), default=1000)
+    evaluate.add_argument("--seed", type=arg_int(0), default=0)
+    return parser, train, sample, evaluate
+
+
 def run_command(prog: str, command: str, run: Callable[[], object]) -> int:
     """Run one command of a command line; its exit status.
 

@@ -365,38 +365,17 @@ def load(ckpt_dir) -> VAEGAN:
 
 # ---------------------------------------------------------------------------- command line
 
-_POSITIVE = utils.arg_positive()
-
-
 def _parser() -> argparse.ArgumentParser:
-    d = VAEGANConfig()
-    parser = argparse.ArgumentParser(prog="python -m libs.vaegan", allow_abbrev=False,
-                                     description="Train a VAE-GAN, sample from it, evaluate it.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="train|sample|eval")
-    p = commands.add_parser("train", allow_abbrev=False, help="train or resume")
-    p.add_argument("--data", required=True, help="faces, celeb or a folder of images")
-    p.add_argument("--ckpt", required=True, type=Path, help="checkpoint folder (resumed if there)")
-    p.add_argument("--steps", type=utils.arg_int(0), help="total step to reach")
-    p.add_argument("--seconds", type=_POSITIVE, help="time budget of this run")
-    for flag, parse in (("--image-size", utils.arg_int(16)), ("--batch-size", utils.arg_int(1)),
-                        ("--n-latent", utils.arg_int(1)), ("--n-features", utils.arg_int(1)),
-                        ("--learning-rate", _POSITIVE), ("--d-learning-rate", _POSITIVE),
-                        ("--gamma", _POSITIVE), ("--seed", utils.arg_int(0))):
-        name = flag[2:].replace("-", "_")
-        p.add_argument(flag, type=parse, dest=name, help=f"default {getattr(d, name)} (or the "
-                       "saved value when resuming)")
-    p.add_argument("--checkpoint-every", type=utils.arg_int(1), default=500)
-    p = commands.add_parser("sample", allow_abbrev=False, help="write generated images")
-    p.add_argument("--ckpt", required=True, type=Path)
-    p.add_argument("--n", type=utils.arg_int(1), default=64)
-    p.add_argument("--out", required=True, type=Path, help="folder for the PNGs")
-    p.add_argument("--seed", type=utils.arg_int(0), default=0)
-    p = commands.add_parser("eval", allow_abbrev=False, help="reconstruction error and SWD")
-    p.add_argument("--ckpt", required=True, type=Path)
-    p.add_argument("--data", required=True, help="faces, celeb or a folder of images")
-    p.add_argument("--n", type=utils.arg_int(2), default=1000)
-    p.add_argument("--seed", type=utils.arg_int(0), default=0)
-    return parser
+    positive = utils.arg_positive()
+    settings = (("--image-size", utils.arg_int(16)), ("--batch-size", utils.arg_int(1)),
+                ("--n-latent", utils.arg_int(1)), ("--n-features", utils.arg_int(1)),
+                ("--learning-rate", positive), ("--d-learning-rate", positive),
+                ("--gamma", positive), ("--seed", utils.arg_int(0)))
+    return utils.model_parser(
+        "python -m libs.vaegan", "Train a VAE-GAN, sample from it, evaluate it.", VAEGANConfig(),
+        settings, {"help": "faces, celeb or a folder of images"},
+        sample_help="write generated images", eval_help="reconstruction error and SWD",
+        eval_min_n=2)[0]
 
 
 def main(argv=None) -> int:
