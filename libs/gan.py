@@ -539,18 +539,19 @@ def progress_gif(folder, saveto=None, interval: float = 0.2, scale: float = 1) -
 # ---------------------------------------------------------------------------- training
 
 class ProgressFrames(training.Callback):
-    """Every `every` steps (and at the start and end) a montage of the fixed latents `z` is saved
-    as folder/step_000100.png (six-digit step) and folder/../progress.gif is rebuilt from all of them."""
+    """Every `every` steps (and at the start and end) a montage of `images()` (N, S, S, C) in
+    [-1, 1] is saved as folder/step_000100.png (six-digit step) and folder/../progress.gif is
+    rebuilt from all of them. The GAN shows fixed latents; the VAE-GAN, reconstructions."""
 
-    def __init__(self, gan: GAN, folder, every: int, z: np.ndarray):
+    def __init__(self, images, folder, every: int):
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"montage_every must be an integer >= 1, got {every!r}")
-        self.gan, self.folder, self.every, self.z = gan, Path(folder), every, z
+        self.images, self.folder, self.every = images, Path(folder), every
 
     def frame(self, loop: training.Loop) -> None:
         path = self.folder / f"step_{loop.step:06d}.png"
         if not path.exists():
-            montage_of(self.gan, self.z, path)
+            utils.montage(self.images(), saveto=path, value_range=(-1, 1))
             progress_gif(self.folder)
 
     def on_train_begin(self, loop):
@@ -612,8 +613,8 @@ def train(data="faces", ckpt_dir="checkpoints/gan", *, steps: int | None = None,
     keras.utils.set_random_seed(cfg.seed)
     gan = GAN(cfg, strategy=strategy)
     batches = training.EpochBatches(epoch_batches(source, cfg))
-    frames = ProgressFrames(gan, ckpt_dir / "progress", montage_every,
-                            latent(n_montage, cfg.n_latent, cfg.seed))
+    z = latent(n_montage, cfg.n_latent, cfg.seed)
+    frames = ProgressFrames(lambda: gan.sample(z), ckpt_dir / "progress", montage_every)
     history = training.fit(gan.train_step, batches, ckpt_dir, {**gan.trackables(), "data": batches},
                            model_name="gan", config=dataclasses.asdict(cfg), steps=steps,
                            seconds=seconds, checkpoint_every=checkpoint_every,

@@ -66,6 +66,9 @@ from . import gan, training, utils  # noqa: E402
 from .utils import check_int  # noqa: E402
 
 MODEL_NAME = "vaegan"
+# The demo's budget (make demo, the benchmark's quality figure): train(data, ckpt, **DEMO), about
+# three minutes on 2 CPU cores.
+DEMO = dict(image_size=32, n_features=32, steps=300, montage_every=25)
 
 
 # ---------------------------------------------------------------------------- configuration
@@ -180,22 +183,26 @@ class VAEGAN:
     `train_step(images)` trains on one batch (B, S, S, C) of float images in 0-255 and returns
     scalar tensors: prior_loss (KL), llike_loss, gan_loss (-L_GAN, the discriminator's
     cross-entropies), g_loss (the decoder's non-saturating GAN part), enc_loss, dec_loss.
+    With a `strategy` the variables are built under it and the step is left for
+    `training.fit` to compile around `strategy.run`, as `gan.GAN`.
     """
 
-    def __init__(self, config: VAEGANConfig | None = None, *, fast: bool = True):
+    def __init__(self, config: VAEGANConfig | None = None, *, fast: bool = True, strategy=None):
         self.config = config = config if config is not None else VAEGANConfig()
-        self.encoder = encoder(config, fast)
-        self.decoder = gan.generator(config.gan_config(), fast)
-        self.discriminator = discriminator(config, fast)
-        self.optimizers = {}
-        for name, lr in (("encoder", config.learning_rate), ("decoder", config.learning_rate),
-                         ("discriminator", config.d_learning_rate)):
-            self.optimizers[name] = opt = keras.optimizers.Adam(lr, beta_1=config.beta1)
-            opt.build(getattr(self, name).trainable_variables)
-        # Noise from a checkpointed generator: a resumed run draws what an uninterrupted one would.
-        self.rng = tf.random.Generator.from_seed(config.seed)
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        self.train_step = tf.function(self._train_step)
+        with (strategy or tf.distribute.get_strategy()).scope():
+            self.encoder = encoder(config, fast)
+            self.decoder = gan.generator(config.gan_config(), fast)
+            self.discriminator = discriminator(config, fast)
+            self.optimizers = {}
+            for name, lr in (("encoder", config.learning_rate), ("decoder", config.learning_rate),
+                             ("discriminator", config.d_learning_rate)):
+                self.optimizers[name] = opt = keras.optimizers.Adam(lr, beta_1=config.beta1)
+                opt.build(getattr(self, name).trainable_variables)
+            # Noise from a checkpointed generator: a resumed run draws what an uninterrupted
+            # one would (under a strategy, each replica its own stream).
+            self.rng = tf.random.Generator.from_seed(config.seed)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.train_step = self._train_step if strategy is not None else tf.function(self._train_step)
 
     def trackables(self) -> dict:
         """What a checkpoint holds: the networks, their optimizers, the RNG and `step`."""
@@ -225,12 +232,16 @@ class VAEGAN:
 
     def _train_step(self, images):
         real = tf.cast(images, tf.float32) * (2.0 / 255.0) - 1.0  # 0-255 -> [-1, 1]
+        ctx = tf.distribute.get_replica_context()
+        n_replicas = ctx.num_replicas_in_sync if ctx is not None else 1
         with tf.GradientTape(persistent=True) as tape:
             metrics = self.losses(real)
+            # Optimizers sum gradients over replicas: scale each replica's mean loss.
+            scaled = {k: metrics[k] / n_replicas for k in ("enc_loss", "dec_loss", "gan_loss")}
         for name, loss in (("encoder", "enc_loss"), ("decoder", "dec_loss"),
                            ("discriminator", "gan_loss")):
             variables = getattr(self, name).trainable_variables
-            grads = tape.gradient(metrics[loss], variables)
+            grads = tape.gradient(scaled[loss], variables)
             self.optimizers[name].apply_gradients(zip(grads, variables))
         del tape
         return metrics
@@ -325,14 +336,17 @@ def _resolve_config(ckpt_dir: Path, channels: int, settings: dict) -> VAEGANConf
 
 def train(data="faces", ckpt_dir="checkpoints/vaegan", *, steps: int | None = None,
           seconds: float | None = None, progress: bool = True, checkpoint_every: int = 500,
-          callbacks=(), **settings) -> tuple[VAEGAN, training.History]:
+          montage_every: int = 100, n_montage: int = 32, callbacks=(), strategy=None,
+          **settings) -> tuple[VAEGAN, training.History]:
     """Train (or resume) a VAE-GAN on `data` in `ckpt_dir`; returns (model, history).
 
     data: "faces", "celeb", a folder of images or an array (N, S, S, C) in 0-255 (see
     `gan.image_source`). steps: total step to reach (a second call resumes there); seconds:
     budget of this call. settings: VAEGANConfig fields; a folder being resumed keeps its saved
-    config and refuses settings that contradict it. Resume, Ctrl-C, NaN guard, progress bar,
-    TensorBoard (ckpt_dir/logs) and callbacks are `training.fit`'s.
+    config and refuses settings that contradict it. Every `montage_every` steps, `n_montage`
+    fixed real images (top half) and their reconstructions (bottom half) go to
+    ckpt_dir/progress/ and ckpt_dir/progress.gif. Resume, Ctrl-C, NaN guard, progress bar,
+    TensorBoard (ckpt_dir/logs), callbacks and `strategy` are `training.fit`'s.
     """
     ckpt_dir = Path(ckpt_dir)
     image_size = settings.get("image_size")
@@ -346,12 +360,17 @@ def train(data="faces", ckpt_dir="checkpoints/vaegan", *, steps: int | None = No
     cfg = _resolve_config(ckpt_dir, source.channels, settings)
     batches = training.EpochBatches(gan.epoch_batches(source, cfg))
     keras.utils.set_random_seed(cfg.seed)  # the initial weights
-    model = VAEGAN(cfg)
+    model = VAEGAN(cfg, strategy=strategy)
+    shown = gan.real_images(source, cfg.image_size, check_int("n_montage", n_montage, 1), cfg.seed)
+    frames = gan.ProgressFrames(
+        lambda: np.concatenate([_as_images(model, shown), reconstruct(model, shown)]),
+        ckpt_dir / "progress", montage_every)
     history = training.fit(model.train_step, batches, ckpt_dir,
                            {**model.trackables(), "data": batches}, model_name=MODEL_NAME,
                            config=dataclasses.asdict(cfg), steps=steps, seconds=seconds,
-                           checkpoint_every=checkpoint_every, callbacks=callbacks,
-                           progress=progress, guard=["enc_loss", "dec_loss", "gan_loss"])
+                           checkpoint_every=checkpoint_every, callbacks=[frames, *callbacks],
+                           strategy=strategy, progress=progress,
+                           guard=["enc_loss", "dec_loss", "gan_loss"])
     return model, history
 
 
@@ -371,11 +390,14 @@ def _parser() -> argparse.ArgumentParser:
                 ("--n-latent", utils.arg_int(1)), ("--n-features", utils.arg_int(1)),
                 ("--learning-rate", positive), ("--d-learning-rate", positive),
                 ("--gamma", positive), ("--seed", utils.arg_int(0)))
-    return utils.model_parser(
+    parser, train_parser, _, _ = utils.model_parser(
         "python -m libs.vaegan", "Train a VAE-GAN, sample from it, evaluate it.", VAEGANConfig(),
         settings, {"help": "faces, celeb or a folder of images"},
         sample_help="write generated images", eval_help="reconstruction error and SWD",
-        eval_min_n=2)[0]
+        eval_min_n=2)
+    train_parser.add_argument("--montage-every", type=utils.arg_int(1), default=100,
+                              help="steps between progress montages (real | reconstructed)")
+    return parser
 
 
 def main(argv=None) -> int:
@@ -388,6 +410,7 @@ def main(argv=None) -> int:
                      "d_learning_rate", "gamma", "seed")
             model, history = train(args.data, args.ckpt, steps=args.steps, seconds=args.seconds,
                                    checkpoint_every=args.checkpoint_every,
+                                   montage_every=args.montage_every,
                                    **{k: getattr(args, k) for k in names})
             print(json.dumps({"step": int(model.step.numpy()), "stop_reason": history.stop_reason,
                               **{k: history.last(k) for k in ("enc_loss", "dec_loss", "gan_loss")},
