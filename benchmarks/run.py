@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 BENCHMARKS = {"pipeline": "bench_pipeline", "gan": "bench_gan", "charrnn": "bench_charrnn",
-              "draw": "bench_draw"}
+              "draw": "bench_draw", "vaegan": "bench_vaegan"}
 
 
 def interleaved(fns: dict, count: int, rounds: int, label: str) -> tuple[dict, dict]:

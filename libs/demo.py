@@ -1,6 +1,6 @@
 """`make demo`: the library's main jobs on embedded data, with their pictures under outputs/.
 
-    python -m libs.demo [--out outputs] [--quick] [pipeline gan charrnn draw]
+    python -m libs.demo [--out outputs] [--quick] [pipeline gan charrnn draw vaegan]
 
 Uses CelebA when it is in the data directory (see data/README.md), else the embedded faces.
 """
@@ -116,7 +116,46 @@ def draw(out: Path, quick: bool) -> list[Path]:
     return [samples, animation]
 
 
-JOBS = {"pipeline": pipeline, "gan": gan, "charrnn": charrnn, "draw": draw}
+def vaegan(out: Path, quick: bool) -> list[Path]:
+    """A short VAE-GAN run on the embedded faces: its evaluation before and after, a progress
+    GIF and a montage of real faces over their reconstructions, an interpolation GIF between
+    two real faces."""
+    import keras
+
+    from libs import gan as gans
+    from libs import gif, utils
+    from libs import vaegan as vaegans
+
+    settings = dict(image_size=16, n_features=4, batch_size=8, steps=3, montage_every=1) \
+        if quick else dict(vaegans.DEMO)
+    size, n_eval = settings["image_size"], 64 if quick else 200
+    ckpt = out / "vaegan"
+    print(f"\nVAE-GAN on the embedded faces, {settings['steps']} steps (resumes if run again)")
+    try:
+        start = vaegans.load(ckpt)
+    except FileNotFoundError:  # a new folder: the weights train() starts from
+        config = vaegans.VAEGANConfig(**{k: v for k, v in settings.items()
+                                         if k not in ("steps", "montage_every")})
+        keras.utils.set_random_seed(config.seed)
+        start = vaegans.VAEGAN(config)
+    before = vaegans.evaluate(start, "faces", n=n_eval)
+    model, _ = vaegans.train("faces", ckpt, **settings)
+    after = vaegans.evaluate(model, "faces", n=n_eval)
+    for key, what in (("reconstruction_mse", "reconstruction error (pixels in [0, 1])"),
+                      ("swd_x1e3", "sliced Wasserstein distance of samples (x1e3)")):
+        print(f"{what}, lower is better: {before[key]} at step {before['step']} -> "
+              f"{after[key]} at step {after['step']}")
+    faces = gans.real_images(gans.image_source("faces", size), size, 32, seed=5)
+    recon = out / "vaegan_reconstructions.png"
+    utils.montage(vaegans.real_and_reconstructed(model, faces), saveto=recon, value_range=(-1, 1))
+    walk = out / "vaegan_interpolation.gif"
+    path = vaegans.interpolate(model, faces[0], faces[1], n=3 if quick else 12)
+    gif.build_gif(list(path) + list(path[::-1]), interval=0.15, dpi=72 * 4, saveto=walk,
+                  value_range=(-1, 1))
+    return [ckpt / "progress.gif", recon, walk]
+
+
+JOBS = {"pipeline": pipeline, "gan": gan, "charrnn": charrnn, "draw": draw, "vaegan": vaegan}
 
 
 def main(argv=None) -> None:

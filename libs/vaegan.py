@@ -10,6 +10,7 @@ From Python (a notebook):
 
     model, history = vaegan.train("faces", "checkpoints/vaegan", seconds=60)   # resumable
     vaegan.reconstruct(model, faces)              # (N, S, S, C) in [-1, 1], through z's mean
+    utils.montage(vaegan.real_and_reconstructed(model, faces[:32]), value_range=(-1, 1))
     vaegan.interpolate(model, faces[0], faces[1]) # decoded slerp between two encoded faces
     vaegan.evaluate(model, "faces")               # {"reconstruction_mse": ..., "swd_x1e3": ...}
 
@@ -282,6 +283,13 @@ def reconstruct(model: VAEGAN, images) -> np.ndarray:
     return decode(model, encode(model, images))
 
 
+def real_and_reconstructed(model: VAEGAN, images) -> np.ndarray:
+    """images (N, S, S, C) in 0-255 followed by their reconstructions: (2N, S, S, C) in [-1, 1].
+    In a montage with N = 2k^2 (8, 18, 32, ...) the top half shows the real images and the
+    bottom half, tile for tile, what the model made of them."""
+    return np.concatenate([_as_images(model, images), reconstruct(model, images)])
+
+
 def sample(model: VAEGAN, n: int = 64, seed: int = 0) -> np.ndarray:
     """n new images (n, S, S, C) in [-1, 1], decoded from z ~ N(0, I) drawn from `seed`."""
     return decode(model, gan.latent(check_int("n", n, 1), model.config.n_latent, seed))
@@ -362,9 +370,8 @@ def train(data="faces", ckpt_dir="checkpoints/vaegan", *, steps: int | None = No
     keras.utils.set_random_seed(cfg.seed)  # the initial weights
     model = VAEGAN(cfg, strategy=strategy)
     shown = gan.real_images(source, cfg.image_size, check_int("n_montage", n_montage, 1), cfg.seed)
-    frames = gan.ProgressFrames(
-        lambda: np.concatenate([_as_images(model, shown), reconstruct(model, shown)]),
-        ckpt_dir / "progress", montage_every)
+    frames = gan.ProgressFrames(lambda: real_and_reconstructed(model, shown),
+                                ckpt_dir / "progress", montage_every)
     history = training.fit(model.train_step, batches, ckpt_dir,
                            {**model.trackables(), "data": batches}, model_name=MODEL_NAME,
                            config=dataclasses.asdict(cfg), steps=steps, seconds=seconds,

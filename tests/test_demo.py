@@ -25,6 +25,11 @@ def test_demo_writes_outputs(tmp_path):
     assert iio.improps(draw_canvas, index=None).shape[0] >= 2  # one frame per drawing step
     assert str(draw_samples) in run.stdout and str(draw_canvas) in run.stdout
     assert "held-out digits" in run.stdout and "at step 0 ->" in run.stdout
+    recon, walk = out / "vaegan_reconstructions.png", out / "vaegan_interpolation.gif"
+    assert iio.imread(recon).shape == (8 * 16 + 9, 8 * 16 + 9)  # 32 real over 32 reconstructed
+    assert iio.improps(walk, index=None).shape[0] >= 2
+    assert iio.improps(out / "vaegan" / "progress.gif", index=None).shape[0] >= 2
+    assert "reconstruction error" in run.stdout and str(recon) in run.stdout
     # Run the DRAW job again: it resumes its checkpoint folder, already at its step.
     again = subprocess.run([sys.executable, "-m", "libs.demo", "--quick", "--out", str(out),
                             "draw"], env=env, capture_output=True, text=True, timeout=600)

@@ -1,0 +1,172 @@
+"""Training images/s of `vaegan.VAEGAN.train_step` against a plain TF2 port of the original TF1 step.
+
+The reference is what a user porting the course's TF1 VAE-GAN (lecture 5) to TensorFlow 2 would
+write: the same three networks (encoder, decoder = `gan.generator`, discriminator with its Dis_l
+features) built from the stock Keras layers (`fast=False`), the same losses written inline
+(KL prior, 0.5 * squared Dis_l distance, the discriminator's three sigmoid cross-entropies, the
+decoder's non-saturating GAN loss plus gamma * L_llike; `VAEGAN.losses`' maths), three Keras
+Adams (lr 3e-4, beta1 0.5), and one `tf.function` with one GradientTape per network, as the TF1
+code had three `minimize` ops; noise from `tf.random.normal`, images scaled to [-1, 1] before the
+step. Ours is the library's step: one persistent tape, noise from a checkpointed generator, data
+scaled inside, on the CPU-fast layers of `libs.layers`. `ours_stock_layers` runs our step on the
+stock layers, separating what the step and what the layers contribute. Steps run interleaved,
+best of ROUNDS, at 32x32x1 (the embedded faces; this is `ratio`) and 64x64x3 (CelebA's shape),
+batch 64, the default config (n_features 32, n_latent 100).
+
+Then the quality figures after the demo's budget (`vaegan.DEMO`, `vaegan.train` on the embedded
+faces): `vaegan.evaluate`'s reconstruction MSE (pixels in [0, 1]) and SWD x1e3 of the untrained
+model (the weights train() starts from) and of the trained one; for scale, the MSE of always
+predicting the mean face and the SWD between two halves of the real faces.
+
+OBSERVED
+"""
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from run import interleaved
+
+SHAPES = ((32, 1, 3), (64, 3, 1))  # size, channels, steps per timed run
+BATCH, ROUNDS = 64, 5
+
+
+def reference_step(config):
+    """The TF1 training ported as a user would: three tapes, three Adams, stock layers."""
+    import tensorflow as tf
+    import keras
+    from libs import gan, vaegan
+
+    enc = vaegan.encoder(config, fast=False)
+    dec = gan.generator(config.gan_config(), fast=False)
+    dis = vaegan.discriminator(config, fast=False)
+    opt_enc, opt_dec, opt_dis = (keras.optimizers.Adam(lr, beta_1=config.beta1) for lr in
+                                 (config.learning_rate, config.learning_rate,
+                                  config.d_learning_rate))
+    bce = tf.nn.sigmoid_cross_entropy_with_logits
+
+    @tf.function
+    def train_step(x):
+        with tf.GradientTape() as enc_tape, tf.GradientTape() as dec_tape, \
+                tf.GradientTape() as dis_tape:
+            z_mean, z_log_var = enc(x, training=True)
+            z = z_mean + tf.exp(0.5 * z_log_var) * tf.random.normal(tf.shape(z_mean))
+            x_tilde = dec(z, training=True)
+            x_p = dec(tf.random.normal([BATCH, config.n_latent]), training=True)
+            d_real, l_real = dis(x, training=True)
+            d_tilde, l_tilde = dis(x_tilde, training=True)
+            d_p, _ = dis(x_p, training=True)
+            loss_prior = tf.reduce_mean(0.5 * tf.reduce_sum(
+                tf.square(z_mean) + tf.exp(z_log_var) - 1.0 - z_log_var, axis=1))
+            loss_llike = tf.reduce_mean(0.5 * tf.reduce_sum(
+                tf.square(l_real - l_tilde), axis=[1, 2, 3]))
+            loss_dis = (tf.reduce_mean(bce(labels=tf.ones_like(d_real), logits=d_real))
+                        + tf.reduce_mean(bce(labels=tf.zeros_like(d_p), logits=d_p))
+                        + tf.reduce_mean(bce(labels=tf.zeros_like(d_tilde), logits=d_tilde)))
+            loss_gen = (tf.reduce_mean(bce(labels=tf.ones_like(d_p), logits=d_p))
+                        + tf.reduce_mean(bce(labels=tf.ones_like(d_tilde), logits=d_tilde)))
+            loss_enc = loss_prior + loss_llike
+            loss_dec = config.gamma * loss_llike + loss_gen
+        for tape, loss, net, opt in ((enc_tape, loss_enc, enc, opt_enc),
+                                     (dec_tape, loss_dec, dec, opt_dec),
+                                     (dis_tape, loss_dis, dis, opt_dis)):
+            grads = tape.gradient(loss, net.trainable_variables)
+            opt.apply_gradients(zip(grads, net.trainable_variables))
+        return {"enc_loss": loss_enc, "dec_loss": loss_dec, "gan_loss": loss_dis}
+    return train_step
+
+
+def throughput(size: int, channels: int, steps: int) -> tuple[dict, dict]:
+    """Images/s of the three steps at one shape, interleaved, best of ROUNDS: by the wall
+    clock, and per second of this process's CPU time (steadier on a shared machine)."""
+    import tensorflow as tf
+    import keras
+    from libs import vaegan
+
+    keras.utils.set_random_seed(0)
+    config = vaegan.VAEGANConfig(image_size=size, channels=channels, batch_size=BATCH)
+    images = tf.random.uniform([BATCH, size, size, channels], 0, 255, seed=1)
+    variants = {"reference": (reference_step(config), images / 127.5 - 1.0),  # scaled before
+                "ours": (vaegan.VAEGAN(config).train_step, images),
+                "ours_stock_layers": (vaegan.VAEGAN(config, fast=False).train_step, images)}
+    label = f"vaegan {size}x{size}x{channels}"
+    for name, (step, x) in variants.items():  # trace and warm up
+        start = time.perf_counter()
+        float(step(x)["gan_loss"]), float(step(x)["gan_loss"])
+        print(f"{label}: {name} warm-up {time.perf_counter() - start:.1f} s",
+              file=sys.stderr, flush=True)
+
+    def timed(step, x):
+        def fn():
+            for _ in range(steps):
+                out = step(x)
+            float(out["gan_loss"])  # wait for the last step
+        return fn
+
+    wall, cpu = interleaved({name: timed(step, x) for name, (step, x) in variants.items()},
+                            steps * BATCH, ROUNDS, label)
+    return ({name: max(r) for name, r in wall.items()},
+            {name: max(r) for name, r in cpu.items()})
+
+
+def quality() -> dict:
+    """Reconstruction MSE and SWD x1e3 before and after `vaegan.train` with `vaegan.DEMO`, and
+    for scale the mean face's MSE and the SWD between two halves of the real faces."""
+    import keras
+    from libs import datasets, gan, metrics, vaegan
+
+    config = vaegan.VAEGANConfig(image_size=vaegan.DEMO["image_size"],
+                                 n_features=vaegan.DEMO["n_features"], channels=1)
+    keras.utils.set_random_seed(config.seed)
+    untrained = vaegan.evaluate(vaegan.VAEGAN(config), "faces")  # the weights train() starts from
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        model, _ = vaegan.train("faces", Path(tmp) / "vaegan", progress=False, **vaegan.DEMO)
+        seconds = time.perf_counter() - start
+    trained = vaegan.evaluate(model, "faces")
+    real = gan.real_images(gan.image_source("faces", config.image_size), config.image_size,
+                           1000).astype(np.float32) / 255.0
+    mean_face_mse = float(np.mean(np.square(real - real.mean(axis=0))))
+    faces = datasets.faces(config.image_size)
+    order = np.random.default_rng(0).permutation(len(faces))
+    halves = metrics.swd(faces[order[:100]], faces[order[100:]])["swd_x1e3"]
+    return {"reconstruction_mse_untrained": untrained["reconstruction_mse"],
+            "reconstruction_mse_trained": trained["reconstruction_mse"],
+            "reconstruction_mse_mean_face": round(mean_face_mse, 5),
+            "swd_x1e3_untrained": untrained["swd_x1e3"], "swd_x1e3_trained": trained["swd_x1e3"],
+            "swd_x1e3_real_halves": round(halves, 2), "eval_n": trained["n"],
+            "demo_budget": vaegan.DEMO, "demo_train_seconds": round(seconds, 1)}
+
+
+def run() -> dict:
+    wall, cpu = {}, {}
+    for size, channels, steps in SHAPES:
+        wall[size], cpu[size] = throughput(size, channels, steps)
+    small, large = wall[32], wall[64]
+    result = {"name": "vaegan", "unit": "images/s", "ours": round(small["ours"], 1),
+              "reference": round(small["reference"], 1),
+              "ratio": round(small["ours"] / small["reference"], 2),
+              "reference_impl": "TF2 port of the TF1 VAE-GAN step: stock Keras layers, three "
+                                "GradientTapes and Adams in one tf.function, same losses",
+              "images_per_cpu_second_ratio": round(cpu[32]["ours"] / cpu[32]["reference"], 2),
+              "ratio_stock_layers": round(small["ours_stock_layers"] / small["reference"], 2),
+              "images_per_cpu_second_ratio_stock_layers":
+                  round(cpu[32]["ours_stock_layers"] / cpu[32]["reference"], 2),
+              "ours_64x64x3": round(large["ours"], 1),
+              "reference_64x64x3": round(large["reference"], 1),
+              "ratio_64x64x3": round(large["ours"] / large["reference"], 2),
+              "images_per_cpu_second_ratio_64x64x3":
+                  round(cpu[64]["ours"] / cpu[64]["reference"], 2),
+              "batch_size": BATCH, "n_features": 32, "n_latent": 100}
+    result.update(quality())
+    return result
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(run()))
