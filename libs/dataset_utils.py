@@ -238,7 +238,8 @@ def create_input_pipeline(files: Sequence[str], batch_size: int, n_epochs: int,
                           shape: Sequence[int] | None = None,
                           crop_shape: Sequence[int] | None = None, crop_factor: float = 1.0,
                           n_threads: int | None = None, seed: int | None = None,
-                          shuffle: bool = True, drop_remainder: bool = False) -> tf.data.Dataset:
+                          shuffle: bool = True, drop_remainder: bool = False,
+                          skip: int = 0) -> tf.data.Dataset:
     """Batches of images from image files, resized and centre-cropped, as the course did.
 
     Each image is resized keeping its aspect ratio so that `crop_shape` covers `crop_factor`
@@ -260,6 +261,10 @@ def create_input_pipeline(files: Sequence[str], batch_size: int, n_epochs: int,
       seed: shuffle seed, for a repeatable order.
       shuffle: False keeps the order of `files`, epoch after epoch.
       drop_remainder: drop the last batch when it is smaller than `batch_size`.
+      skip: files at the start of the (shuffled) order to leave out without reading them.
+        Resuming after k batches passes k * batch_size and gets the batches that would have
+        come next, unless one of the files left out was unreadable (each one shifts the
+        batches that follow by one image).
 
     Returns:
       A `tf.data.Dataset` of float32 batches (B, h, w, C), values in 0-255. Unreadable,
@@ -285,6 +290,7 @@ def create_input_pipeline(files: Sequence[str], batch_size: int, n_epochs: int,
         raise ValueError(f"crop_shape must be (height, width) of positive integers, "
                          f"got {crop_shape!r}")
     crop_shape = (int(crop_shape[0]), int(crop_shape[1]))
+    skip = check_int("skip", skip, 0)
     if n_threads is not None:
         n_threads = check_int("n_threads", n_threads)
     parallel = n_threads or tf.data.AUTOTUNE
@@ -299,7 +305,7 @@ def create_input_pipeline(files: Sequence[str], batch_size: int, n_epochs: int,
     if shuffle:
         # Shuffling names (not decoded images) gives a full shuffle for the price of a list.
         ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    ds = (ds.repeat(n_epochs).batch(size)
+    ds = (ds.repeat(n_epochs).skip(skip).batch(size)
           .map(lambda paths: _load_batch(paths, size, shape, crop_shape, crop_factor, ratio,
                                          slow_path),
                num_parallel_calls=parallel,

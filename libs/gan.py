@@ -407,22 +407,25 @@ def _file_batches(source: ImageSource, files, batch_size, image_size, channels, 
 
 
 def epoch_batches(source: ImageSource, config: GANConfig):
-    """`make_epoch(epoch)` for `training.EpochBatches`: that epoch's float32 batches
-    (B, S, S, C) in 0-255, whole batches only, shuffled from the seed and the epoch number."""
+    """`make_epoch(epoch, skip)` for `training.EpochBatches`: that epoch's float32 batches
+    (B, S, S, C) in 0-255, whole batches only, shuffled from the seed and the epoch number,
+    less the first `skip` (files behind them are not even read)."""
     b, n = config.batch_size, len(source)
     if n < b:
         raise ValueError(f"only {n} images for batches of {b}; use a smaller batch_size")
     if source.images is not None:
         images = tf.constant(np.asarray(source.images, np.float32))
 
-        def make_epoch(epoch: int):
+        def make_epoch(epoch: int, skip: int = 0):
             return (tf.data.Dataset.from_tensor_slices(images)
-                    .shuffle(n, seed=config.seed * 100_003 + epoch).batch(b, drop_remainder=True))
+                    .shuffle(n, seed=config.seed * 100_003 + epoch).batch(b, drop_remainder=True)
+                    .skip(skip))
         return make_epoch
 
-    def make_epoch(epoch: int):
+    def make_epoch(epoch: int, skip: int = 0):
         return _file_batches(source, source.files, b, config.image_size, config.channels,
-                             seed=config.seed * 100_003 + epoch, drop_remainder=True)
+                             seed=config.seed * 100_003 + epoch, drop_remainder=True,
+                             skip=skip * b)
     return make_epoch
 
 

@@ -26,6 +26,7 @@ return normally: a notebook keeps its model), callbacks for side effects, and an
 from __future__ import annotations
 
 import contextlib
+import inspect
 import itertools
 import json
 import math
@@ -206,22 +207,26 @@ class EpochBatches(tf.Module):
     deterministically from the epoch number (e.g. shuffled with a seed derived from it). The
     position, `epoch` and `batch` (batches of it already handed out), lives in two variables;
     put this object in `fit`'s `objects` and a resumed run continues with the next batch.
+    A resumed epoch drops the batches already handed out. When reading them is costly (decoding
+    image files), `make_epoch(epoch, skip)` can take the count and leave them unread.
     """
 
     def __init__(self, make_epoch: Callable[[int], Iterable], name: str = "data"):
         super().__init__(name=name)
         self.make_epoch = make_epoch
+        self._takes_skip = "skip" in inspect.signature(make_epoch).parameters
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         self.batch = tf.Variable(0, dtype=tf.int64, trainable=False, name="batch")
 
     def __iter__(self):
         while True:
             epoch, skip = int(self.epoch.numpy()), int(self.batch.numpy())
-            batches = self.make_epoch(epoch)
-            if isinstance(batches, tf.data.Dataset):
-                batches = batches.skip(skip)
+            if self._takes_skip:  # it leaves the first `skip` batches out itself
+                batches = self.make_epoch(epoch, skip=skip)
             else:
-                batches = itertools.islice(batches, skip, None)
+                batches = self.make_epoch(epoch)
+                batches = batches.skip(skip) if isinstance(batches, tf.data.Dataset) \
+                    else itertools.islice(batches, skip, None)
             empty = True
             for batch in batches:
                 empty = False

@@ -154,6 +154,17 @@ def test_seeded_shuffle_is_repeatable(tmp_path):
     assert not np.allclose(order[0][:12], order[0][12:])  # each epoch in a new order
 
 
+def test_skip_leaves_out_the_first_files_of_the_same_order(tmp_path):
+    files = flat_jpegs(tmp_path, list(range(10, 250, 10)))  # 24 files
+    whole = [b.numpy() for b in pipeline(files, batch_size=5, n_epochs=2, seed=3)]
+    resumed = [b.numpy() for b in pipeline(files, batch_size=5, n_epochs=2, seed=3, skip=10)]
+    assert len(whole) == 10 and len(resumed) == 8
+    for a, b in zip(whole[2:], resumed):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="skip"):
+        pipeline(files, skip=-1)
+
+
 def test_unshuffled_keeps_the_order_of_files(tmp_path):
     values = list(range(10, 250, 20))
     files = flat_jpegs(tmp_path, values)

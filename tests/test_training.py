@@ -231,6 +231,21 @@ def test_epoch_batches_resume_from_its_position():
         next(iter(training.EpochBatches(lambda epoch: [])))
 
 
+def test_epoch_batches_lets_make_epoch_skip_unread_batches():
+    asked = []
+
+    def make_epoch(epoch, skip=0):  # leaves out the first `skip` itself (here: never reads them)
+        asked.append((epoch, skip))
+        return [(epoch, i) for i in range(skip, 3)]
+
+    data = training.EpochBatches(make_epoch)
+    data.epoch.assign(1)
+    data.batch.assign(2)
+    it = iter(data)
+    assert [next(it) for _ in range(3)] == [(1, 2), (2, 0), (2, 1)]
+    assert asked == [(1, 2), (2, 0)]
+
+
 def test_history_plot(tmp_path):
     import matplotlib
     matplotlib.use("Agg")
