@@ -341,12 +341,6 @@ def _eval_step(model: CharRNN):
 
 # --- Training -----------------------------------------------------------------------------------
 
-def _resolve_config(ckpt_dir: Path, given: dict) -> CharRNNConfig:
-    """The saved config of a folder being resumed, or a new one; explicit conflicts are errors."""
-    given = {k: v for k, v in given.items() if v is not None}
-    return training.resume_config(ckpt_dir, MODEL_NAME, "char-RNN", CharRNNConfig, given)
-
-
 def build(config: CharRNNConfig, vocab: Vocabulary) -> tuple[CharRNN, keras.optimizers.Optimizer]:
     """The model and its Adam optimizer (clipping by value or global norm), both built."""
     model = CharRNN(config, vocab)
@@ -401,7 +395,7 @@ def train(text: str, ckpt_dir, *, steps: int | None = None, seconds: float | Non
     keras.utils.set_random_seed(seed), which also seeds Python's and NumPy's generators.
     """
     ckpt_dir = Path(ckpt_dir)
-    config = _resolve_config(ckpt_dir, dict(
+    config = training.resume_config(ckpt_dir, MODEL_NAME, "char-RNN", CharRNNConfig, dict(
         cell=cell, n_layers=n_layers, n_cells=n_cells, batch_size=batch_size,
         sequence_length=sequence_length, learning_rate=learning_rate, clip=clip,
         clip_mode=clip_mode, dropout=dropout, validation_fraction=validation_fraction, seed=seed))

@@ -374,22 +374,6 @@ def make_train_step(model: DRAW, optimizer, rng: tf.random.Generator):
     return train_step
 
 
-def _resolve_config(ckpt_dir: Path, shape: tuple, settings: dict) -> DRAWConfig:
-    """The saved config of a folder being resumed (given settings must agree), else a new one;
-    image_size and channels come from the data."""
-    fields = {f.name for f in dataclasses.fields(DRAWConfig)}
-    unknown = set(settings) - fields
-    if unknown:
-        raise TypeError(f"unknown DRAW settings {sorted(unknown)}; valid: {sorted(fields)}")
-    given = {k: v for k, v in settings.items() if v is not None}
-    found = dict(image_size=shape[1], channels=shape[3])
-    for name, value in found.items():
-        if given.pop(name, value) != value:
-            raise ValueError(f"{name}={settings[name]!r} but the data are {shape[1]}x{shape[2]}x"
-                             f"{shape[3]} images; leave it out, it is taken from the data")
-    return training.resume_config(ckpt_dir, MODEL_NAME, "DRAW model", DRAWConfig, given, found)
-
-
 def train(data="digits", ckpt_dir="checkpoints/draw", *, steps: int | None = None,
           seconds: float | None = None, progress: bool = True, checkpoint_every: int = 500,
           callbacks=(), **settings) -> tuple[DRAW, training.History]:
@@ -404,7 +388,8 @@ def train(data="digits", ckpt_dir="checkpoints/draw", *, steps: int | None = Non
     """
     ckpt_dir = Path(ckpt_dir)
     images = image_data(data, "train")
-    cfg = _resolve_config(ckpt_dir, images.shape, settings)
+    cfg = training.resume_config(ckpt_dir, MODEL_NAME, "DRAW model", DRAWConfig, settings,
+                                 dict(image_size=images.shape[1], channels=images.shape[3]))
     make_epoch = _epochs(images, cfg)
     keras.utils.set_random_seed(cfg.seed)  # the initial weights
     model = DRAW(cfg)

@@ -105,14 +105,6 @@ class GANConfig:
     def image_shape(self) -> tuple[int, int, int]:
         return (self.image_size, self.image_size, self.channels)
 
-    @classmethod
-    def from_dict(cls, data: dict) -> GANConfig:
-        """A config from saved JSON; unknown keys (another model's config) are refused."""
-        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"not a GAN configuration: unknown keys {sorted(unknown)}")
-        return cls(**data)
-
 
 # ---------------------------------------------------------------------------- models
 
@@ -568,27 +560,17 @@ class ProgressFrames(training.Callback):
         self.frame(loop)
 
 
-def _resolve_config(ckpt_dir: Path, source: ImageSource, config: GANConfig | None,
-                    overrides: dict) -> GANConfig:
-    """The saved config when resuming (overrides must agree), else `config` / defaults with
-    `overrides`; channels come from the data and must match a saved or given value."""
-    fields = {f.name for f in dataclasses.fields(GANConfig)}
-    unknown = set(overrides) - fields
-    if unknown:
-        raise TypeError(f"unknown GAN settings {sorted(unknown)}; valid: {sorted(fields)}")
-    if (ckpt_dir / training.CONFIG_FILE).is_file():
-        saved = GANConfig.from_dict(training.read_config(ckpt_dir, "gan"))
-        if saved.channels != source.channels:
-            raise ValueError(f"the GAN in {ckpt_dir} was trained on {saved.channels}-channel images "
-                             f"but the data have {source.channels} channel(s); resume with data "
-                             "like the original, or train in a new folder")
-        base = saved if config is None else config  # fit refuses a config that differs
-    else:
-        base = config if config is not None else GANConfig(**{**overrides, "channels": source.channels})
-    cfg = dataclasses.replace(base, **overrides)
-    if cfg.channels != source.channels:
-        raise ValueError(f"channels={cfg.channels} but the data have {source.channels} channel(s)")
-    return cfg
+def training_images(data, ckpt_dir, model_name: str, what: str, config_type,
+                    image_size: int | None = None) -> ImageSource:
+    """`image_source(data, size)` at the size to train at: `image_size` when given, else that
+    of the folder being resumed, else the config's default; a bad size is refused before any
+    data is read. Shared by the GAN and the VAE-GAN."""
+    if image_size is None and (Path(ckpt_dir) / training.CONFIG_FILE).is_file():
+        image_size = training.load_config(ckpt_dir, model_name, what, config_type).image_size
+    if image_size is None:
+        image_size = config_type.image_size
+    config_type(image_size=image_size)
+    return image_source(data, image_size)
 
 
 def train(data="faces", ckpt_dir="checkpoints/gan", *, steps: int | None = None,
@@ -607,12 +589,10 @@ def train(data="faces", ckpt_dir="checkpoints/gan", *, steps: int | None = None,
     callbacks, strategy) is `training.fit`'s; history is its `History` (g_loss, d_loss, ...).
     """
     ckpt_dir = Path(ckpt_dir)
-    image_size = settings.get("image_size", config.image_size if config else GANConfig.image_size)
-    if (ckpt_dir / training.CONFIG_FILE).is_file() and "image_size" not in settings and not config:
-        image_size = training.read_config(ckpt_dir, "gan").get("image_size", image_size)
-    GANConfig(image_size=image_size)  # a clear error for a bad size before any data is read
-    source = image_source(data, image_size)
-    cfg = _resolve_config(ckpt_dir, source, config, settings)
+    settings = {**(dataclasses.asdict(config) if config is not None else {}), **settings}
+    source = training_images(data, ckpt_dir, "gan", "GAN", GANConfig, settings.get("image_size"))
+    cfg = training.resume_config(ckpt_dir, "gan", "GAN", GANConfig, settings,
+                                 {"channels": source.channels})
     keras.utils.set_random_seed(cfg.seed)
     gan = GAN(cfg, strategy=strategy)
     batches = training.EpochBatches(epoch_batches(source, cfg))
@@ -629,8 +609,7 @@ def train(data="faces", ckpt_dir="checkpoints/gan", *, steps: int | None = None,
 def load(ckpt_dir) -> GAN:
     """The GAN of the latest checkpoint in `ckpt_dir` (config, weights, EMA, step)."""
     ckpt_dir = Path(ckpt_dir)
-    cfg = GANConfig.from_dict(training.read_config(ckpt_dir, "gan"))
-    gan = GAN(cfg)
+    gan = GAN(training.load_config(ckpt_dir, "gan", "GAN", GANConfig))
     training.restore(ckpt_dir, "GAN", **gan.trackables())
     return gan
 

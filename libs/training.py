@@ -26,6 +26,7 @@ return normally: a notebook keeps its model), callbacks for side effects, and an
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import itertools
 import json
@@ -117,12 +118,23 @@ def load_config(ckpt_dir, model_name: str, what: str, config_type):
 
 
 def resume_config(ckpt_dir, model_name: str, what: str, config_type,
-                  given: Mapping[str, Any], data: Mapping[str, Any] | None = None):
+                  settings: Mapping[str, Any], data: Mapping[str, Any] | None = None):
     """The config to train with: `config_type(**given, **data)` for a new folder; for a folder
     being resumed, its saved config, which the `data` settings (taken from the data, such as
-    image size and channels) and the `given` ones must agree with: a ValueError names each
-    disagreement. `what` names the model in messages ("char-RNN", "DRAW model", ...)."""
+    image size and channels) and the given ones must agree with: a ValueError names each
+    disagreement. The given settings are `settings` less those that are None; a name that is
+    not a field is a TypeError, and a data setting given otherwise than the data have it is a
+    ValueError. `what` names the model in messages ("char-RNN", "DRAW model", ...)."""
     ckpt_dir, data = Path(ckpt_dir), dict(data or {})
+    fields = {f.name for f in dataclasses.fields(config_type)}
+    unknown = set(settings) - fields
+    if unknown:
+        raise TypeError(f"unknown {what} settings {sorted(unknown)}; valid: {sorted(fields)}")
+    given = {k: v for k, v in settings.items() if v is not None}
+    for name, value in data.items():
+        if given.pop(name, value) != value:
+            raise ValueError(f"{name}={settings[name]!r} but the data have {name}={value!r}; "
+                             "leave it out, it is taken from the data")
     if not (ckpt_dir / CONFIG_FILE).is_file():
         return config_type(**given, **data)
     saved = load_config(ckpt_dir, model_name, what, config_type)

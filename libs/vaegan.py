@@ -327,21 +327,6 @@ def evaluate(model: VAEGAN, data="faces", n: int = 1000, seed: int = 0) -> dict:
 
 # ---------------------------------------------------------------------------- training
 
-def _resolve_config(ckpt_dir: Path, channels: int, settings: dict) -> VAEGANConfig:
-    """The saved config when resuming (given settings must agree), else a new one with the
-    data's channels."""
-    fields = {f.name for f in dataclasses.fields(VAEGANConfig)}
-    unknown = set(settings) - fields
-    if unknown:
-        raise TypeError(f"unknown VAE-GAN settings {sorted(unknown)}; valid: {sorted(fields)}")
-    given = {k: v for k, v in settings.items() if v is not None}
-    if given.pop("channels", channels) != channels:
-        raise ValueError(f"channels={settings['channels']!r} but the data have {channels} "
-                         "channel(s); leave it out, it is taken from the data")
-    return training.resume_config(ckpt_dir, MODEL_NAME, "VAE-GAN", VAEGANConfig, given,
-                                  {"channels": channels})
-
-
 def train(data="faces", ckpt_dir="checkpoints/vaegan", *, steps: int | None = None,
           seconds: float | None = None, progress: bool = True, checkpoint_every: int = 500,
           montage_every: int = 100, n_montage: int = 32, callbacks=(), strategy=None,
@@ -357,15 +342,10 @@ def train(data="faces", ckpt_dir="checkpoints/vaegan", *, steps: int | None = No
     TensorBoard (ckpt_dir/logs), callbacks and `strategy` are `training.fit`'s.
     """
     ckpt_dir = Path(ckpt_dir)
-    image_size = settings.get("image_size")
-    if image_size is None and (ckpt_dir / training.CONFIG_FILE).is_file():
-        image_size = training.load_config(ckpt_dir, MODEL_NAME, "VAE-GAN",
-                                          VAEGANConfig).image_size
-    if image_size is None:
-        image_size = VAEGANConfig.image_size
-    VAEGANConfig(image_size=image_size)  # a clear error for a bad size before any data is read
-    source = gan.image_source(data, image_size)
-    cfg = _resolve_config(ckpt_dir, source.channels, settings)
+    source = gan.training_images(data, ckpt_dir, MODEL_NAME, "VAE-GAN", VAEGANConfig,
+                                 settings.get("image_size"))
+    cfg = training.resume_config(ckpt_dir, MODEL_NAME, "VAE-GAN", VAEGANConfig, settings,
+                                 {"channels": source.channels})
     batches = training.EpochBatches(gan.epoch_batches(source, cfg))
     keras.utils.set_random_seed(cfg.seed)  # the initial weights
     model = VAEGAN(cfg, strategy=strategy)

@@ -254,8 +254,8 @@ def test_no_attention_allows_any_read_n():
     (np.full((10, 8, 8), -1), {}, ValueError, "uint8 0-255"),
     ("faces", {}, ValueError, "'digits', 'mnist' or an image array"),
     (None, dict(batch_size=100), ValueError, "only 48 images for batches of 100"),
-    (None, dict(image_size=16), ValueError, "image_size=16 but the data are 8x8x1"),
-    (None, dict(colour=True), TypeError, "unknown DRAW settings"),
+    (None, dict(image_size=16), ValueError, "image_size=16 but the data have image_size=8"),
+    (None, dict(colour=True), TypeError, "unknown DRAW model settings"),
 ])
 def test_bad_training_input(tmp_path, data, settings, error, message):
     with pytest.raises(error, match=message):

@@ -98,11 +98,6 @@ def test_config_refuses_bad_values(changes, message):
         tiny(**changes)
 
 
-def test_config_from_dict_refuses_other_models():
-    with pytest.raises(ValueError, match="unknown keys"):
-        gan.GANConfig.from_dict({"cell": "lstm", "n_layers": 2})
-
-
 @pytest.mark.parametrize("size, channels, dense", [(16, 1, False), (32, 3, False), (16, 3, True)])
 def test_model_shapes_and_range(size, channels, dense):
     config = tiny(image_size=size, channels=channels, dense=dense)
@@ -321,7 +316,7 @@ def test_resume_takes_the_saved_config_and_refuses_contradictions(tmp_path):
 def test_resume_with_other_channels_is_refused(tmp_path):
     gan.train("faces", tmp_path / "ck", steps=1, **TRAIN)
     rgb = np.random.default_rng(0).integers(0, 255, (16, 16, 16, 3), dtype=np.uint8)
-    with pytest.raises(ValueError, match="1-channel images but the data have 3"):
+    with pytest.raises(ValueError, match="trained on data with channels=1 but these data have channels=3"):
         gan.train(rgb, tmp_path / "ck", steps=2, progress=False)
 
 
@@ -340,7 +335,7 @@ def test_checkpoint_of_another_model_is_refused(tmp_path):
     ("faces", dict(image_size=8), ValueError, ">= 16"),
     ("faces", dict(n_latent=0), ValueError, "n_latent"),
     ("faces", dict(batch_size=500), ValueError, "only 200 images"),
-    ("faces", dict(channels=3), ValueError, "channels=3 but the data have 1"),
+    ("faces", dict(channels=3), ValueError, "channels=3 but the data have channels=1"),
     ("faces", dict(colour=True), TypeError, "unknown GAN settings"),
     ("no/such/folder", {}, FileNotFoundError, "not 'faces', 'celeb' or an existing folder"),
 ])

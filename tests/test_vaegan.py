@@ -154,7 +154,7 @@ def test_resume_refuses_contradicting_settings_and_other_models(tmp_path):
     ("faces", dict(image_size=0), ValueError, "image_size must be an integer >= 16, got 0"),
     ("faces", dict(n_latent=0), ValueError, "n_latent"),
     ("faces", dict(batch_size=500), ValueError, "only 200 images"),
-    ("faces", dict(channels=3), ValueError, "channels=3 but the data have 1"),
+    ("faces", dict(channels=3), ValueError, "channels=3 but the data have channels=1"),
     ("faces", dict(colour=True), TypeError, "unknown VAE-GAN settings"),
     ("no/such/folder", {}, FileNotFoundError, "not 'faces', 'celeb' or an existing folder"),
     (np.zeros((10, 32, 32, 1)), {}, ValueError, r"must be \(N, 16, 16, 1 or 3\)"),
