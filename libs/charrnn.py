@@ -587,35 +587,36 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _train(args) -> None:
+    from libs import datasets
+
+    if args.text is not None:
+        text = datasets.load_text(args.text)
+    else:
+        text = datasets.corpus() if args.corpus == "embedded" else datasets.ALICE()
+    names = [f.name for f in dataclasses.fields(CharRNNConfig)]
+    _, history = train(text, args.ckpt, steps=args.steps, seconds=args.seconds,
+                       **{name: getattr(args, name) for name in names})
+    print(json.dumps({"step": int(history["loss"][0][-1]) if "loss" in history else 0,
+                      "loss_nats": history.last("loss"),
+                      "val_loss_nats": history.last("val_loss"),
+                      "stop_reason": history.stop_reason}))
+
+
+def _sample(args) -> None:
+    texts = sample(args.ckpt, args.n_chars, args.prime, args.temperature, args.sampling,
+                   args.top_k, args.top_p, args.n_samples, args.seed)
+    print("\n\n".join(texts))
+
+
+def _evaluate(args) -> None:
+    from libs import datasets
+
+    print(json.dumps(evaluate(args.ckpt, datasets.load_text(args.text))))
+
+
 def main(argv=None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-
-    def run():
-        if args.command == "train":
-            from libs import datasets
-
-            if args.text is not None:
-                text = datasets.load_text(args.text)
-            else:
-                text = datasets.corpus() if args.corpus == "embedded" else datasets.ALICE()
-            names = [f.name for f in dataclasses.fields(CharRNNConfig)]
-            _, history = train(text, args.ckpt, steps=args.steps, seconds=args.seconds,
-                               **{name: getattr(args, name) for name in names})
-            print(json.dumps({"step": int(history["loss"][0][-1]) if "loss" in history else 0,
-                              "loss_nats": history.last("loss"),
-                              "val_loss_nats": history.last("val_loss"),
-                              "stopped": history.stop_reason}))
-        elif args.command == "sample":
-            texts = sample(args.ckpt, args.n_chars, args.prime, args.temperature, args.sampling,
-                           args.top_k, args.top_p, args.n_samples, args.seed)
-            print("\n\n".join(texts))
-        else:
-            from libs import datasets
-
-            print(json.dumps(evaluate(args.ckpt, datasets.load_text(args.text))))
-
-    return run_command(parser.prog, args.command, run)
+    return run_command(_parser(), argv, {"train": _train, "sample": _sample, "eval": _evaluate})
 
 
 if __name__ == "__main__":

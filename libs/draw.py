@@ -479,29 +479,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+def _train(args) -> None:
+    names = [f.name for f in dataclasses.fields(DRAWConfig)
+             if f.name not in ("image_size", "channels")]
+    model, history = train(args.data, args.ckpt, steps=args.steps, seconds=args.seconds,
+                           checkpoint_every=args.checkpoint_every,
+                           **{k: getattr(args, k) for k in names})
+    print(json.dumps({"step": model.step, "stop_reason": history.stop_reason,
+                      "nll_bound_nats": history.last("nll_bound_nats"), "ckpt": str(args.ckpt)}))
 
-    def run():
-        if args.command == "train":
-            names = [f.name for f in dataclasses.fields(DRAWConfig)
-                     if f.name not in ("image_size", "channels")]
-            model, history = train(args.data, args.ckpt, steps=args.steps, seconds=args.seconds,
-                                   checkpoint_every=args.checkpoint_every,
-                                   **{k: getattr(args, k) for k in names})
-            print(json.dumps({"step": model.step, "stop_reason": history.stop_reason,
-                              "nll_bound_nats": history.last("nll_bound_nats"),
-                              "ckpt": str(args.ckpt)}))
-        elif args.command == "sample":
-            model = load(args.ckpt)
-            images, _ = sample(model, args.n, args.seed)
-            paths = utils.save_samples(images, args.out)
-            canvas_gif(model, args.out / "canvas.gif", args.n, args.seed)
-            print(f"Wrote {len(paths) - 1} samples, {paths[-1]} and {args.out / 'canvas.gif'}")
-        else:
-            print(json.dumps(evaluate(load(args.ckpt), args.data, args.n, args.seed)))
-    return utils.run_command(parser.prog, args.command, run)
+
+def _sample(args) -> None:
+    model = load(args.ckpt)
+    images, _ = sample(model, args.n, args.seed)
+    paths = utils.save_samples(images, args.out)
+    canvas_gif(model, args.out / "canvas.gif", args.n, args.seed)
+    print(f"Wrote {len(paths) - 1} samples, {paths[-1]} and {args.out / 'canvas.gif'}")
+
+
+def _evaluate(args) -> None:
+    print(json.dumps(evaluate(load(args.ckpt), args.data, args.n, args.seed)))
+
+
+def main(argv=None) -> int:
+    return utils.run_command(_parser(), argv,
+                             {"train": _train, "sample": _sample, "eval": _evaluate})
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import os
 from pathlib import Path
@@ -683,34 +684,35 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _train(args) -> None:
+    keys = ("image_size", "batch_size", "n_latent", "n_features", "g_learning_rate",
+            "d_learning_rate", "margin", "ema", "seed", "dense", "equilibrium")
+    settings = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+    gan, history = train(args.data, args.ckpt, steps=args.steps, seconds=args.seconds,
+                         montage_every=args.montage_every,
+                         checkpoint_every=args.checkpoint_every, **settings)
+    print(json.dumps({"step": int(gan.step.numpy()), "stop_reason": history.stop_reason,
+                      **{k: history.last(k) for k in ("g_loss", "d_loss")},
+                      "ckpt": str(args.ckpt)}))
+
+
+def _sample(args) -> None:
+    gan = load(args.ckpt)
+    ema = False if args.no_ema else None
+    images = gan.sample(latent(args.n, gan.config.n_latent, args.seed), ema)
+    paths = utils.save_samples(images, args.out, (-1, 1))
+    print(f"Wrote {len(paths) - 1} samples and {paths[-1]}")
+
+
+def _evaluate(args) -> None:
+    gan = load(args.ckpt)
+    features = _keras_features(args.features) if args.features else None
+    print(json.dumps(evaluate(gan, args.data, args.n, args.seed, features)))
+
+
 def main(argv=None) -> int:
-    import json
-
-    parser = _parser()
-    args = parser.parse_args(argv)
-
-    def run():
-        if args.command == "train":
-            keys = ("image_size", "batch_size", "n_latent", "n_features", "g_learning_rate",
-                    "d_learning_rate", "margin", "ema", "seed", "dense", "equilibrium")
-            settings = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
-            gan, history = train(args.data, args.ckpt, steps=args.steps, seconds=args.seconds,
-                                 montage_every=args.montage_every,
-                                 checkpoint_every=args.checkpoint_every, **settings)
-            print(json.dumps({"step": int(gan.step.numpy()), "stop_reason": history.stop_reason,
-                              **{k: history.last(k) for k in ("g_loss", "d_loss")},
-                              "ckpt": str(args.ckpt)}))
-        elif args.command == "sample":
-            gan = load(args.ckpt)
-            ema = False if args.no_ema else None
-            images = gan.sample(latent(args.n, gan.config.n_latent, args.seed), ema)
-            paths = utils.save_samples(images, args.out, (-1, 1))
-            print(f"Wrote {len(paths) - 1} samples and {paths[-1]}")
-        else:
-            gan = load(args.ckpt)
-            features = _keras_features(args.features) if args.features else None
-            print(json.dumps(evaluate(gan, args.data, args.n, args.seed, features)))
-    return utils.run_command(parser.prog, args.command, run)
+    return utils.run_command(_parser(), argv,
+                             {"train": _train, "sample": _sample, "eval": _evaluate})
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import os
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -154,17 +154,19 @@ def model_parser(prog: str, description: str, defaults, settings: Sequence[tuple
     return parser, train, sample, evaluate
 
 
-def run_command(prog: str, command: str, run: Callable[[], object]) -> int:
-    """Run one command of a command line; its exit status.
+def run_command(parser: argparse.ArgumentParser, argv, commands: Mapping[str, Callable]) -> int:
+    """A command line's `main`: parse `argv` and run ``commands[args.command](args)``; the exit
+    status.
 
-    0 when ``run()`` returns. A problem with the user's input, files or checkpoint (ValueError,
+    0 when the command returns. A problem with the user's input, files or checkpoint (ValueError,
     TypeError, OSError) or a training stopped by a NaN loss (FloatingPointError) is printed on
     stderr as "PROG COMMAND: error: MESSAGE", with status 1; argparse refuses bad flags with 2.
     """
+    args = parser.parse_args(argv)
     try:
-        run()
+        commands[args.command](args)
     except (ValueError, TypeError, OSError, FloatingPointError) as e:
-        print(f"{prog} {command}: error: {e}", file=sys.stderr)
+        print(f"{parser.prog} {args.command}: error: {e}", file=sys.stderr)
         return 1
     return 0
 

@@ -383,32 +383,34 @@ def _parser() -> argparse.ArgumentParser:
         sample_help="write generated images", eval_help="reconstruction error and SWD",
         eval_min_n=2)
     train_parser.add_argument("--montage-every", type=utils.arg_int(1), default=100,
-                              help="steps between progress montages (real | reconstructed)")
+                              help="steps between progress montages (real over reconstructed)")
     return parser
 
 
-def main(argv=None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+def _train(args) -> None:
+    names = ("image_size", "batch_size", "n_latent", "n_features", "learning_rate",
+             "d_learning_rate", "gamma", "seed")
+    model, history = train(args.data, args.ckpt, steps=args.steps, seconds=args.seconds,
+                           checkpoint_every=args.checkpoint_every,
+                           montage_every=args.montage_every,
+                           **{k: getattr(args, k) for k in names})
+    print(json.dumps({"step": int(model.step.numpy()), "stop_reason": history.stop_reason,
+                      **{k: history.last(k) for k in ("enc_loss", "dec_loss", "gan_loss")},
+                      "ckpt": str(args.ckpt)}))
 
-    def run():
-        if args.command == "train":
-            names = ("image_size", "batch_size", "n_latent", "n_features", "learning_rate",
-                     "d_learning_rate", "gamma", "seed")
-            model, history = train(args.data, args.ckpt, steps=args.steps, seconds=args.seconds,
-                                   checkpoint_every=args.checkpoint_every,
-                                   montage_every=args.montage_every,
-                                   **{k: getattr(args, k) for k in names})
-            print(json.dumps({"step": int(model.step.numpy()), "stop_reason": history.stop_reason,
-                              **{k: history.last(k) for k in ("enc_loss", "dec_loss", "gan_loss")},
-                              "ckpt": str(args.ckpt)}))
-        elif args.command == "sample":
-            paths = utils.save_samples(sample(load(args.ckpt), args.n, args.seed), args.out,
-                                       (-1, 1))
-            print(f"Wrote {len(paths) - 1} samples and {paths[-1]}")
-        else:
-            print(json.dumps(evaluate(load(args.ckpt), args.data, args.n, args.seed)))
-    return utils.run_command(parser.prog, args.command, run)
+
+def _sample(args) -> None:
+    paths = utils.save_samples(sample(load(args.ckpt), args.n, args.seed), args.out, (-1, 1))
+    print(f"Wrote {len(paths) - 1} samples and {paths[-1]}")
+
+
+def _evaluate(args) -> None:
+    print(json.dumps(evaluate(load(args.ckpt), args.data, args.n, args.seed)))
+
+
+def main(argv=None) -> int:
+    return utils.run_command(_parser(), argv,
+                             {"train": _train, "sample": _sample, "eval": _evaluate})
 
 
 if __name__ == "__main__":

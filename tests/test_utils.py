@@ -278,16 +278,19 @@ def test_save_samples_writes_each_image_and_a_montage(tmp_path, shape, value_ran
 
 
 def test_run_command_turns_library_errors_into_status_1(capsys):
-    assert utils.run_command("python -m libs.x", "train", lambda: print("done")) == 0
-    assert capsys.readouterr().out == "done\n"
+    parser = argparse.ArgumentParser(prog="python -m libs.x")
+    parser.add_subparsers(dest="command", required=True).add_parser("train")
 
-    def bad():
+    def bad(args):
         raise ValueError("n must be an integer >= 1, got 0")
-    assert utils.run_command("python -m libs.x", "train", bad) == 1
+
+    def bug(args):
+        raise KeyError("a bug is not the user's input: it shows its traceback")
+
+    assert utils.run_command(parser, ["train"], {"train": lambda args: print("done")}) == 0
+    assert capsys.readouterr().out == "done\n"
+    assert utils.run_command(parser, ["train"], {"train": bad}) == 1
     assert capsys.readouterr().err == ("python -m libs.x train: error: n must be an integer >= 1, "
                                        "got 0\n")
-
-    def bug():
-        raise KeyError("a bug is not the user's input: it shows its traceback")
     with pytest.raises(KeyError):
-        utils.run_command("python -m libs.x", "train", bug)
+        utils.run_command(parser, ["train"], {"train": bug})
