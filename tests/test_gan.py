@@ -434,32 +434,22 @@ def test_cli_reports_library_errors(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-MIRRORED = """
-import sys
-import numpy as np
-import tensorflow as tf
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from libs import gan
-strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-model, history = gan.train("faces", sys.argv[1], steps=2, image_size=16, n_latent=4, n_features=4,
-                           batch_size=8, ema=0.9, progress=False, strategy=strategy)
-assert history.stop_reason == "steps" and np.all(np.isfinite(history["g_loss"][1]))
-moved = [not np.allclose(a, b) for a, b in zip(model.generator_ema.get_weights(),
-                                                model.generator.get_weights())]
-assert any(moved), "the EMA generator did not follow"
-try:
-    gan.GAN(gan.GANConfig(image_size=16, equilibrium=True), strategy=strategy)
-except ValueError as e:
-    assert "one device" in str(e)
-else:
-    raise AssertionError("equilibrium with 2 replicas was accepted")
-print("ok")
-"""
-
-
-def test_mirrored_strategy_on_two_cpus(tmp_path):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    done = subprocess.run([sys.executable, "-c", MIRRORED, str(tmp_path / "ck")], env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
+def test_mirrored_strategy_on_two_cpus(tmp_path, on_two_cpus):
+    on_two_cpus("""
+        import numpy as np
+        from libs import gan
+        model, history = gan.train("faces", sys.argv[1], steps=2, image_size=16, n_latent=4,
+                                   n_features=4, batch_size=8, ema=0.9, progress=False,
+                                   strategy=strategy)
+        assert history.stop_reason == "steps" and np.all(np.isfinite(history["g_loss"][1]))
+        moved = [not np.allclose(a, b) for a, b in zip(model.generator_ema.get_weights(),
+                                                        model.generator.get_weights())]
+        assert any(moved), "the EMA generator did not follow"
+        try:
+            gan.GAN(gan.GANConfig(image_size=16, equilibrium=True), strategy=strategy)
+        except ValueError as e:
+            assert "one device" in str(e)
+        else:
+            raise AssertionError("equilibrium with 2 replicas was accepted")
+        print("ok")
+    """, tmp_path / "ck")
