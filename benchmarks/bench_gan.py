@@ -20,14 +20,13 @@ after the demo's training budget (`gan.DEMO`), against the untrained generator's
 """
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from run import interleaved
+from run import step_rates
 
 SHAPES = ((32, 1, 3), (64, 3, 1))  # size, channels, steps per timed run
 BATCH, ROUNDS = 64, 6
@@ -87,21 +86,7 @@ def throughput(size: int, channels: int, steps: int) -> tuple[dict, dict]:
     variants = {"reference": (reference_step(config), scaled),
                 "ours": (gan.GAN(config).train_step, images),
                 "ours_stock_layers": (gan.GAN(config, fast=False).train_step, images)}
-    for name, (step, x) in variants.items():  # trace and warm up
-        start = time.perf_counter()
-        step(x), step(x)
-        print(f"gan {size}x{size}x{channels}: {name} warm-up {time.perf_counter() - start:.1f} s",
-              file=sys.stderr, flush=True)
-    def timed(step, x):
-        def fn():
-            for _ in range(steps):
-                out = step(x)
-            if out is not None:
-                float(out["g_loss"])  # wait for the last step
-        return fn
-
-    wall, cpu = interleaved({name: timed(step, x) for name, (step, x) in variants.items()},
-                            steps * BATCH, ROUNDS, f"gan {size}x{size}x{channels}")
+    wall, cpu = step_rates(variants, steps, BATCH, ROUNDS, f"gan {size}x{size}x{channels}")
     wall = {name: max(rates) for name, rates in wall.items()}
     cpu = {name: max(rates) for name, rates in cpu.items()}
     return wall, cpu
