@@ -68,7 +68,7 @@ from .utils import check_int  # noqa: E402
 
 MODEL_NAME = "vaegan"
 # The demo's budget (make demo, the benchmark's quality figure): train(data, ckpt, **DEMO), about
-# three minutes on 2 CPU cores.
+# two minutes on 2 CPU cores.
 DEMO = dict(image_size=32, n_features=32, steps=300, montage_every=25)
 
 
