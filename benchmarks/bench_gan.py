@@ -20,13 +20,7 @@ after the demo's training budget (`gan.DEMO`), against the untrained generator's
 """
 from __future__ import annotations
 
-import tempfile
-import time
-from pathlib import Path
-
-import numpy as np
-
-from run import step_rates
+from run import demo_quality, real_halves_swd, step_rates
 
 SHAPES = ((32, 1, 3), (64, 3, 1))  # size, channels, steps per timed run
 BATCH, ROUNDS = 64, 6
@@ -96,24 +90,13 @@ def quality() -> dict:
     """SWD x1e3 (1000 faces asked, 200 available) of the untrained generator and of the one
     trained with the demo's budget, `gan.DEMO`; and of one half of the real faces against the
     other, for scale."""
-    import keras
-    from libs import datasets, gan, metrics
+    from libs import gan
 
-    config = gan.GANConfig(**{k: v for k, v in gan.DEMO.items() if k != "steps"})
-    keras.utils.set_random_seed(config.seed)
-    untrained = gan.evaluate(gan.GAN(config), "faces")  # the weights train() starts from
-    with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        model, history = gan.train("faces", Path(tmp) / "gan", progress=False, **gan.DEMO)
-        seconds = time.perf_counter() - start
-    trained = gan.evaluate(model, "faces")
-    faces = datasets.faces(config.image_size)
-    order = np.random.default_rng(0).permutation(len(faces))
-    halves = metrics.swd(faces[order[:100]], faces[order[100:]])["swd_x1e3"]
+    untrained, trained, seconds = demo_quality(gan, gan.GAN, gan.GANConfig)
     return {"swd_x1e3_untrained": untrained["swd_x1e3"], "swd_x1e3_trained": trained["swd_x1e3"],
             "swd_ratio_trained_over_untrained": round(trained["swd_x1e3"] / untrained["swd_x1e3"], 3),
-            "swd_x1e3_real_halves": round(halves, 2), "demo_budget": gan.DEMO,
-            "demo_train_seconds": round(seconds, 1)}
+            "swd_x1e3_real_halves": real_halves_swd(gan.DEMO["image_size"]),
+            "demo_budget": gan.DEMO, "demo_train_seconds": seconds}
 
 
 def run() -> dict:

@@ -33,13 +33,10 @@ and warm-up took 8-16 s for the reference against 4-9 s for ours. The demo's 300
 from __future__ import annotations
 
 import statistics
-import tempfile
-import time
-from pathlib import Path
 
 import numpy as np
 
-from run import step_rates
+from run import demo_quality, real_halves_swd, step_rates
 
 SHAPES = ((32, 1, 4), (64, 3, 1))  # size, channels, steps per timed run
 BATCH, ROUNDS = 64, 5
@@ -114,30 +111,17 @@ def throughput(size: int, channels: int, steps: int) -> tuple[dict, dict]:
 def quality() -> dict:
     """Reconstruction MSE and SWD x1e3 before and after `vaegan.train` with `vaegan.DEMO`, and
     for scale the mean face's MSE and the SWD between two halves of the real faces."""
-    import keras
-    from libs import datasets, gan, metrics, vaegan
+    from libs import datasets, vaegan
 
-    config = vaegan.VAEGANConfig(image_size=vaegan.DEMO["image_size"],
-                                 n_features=vaegan.DEMO["n_features"], channels=1)
-    keras.utils.set_random_seed(config.seed)
-    untrained = vaegan.evaluate(vaegan.VAEGAN(config), "faces")  # the weights train() starts from
-    with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        model, _ = vaegan.train("faces", Path(tmp) / "vaegan", progress=False, **vaegan.DEMO)
-        seconds = time.perf_counter() - start
-    trained = vaegan.evaluate(model, "faces")
-    real = gan.real_images(gan.image_source("faces", config.image_size), config.image_size,
-                           1000).astype(np.float32) / 255.0
+    untrained, trained, seconds = demo_quality(vaegan, vaegan.VAEGAN, vaegan.VAEGANConfig)
+    real = datasets.faces(vaegan.DEMO["image_size"]).astype(np.float32) / 255.0
     mean_face_mse = float(np.mean(np.square(real - real.mean(axis=0))))
-    faces = datasets.faces(config.image_size)
-    order = np.random.default_rng(0).permutation(len(faces))
-    halves = metrics.swd(faces[order[:100]], faces[order[100:]])["swd_x1e3"]
     return {"reconstruction_mse_untrained": untrained["reconstruction_mse"],
             "reconstruction_mse_trained": trained["reconstruction_mse"],
             "reconstruction_mse_mean_face": round(mean_face_mse, 5),
             "swd_x1e3_untrained": untrained["swd_x1e3"], "swd_x1e3_trained": trained["swd_x1e3"],
-            "swd_x1e3_real_halves": round(halves, 2), "eval_n": trained["n"],
-            "demo_budget": vaegan.DEMO, "demo_train_seconds": round(seconds, 1)}
+            "swd_x1e3_real_halves": real_halves_swd(vaegan.DEMO["image_size"]),
+            "eval_n": trained["n"], "demo_budget": vaegan.DEMO, "demo_train_seconds": seconds}
 
 
 def run() -> dict:

@@ -65,6 +65,39 @@ def step_rates(variants: dict, steps: int, batch: int, rounds: int, label: str):
                        steps * batch, rounds, label)
 
 
+def demo_quality(module, model_type, config_type) -> tuple[dict, dict, float]:
+    """`module.evaluate(model, "faces")` before and after `module.train("faces", ...,
+    **module.DEMO)`: of the untrained model (seeded as `train` seeds it: the weights it starts
+    from) and of the trained one; with the seconds the training took."""
+    import dataclasses
+    import tempfile
+    from pathlib import Path
+
+    import keras
+
+    fields = {f.name for f in dataclasses.fields(config_type)}
+    config = config_type(**{k: v for k, v in module.DEMO.items() if k in fields})
+    keras.utils.set_random_seed(config.seed)
+    untrained = module.evaluate(model_type(config), "faces")
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        model, _ = module.train("faces", Path(tmp) / "model", progress=False, **module.DEMO)
+        seconds = time.perf_counter() - start
+    return untrained, module.evaluate(model, "faces"), round(seconds, 1)
+
+
+def real_halves_swd(image_size: int) -> float:
+    """SWD x1e3 between two random halves of the embedded faces, for scale: what samples as
+    good as real faces would score (against 100 faces rather than 200)."""
+    import numpy as np
+
+    from libs import datasets, metrics
+
+    faces = datasets.faces(image_size)
+    order = np.random.default_rng(0).permutation(len(faces))
+    return round(metrics.swd(faces[order[:100]], faces[order[100:]])["swd_x1e3"], 2)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", metavar="NAME",
