@@ -179,9 +179,10 @@ def test_cli_train_sample_eval(tmp_path, capsys):
     ck = str(tmp_path / "ck")
     assert vaegan.main(["train", "--data", "faces", "--ckpt", ck, "--steps", "2",
                         "--image-size", "16", "--batch-size", "8", "--n-latent", "4",
-                        "--n-features", "4", "--gamma", "0.1"]) == 0
+                        "--n-features", "4", "--gamma", "0.1", "--montage-every", "1"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["step"] == 2 and summary["stop_reason"] == "steps"
+    assert len(list((tmp_path / "ck" / "progress").glob("step_*.png"))) == 3
     assert vaegan.main(["sample", "--ckpt", ck, "--n", "5", "--out", str(tmp_path / "out")]) == 0
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert names == ["montage.png"] + [f"sample_{i:04d}.png" for i in range(5)]
@@ -199,6 +200,8 @@ def test_cli_train_sample_eval(tmp_path, capsys):
      "argument --gamma: '-1' is not a number > 0"),
     (["train", "--data", "faces", "--ckpt", "x", "--n-latent", "0"],
      "argument --n-latent: '0' is not an integer >= 1"),
+    (["train", "--data", "faces", "--ckpt", "x", "--montage-every", "0"],
+     "argument --montage-every: '0' is not an integer >= 1"),
     (["sample", "--ckpt", "x"], "--out"),
     (["eval", "--ckpt", "x", "--data", "faces", "--n", "1"], "'1' is not an integer >= 2"),
     (["fit"], "invalid choice"),
