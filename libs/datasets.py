@@ -5,8 +5,8 @@ them as PNGs for the file pipeline), `corpus()` (text from
 the Python standard library), `digits()` (MNIST-like digits rendered from matplotlib's fonts) and
 `load_text(path)` for your own text.
 
-Real data, cached in `data_dir()` and checksum-verified: `CELEB()`, `ALICE()`, `MNIST()`,
-`CIFAR10()`. Every download goes through `download()`, every archive through `extract()`.
+Real data, cached in `data_dir()` and checksum-verified: `CELEB()` (and its labels,
+`CELEB_ATTRIBUTES()`), `ALICE()`, `MNIST()`, `CIFAR10()`. Every download goes through `download()`, every archive through `extract()`.
 """
 import ast
 import functools
@@ -432,6 +432,55 @@ def CELEB(path=None, *, url: str | None = None,
         f"{CELEB_PAGE} and put it at {archive} (or unzip it so the images are in {folder}/); "
         f"set {ENV_VAR} to use another folder. If you have a URL for the zip, "
         f"CELEB(url=...) downloads it. For an offline alternative use faces().")
+
+
+CELEB_ATTRIBUTES_MD5 = "75e246fa4810816ffd6ee81facbd244c"  # the official list_attr_celeba.txt
+
+
+@functools.lru_cache(maxsize=2)
+def _celeb_attribute_table(path: pathlib.Path, modified: int) -> tuple[list[str], dict, np.ndarray]:
+    """(names, file name -> row, bool (rows, 40)) of list_attr_celeba.txt as it was at time
+    `modified` (ns): a count line, a line of attribute names, then one line per image: its file
+    name and one 1 or -1 per name."""
+    try:
+        lines = path.read_text().splitlines()
+        count, names = int(lines[0]), lines[1].split()
+        rows = [line.split() for line in lines[2:] if line.strip()]
+        values = np.array([row[1:] for row in rows], dtype=np.int8)
+    except (ValueError, IndexError) as e:
+        raise ValueError(f"{path} is not a CelebA attribute list ({e})") from e
+    if values.shape != (count, len(names)):
+        raise ValueError(f"{path} is not a CelebA attribute list: it announces {count} images "
+                         f"of {len(names)} attributes but holds {values.shape}")
+    return names, {row[0]: i for i, row in enumerate(rows)}, values > 0
+
+
+def CELEB_ATTRIBUTES(files=None, path=None, *,
+                     md5: str | None = CELEB_ATTRIBUTES_MD5) -> tuple[list[str], np.ndarray]:
+    """CelebA's 40 binary labels ("Smiling", "Eyeglasses", "Male", ...) of each of `files`.
+
+    Reads list_attr_celeba.txt (CelebA's Anno/ folder) at `path`, else in data_dir(), checked
+    against `md5` (the official file's; None skips the check). files: image paths, matched by
+    file name (default `CELEB()`). Returns (names, labels): the 40 names and a bool array
+    (len(files), 40) whose row i holds the labels of files[i].
+    """
+    path = pathlib.Path(path).expanduser() if path is not None \
+        else data_dir() / "list_attr_celeba.txt"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"CelebA's labels are not present. Get list_attr_celeba.txt (in 'Anno', beside "
+            f"'Align&Cropped Images') from {CELEB_PAGE} and put it at {path}.")
+    mismatch = _hash_mismatch(path, md5=md5)
+    if mismatch:
+        raise ValueError(f"{path} failed verification ({mismatch}). Download it again from "
+                         f"{CELEB_PAGE} or pass md5=None if it is a different list you trust.")
+    names, row_of, labels = _celeb_attribute_table(path.resolve(), path.stat().st_mtime_ns)
+    files = CELEB() if files is None else [str(f) for f in files]
+    missing = [f for f in files if os.path.basename(f) not in row_of]
+    if missing:
+        raise ValueError(f"{len(missing)} of the {len(files)} files have no labels in {path}, "
+                         f"e.g. {missing[0]}; the list names CelebA's files (000001.jpg, ...)")
+    return list(names), labels[[row_of[os.path.basename(f)] for f in files]]
 
 
 ALICE_URL = "https://www.gutenberg.org/cache/epub/11/pg11.txt"

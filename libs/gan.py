@@ -422,9 +422,17 @@ def epoch_batches(source: ImageSource, config: GANConfig):
     return make_epoch
 
 
-def real_images(source: ImageSource, image_size: int, n: int, seed: int = 0) -> np.ndarray:
-    """Up to n real images, uint8 (n, S, S, C): a seeded random subset of `source`."""
-    pick = np.sort(np.random.default_rng(seed).permutation(len(source))[:n])
+def real_images(source: ImageSource, image_size: int, n: int, seed: int = 0,
+                among=None) -> np.ndarray:
+    """Up to n real images, uint8 (n, S, S, C): a seeded random subset of `source`, or of the
+    images at the indices `among` (e.g. those with a label, `datasets.CELEB_ATTRIBUTES`)."""
+    among = np.arange(len(source)) if among is None else np.asarray(among, np.int64).ravel()
+    if not len(among):
+        raise ValueError("among holds no indices: there is no image to choose from")
+    if among.min() < 0 or among.max() >= len(source):
+        raise ValueError(f"among holds indices outside 0..{len(source) - 1} (the source has "
+                         f"{len(source)} images)")
+    pick = np.sort(among[np.random.default_rng(seed).permutation(len(among))[:n]])
     if source.images is not None:
         return utils.to_uint8(np.asarray(source.images)[pick], (0, 255))
     batches = _file_batches(source, [source.files[i] for i in pick], 256, image_size,

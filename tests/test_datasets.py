@@ -391,6 +391,37 @@ def test_celeb_download(server, data_home):
     assert (data_home / "img_align_celeba.zip").read_bytes() == data
 
 
+ATTRIBUTES = ("3\nSmiling Male Eyeglasses\n000001.jpg  1 -1 -1\n000002.jpg -1  1 -1\n"
+              "000003.jpg  1  1  1\n")
+
+
+def test_celeb_attributes_follow_the_files_given(tmp_path):
+    path = tmp_path / "list_attr_celeba.txt"
+    path.write_text(ATTRIBUTES)
+    names, labels = datasets.CELEB_ATTRIBUTES(["/a/000003.jpg", "/b/000001.jpg"], path, md5=None)
+    assert names == ["Smiling", "Male", "Eyeglasses"]
+    assert labels.dtype == bool and labels.tolist() == [[True, True, True], [True, False, False]]
+    with pytest.raises(ValueError, match="failed verification"):  # not the official list
+        datasets.CELEB_ATTRIBUTES(["000001.jpg"], path)
+    with pytest.raises(ValueError, match="1 of the 2 files have no labels.*000009.jpg"):
+        datasets.CELEB_ATTRIBUTES(["000001.jpg", "000009.jpg"], path, md5=None)
+    damaged = tmp_path / "damaged.txt"
+    damaged.write_text(ATTRIBUTES.replace("000002.jpg -1  1 -1", "000002.jpg -1  1"))
+    with pytest.raises(ValueError, match="not a CelebA attribute list"):
+        datasets.CELEB_ATTRIBUTES(["000001.jpg"], damaged, md5=None)
+
+
+def test_celeb_attributes_default_to_the_data_directory_and_celeb(data_home):
+    with pytest.raises(FileNotFoundError, match="list_attr_celeba.txt.*" + str(data_home)):
+        datasets.CELEB_ATTRIBUTES(["000001.jpg"])
+    data_home.mkdir(exist_ok=True)
+    (data_home / "list_attr_celeba.txt").write_text(ATTRIBUTES)
+    _celeb_zip(data_home / "img_align_celeba.zip", n=2)
+    datasets.CELEB(md5=None)  # extracted once; CELEB() then finds the folder
+    names, labels = datasets.CELEB_ATTRIBUTES(md5=None)
+    assert labels.tolist() == [[True, False, False], [False, True, False]]
+
+
 # ---------------------------------------------------------------- ALICE, MNIST, CIFAR10
 
 def _alice_text():

@@ -251,6 +251,18 @@ def test_latent_path_manifold_and_arithmetic():
     np.testing.assert_allclose(steps[1] - steps[0], vector, atol=1e-6)
 
 
+def test_real_images_among_chosen_indices():
+    source = gan.image_source("faces", 16)
+    everything = gan.real_images(source, 16, 200)
+    picked = gan.real_images(source, 16, 3, seed=1, among=[5, 7, 9, 11])
+    assert picked.shape == (3, 16, 16, 1)
+    assert all(any(np.array_equal(p, everything[i]) for i in (5, 7, 9, 11)) for p in picked)
+    with pytest.raises(ValueError, match="outside 0..199"):
+        gan.real_images(source, 16, 3, among=[0, 200])
+    with pytest.raises(ValueError, match="no indices"):
+        gan.real_images(source, 16, 3, among=[])
+
+
 def test_pictures(tmp_path):
     model = gan.GAN(tiny())
     m = gan.montage_of(model, gan.latent(4, 4), tmp_path / "m.png")
