@@ -1,5 +1,6 @@
-"""Small metric functions shared by the models: cross-entropy in nats, bits per character, and
-the sliced Wasserstein distance between sets of images (with FID and KID on given features).
+"""Small metric functions shared by the models: cross-entropy in nats, bits per character, the
+entropy of a text's characters (a language model's baseline), and the sliced Wasserstein
+distance between sets of images (with FID and KID on given features).
 
 Each function does one thing and documents its units. Losses are natural-log cross-entropies
 (nats); a language model's figure of merit is the same number in bits per character
@@ -23,6 +24,17 @@ def bits_per_char(loss_nats: float) -> float:
 def perplexity(loss_nats: float) -> float:
     """exp(loss): the number of equally likely characters the model is as unsure as."""
     return math.exp(float(loss_nats))
+
+
+def unigram_entropy(text: str) -> float:
+    """Nats per character of the best model that ignores context: the entropy of the text's
+    character frequencies. A language model has learnt something from context once its loss
+    on the text falls below this."""
+    if not text:
+        raise ValueError("text is empty: there are no characters to count")
+    _, counts = np.unique(np.frombuffer(text.encode("utf-32-le"), np.uint32), return_counts=True)
+    p = counts / counts.sum()
+    return float(-np.sum(p * np.log(p)))
 
 
 def sparse_cross_entropy(labels: tf.Tensor, logits: tf.Tensor,

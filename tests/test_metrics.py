@@ -34,3 +34,12 @@ def test_uniform_prediction_costs_log_v_nats():
     total, count = metrics.sparse_cross_entropy(tf.constant([0, 3, 9]), tf.zeros((3, 10)))
     assert float(total / count) == pytest.approx(math.log(10), rel=1e-6)
     assert metrics.bits_per_char(float(total / count)) == pytest.approx(math.log2(10), rel=1e-6)
+
+
+def test_unigram_entropy_is_the_context_free_baseline():
+    assert metrics.unigram_entropy("aaaa") == 0.0
+    assert metrics.unigram_entropy("abab") == pytest.approx(math.log(2))
+    assert metrics.unigram_entropy("aab\u00e9") == pytest.approx(-(0.5 * math.log(0.5)
+                                                                   + 2 * 0.25 * math.log(0.25)))
+    with pytest.raises(ValueError, match="empty"):
+        metrics.unigram_entropy("")
