@@ -544,8 +544,9 @@ def progress_gif(folder, saveto=None, interval: float = 0.2, scale: float = 1) -
 
 class ProgressFrames(training.Callback):
     """Every `every` steps (and at the start and end) a montage of `images()` (N, S, S, C) in
-    [-1, 1] is saved as folder/step_000100.png (six-digit step) and folder/../progress.gif is
-    rebuilt from all of them. The GAN shows fixed latents; the VAE-GAN, reconstructions."""
+    [-1, 1] is saved as folder/step_000100.png (six-digit step), shown in TensorBoard under
+    "progress", and folder/../progress.gif is rebuilt from all of them. The GAN shows fixed
+    latents; the VAE-GAN, reconstructions."""
 
     def __init__(self, images, folder, every: int):
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
@@ -555,7 +556,8 @@ class ProgressFrames(training.Callback):
     def frame(self, loop: training.Loop) -> None:
         path = self.folder / f"step_{loop.step:06d}.png"
         if not path.exists():
-            utils.montage(self.images(), saveto=path, value_range=(-1, 1))
+            loop.log_image("progress", utils.montage(self.images(), saveto=path,
+                                                     value_range=(-1, 1)))
             progress_gif(self.folder)
 
     def on_train_begin(self, loop):

@@ -54,6 +54,8 @@ _SCALAR = summary_pb2.SummaryMetadata(
     plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
 _TEXT = summary_pb2.SummaryMetadata(
     plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="text"))
+_IMAGE = summary_pb2.SummaryMetadata(
+    plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="images"))
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -361,6 +363,17 @@ class Loop:
         """A text summary in TensorBoard (e.g. a sample) at the current step."""
         with self.writer.as_default(step=self.step):
             tf.summary.write(name, tf.constant(text), metadata=_TEXT)
+
+    def log_image(self, name: str, image: np.ndarray) -> None:
+        """An image summary in TensorBoard (e.g. a montage of samples) at the current step:
+        uint8 (H, W) or (H, W, 1 or 3), stored as PNG the way TensorBoard's images plugin reads
+        it (width, height, then the encoded images)."""
+        image = np.asarray(image, np.uint8)
+        image = image[..., None] if image.ndim == 2 else image
+        png = tf.io.encode_png(image)
+        value = tf.stack([tf.as_string(image.shape[1]), tf.as_string(image.shape[0]), png])
+        with self.writer.as_default(step=self.step):
+            tf.summary.write(name, value, metadata=_IMAGE)
 
     def write(self, message: str) -> None:
         """Print without breaking the progress bar."""

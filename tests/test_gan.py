@@ -297,6 +297,19 @@ def test_train_writes_checkpoint_progress_and_history(tmp_path):
     frames = sorted(p.name for p in (tmp_path / "ck" / "progress").iterdir())
     assert frames == ["step_000000.png", "step_000002.png", "step_000004.png"]
     assert iio.improps(tmp_path / "ck" / "progress.gif", index=None).shape[0] == 3
+    # The same montages in TensorBoard, as its images plugin reads them.
+    shown = {}
+    for events in (tmp_path / "ck" / "logs").glob("events*"):
+        for event in tf.compat.v1.train.summary_iterator(str(events)):
+            for value in event.summary.value:
+                if value.tag == "progress":
+                    assert value.metadata.plugin_data.plugin_name == "images"
+                    shown[event.step] = tf.make_ndarray(value.tensor)
+    assert sorted(shown) == [0, 2, 4]
+    width, height, png = shown[4]
+    last = iio.imread(tmp_path / "ck" / "progress" / "step_000004.png")
+    assert (int(height), int(width)) == last.shape[:2]
+    np.testing.assert_array_equal(tf.io.decode_png(png).numpy()[..., 0], last)
     saved = json.loads((tmp_path / "ck" / "config.json").read_text())
     assert saved["model"] == "gan" and saved["config"]["ema"] == 0.9
     assert saved["config"]["channels"] == 1  # taken from the data
