@@ -6,7 +6,8 @@ the Python standard library), `digits()` (MNIST-like digits rendered from matplo
 `load_text(path)` for your own text.
 
 Real data, cached in `data_dir()` and checksum-verified: `CELEB()` (and its labels,
-`CELEB_ATTRIBUTES()`), `ALICE()`, `MNIST()`, `CIFAR10()`. Every download goes through `download()`, every archive through `extract()`.
+`CELEB_ATTRIBUTES()`), `ALICE()`, `MNIST()`, `CIFAR10()`. Every download goes through
+`download()`, every archive through `extract()`.
 """
 import ast
 import functools
@@ -438,7 +439,7 @@ CELEB_ATTRIBUTES_MD5 = "75e246fa4810816ffd6ee81facbd244c"  # the official list_a
 
 
 @functools.lru_cache(maxsize=2)
-def _celeb_attribute_table(path: pathlib.Path, modified: int) -> tuple[list[str], dict, np.ndarray]:
+def _celeb_attribute_table(path: pathlib.Path, modified: int) -> tuple[list, dict, np.ndarray]:
     """(names, file name -> row, bool (rows, 40)) of list_attr_celeba.txt as it was at time
     `modified` (ns): a count line, a line of attribute names, then one line per image: its file
     name and one 1 or -1 per name."""
