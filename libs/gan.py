@@ -425,8 +425,17 @@ def epoch_batches(source: ImageSource, config: GANConfig):
 def real_images(source: ImageSource, image_size: int, n: int, seed: int = 0,
                 among=None) -> np.ndarray:
     """Up to n real images, uint8 (n, S, S, C): a seeded random subset of `source`, or of the
-    images at the indices `among` (e.g. those with a label, `datasets.CELEB_ATTRIBUTES`)."""
-    among = np.arange(len(source)) if among is None else np.asarray(among, np.int64).ravel()
+    images `among` selects: indices, or a boolean mask with one value per image (e.g. a label
+    of `datasets.CELEB_ATTRIBUTES`)."""
+    among = np.arange(len(source)) if among is None else np.asarray(among)
+    if among.dtype == bool:
+        if among.shape != (len(source),):
+            raise ValueError(f"a boolean mask for among needs one value per image "
+                             f"({len(source)}), got shape {among.shape}")
+        among = np.flatnonzero(among)
+    if not np.issubdtype(among.dtype, np.integer) and among.size:
+        raise ValueError(f"among must hold integer indices or a boolean mask, got {among.dtype}")
+    among = among.astype(np.int64).ravel()
     if not len(among):
         raise ValueError("among holds no indices: there is no image to choose from")
     if among.min() < 0 or among.max() >= len(source):

@@ -257,6 +257,13 @@ def test_real_images_among_chosen_indices():
     picked = gan.real_images(source, 16, 3, seed=1, among=[5, 7, 9, 11])
     assert picked.shape == (3, 16, 16, 1)
     assert all(any(np.array_equal(p, everything[i]) for i in (5, 7, 9, 11)) for p in picked)
+    mask = np.zeros(200, bool)
+    mask[[5, 7, 9, 11]] = True
+    np.testing.assert_array_equal(gan.real_images(source, 16, 3, seed=1, among=mask), picked)
+    with pytest.raises(ValueError, match="one value per image"):
+        gan.real_images(source, 16, 3, among=mask[:10])
+    with pytest.raises(ValueError, match="integer indices or a boolean mask"):
+        gan.real_images(source, 16, 3, among=[1.5, 2.0])
     with pytest.raises(ValueError, match="outside 0..199"):
         gan.real_images(source, 16, 3, among=[0, 200])
     with pytest.raises(ValueError, match="no indices"):
