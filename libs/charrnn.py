@@ -33,7 +33,7 @@ import keras
 from libs import metrics, training
 from libs.rnn import CELLS, Recurrent
 from libs.utils import (_write_bytes_atomic, arg_int, arg_positive, arg_type, check_int,
-                        run_command)
+                        check_positive, run_command)
 
 # The cell that learns fastest in equal wall time at the default settings, measured on 2 CPU
 # cores with `python benchmarks/bench_charrnn.py --compare-cells SECONDS` (held-out nats/char):
@@ -495,9 +495,7 @@ def sample(model, n_chars: int = 500, prime: str | None = None, temperature: flo
         raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}")
     if sampling not in ("prob", "max"):
         raise ValueError(f"sampling must be 'prob' or 'max', got {sampling!r}")
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or \
-            not (math.isfinite(temperature) and temperature > 0):
-        raise ValueError(f"temperature must be a number > 0, got {temperature!r}")
+    temperature = check_positive("temperature", temperature)
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer))
                               or top_k < 1):
         raise ValueError(f"top_k must be an integer >= 1, got {top_k!r}")

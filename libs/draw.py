@@ -63,7 +63,7 @@ import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
 from libs import training, utils  # noqa: E402
-from libs.utils import arg_int, check_int  # noqa: E402
+from libs.utils import arg_int, check_int, check_positive  # noqa: E402
 
 MODEL_NAME = "draw"
 DATA = ("digits", "mnist")
@@ -120,11 +120,7 @@ class DRAWConfig:
                                  f"{self.image_size}x{self.image_size} image; use 1 to "
                                  f"{self.image_size}")
         for name in ("learning_rate", "clip"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                    or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"{name} must be a number > 0, got {value!r}")
-            setattr(self, name, float(value))
+            setattr(self, name, check_positive(name, getattr(self, name)))
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

@@ -38,7 +38,7 @@ import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
 from . import training, utils  # noqa: E402
-from .utils import check_int  # noqa: E402
+from .utils import check_int, check_positive  # noqa: E402
 from .layers import FusedBatchNormalization, StridedConv2D, StridedConv2DTranspose  # noqa: E402
 
 # The demo's budget (make demo, the benchmark's quality figure): train(data, ckpt, **DEMO) makes
@@ -91,9 +91,7 @@ class GANConfig:
         integer("batch_size", 1)
         integer("seed", 0)
         for name in ("g_learning_rate", "d_learning_rate"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a number > 0, got {value!r}")
+            setattr(self, name, check_positive(name, getattr(self, name)))
         if not 0 <= self.beta1 < 1:
             raise ValueError(f"beta1 must be in [0, 1), got {self.beta1!r}")
         if not 0 < self.margin < EQUILIBRIUM:

@@ -89,6 +89,14 @@ def check_int(name: str, value, low: int = 1) -> int:
     return int(value)
 
 
+def check_positive(name: str, value) -> float:
+    """`value` as a float; ValueError naming `name` unless it is a finite number > 0 (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a number > 0, got {value!r}")
+    return float(value)
+
+
 def arg_type(kind: type, rule: str, ok: Callable[[float], bool]) -> Callable[[str], float]:
     """An argparse ``type=`` for the command lines: the text parsed by ``kind`` (int or float).
 

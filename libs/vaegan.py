@@ -64,7 +64,7 @@ import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
 from . import gan, training, utils  # noqa: E402
-from .utils import check_int  # noqa: E402
+from .utils import check_int, check_positive  # noqa: E402
 
 MODEL_NAME = "vaegan"
 # The demo's budget (make demo, the benchmark's quality figure): train(data, ckpt, **DEMO), about
@@ -100,20 +100,12 @@ class VAEGANConfig:
     seed: int = 0
 
     def __post_init__(self):
-        for name, low in (("image_size", 16), ("n_latent", 1), ("n_features", 1),
-                          ("batch_size", 1), ("seed", 0)):
-            setattr(self, name, check_int(name, getattr(self, name), low))
-        if self.image_size & (self.image_size - 1):
-            raise ValueError(f"image_size must be a power of two >= 16 (16, 32, 64, 128, ...), "
-                             f"got {self.image_size}")
-        if self.channels not in (1, 3) or isinstance(self.channels, bool):
-            raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {self.channels!r}")
+        # The decoder and discriminator are the GAN's, so the GAN's config checks their settings.
+        shared = self.gan_config()
+        for name in ("image_size", "channels", "n_latent", "n_features", "batch_size", "seed"):
+            setattr(self, name, getattr(shared, name))
         for name in ("learning_rate", "d_learning_rate", "gamma"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                    or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"{name} must be a number > 0, got {value!r}")
-            setattr(self, name, float(value))
+            setattr(self, name, check_positive(name, getattr(self, name)))
         if isinstance(self.beta1, bool) or not isinstance(self.beta1, (int, float)) \
                 or not 0 <= self.beta1 < 1:
             raise ValueError(f"beta1 must be in [0, 1), got {self.beta1!r}")

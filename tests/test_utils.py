@@ -245,6 +245,13 @@ def test_check_int_accepts_integers_and_names_bad_values():
             utils.check_int("n", bad)
 
 
+def test_check_positive_accepts_finite_numbers_above_zero():
+    assert utils.check_positive("lr", 3) == 3.0 and utils.check_positive("lr", np.float32(0.5)) == 0.5
+    for bad in (0, -1.0, float("nan"), float("inf"), True, "2"):
+        with pytest.raises(ValueError, match=r"lr must be a number > 0"):
+            utils.check_positive("lr", bad)
+
+
 def test_arg_type_parses_and_names_bad_values():
     positive = utils.arg_positive()
     assert positive("2.5") == 2.5 and utils.arg_int(0)("0") == 0 and utils.arg_int()("7") == 7
