@@ -19,11 +19,12 @@ import pickle
 import shutil
 import sysconfig
 import tarfile
-import tempfile
 import urllib.error
 import zipfile
 
 import numpy as np
+
+from libs.utils import _temporary_sibling, _write_bytes_atomic
 
 ENV_VAR = "CADL_DATA_DIR"
 CELEB_PAGE = "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html"
@@ -188,7 +189,7 @@ def extract(archive: pathlib.Path, target: pathlib.Path) -> pathlib.Path:
 def _into_place(write, target: pathlib.Path) -> None:
     """Run write(tmp) on a temporary sibling folder of `target`, then rename it to `target`."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    tmp = _temporary_sibling(target, os.mkdir)  # the modes of a new folder, not mkdtemp's 0700
     try:
         write(tmp)
         os.replace(tmp, target)
@@ -225,20 +226,19 @@ def faces(size: int = 32) -> np.ndarray:
 def face_files(folder=None) -> list[str]:
     """The embedded faces as image files, for the file-based pipeline the lecture builds.
 
-    Writes `faces(25)` (the LFW crops at their own 25x25 size) as PNGs into `folder`
-    (default data_dir()/faces, made once) and returns their sorted paths.
+    Writes `faces(25)` (the LFW crops at their own 25x25 size) as face_000.png ...
+    face_199.png into `folder` (default data_dir()/faces) and returns their sorted paths. Only
+    the missing ones are written, each atomically; nothing else in the folder is touched.
     """
     from imageio.v3 import imwrite
 
     folder = pathlib.Path(folder).expanduser() if folder else data_dir() / "faces"
     images = faces(25)
-    names = [f"face_{i:03d}.png" for i in range(len(images))]
-    if not all((folder / name).is_file() for name in names):
-        if folder.exists():
-            shutil.rmtree(folder)
-        _into_place(lambda tmp: [imwrite(tmp / name, image[..., 0])
-                                 for name, image in zip(names, images)], folder)
-    return [str(folder / name) for name in names]
+    paths = [folder / f"face_{i:03d}.png" for i in range(len(images))]
+    for path, image in zip(paths, images):
+        if not path.is_file():
+            _write_bytes_atomic(path, imwrite("<bytes>", image[..., 0], extension=".png"))
+    return [str(path) for path in paths]
 
 
 def _docstrings(path: pathlib.Path):

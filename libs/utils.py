@@ -8,8 +8,8 @@ import argparse
 import contextlib
 import math
 import os
+import secrets
 import sys
-import tempfile
 import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -22,16 +22,32 @@ BORDER = 128  # gray of the montage grid lines; the original used 0.5 on a [0, 1
 
 # ---------------------------------------------------------------------------- shared helpers
 
+def _temporary_sibling(path: Path, create: Callable[[Path], object]) -> Path:
+    """A new hidden ``.NAME.XXXXXXXX.tmp`` beside ``path``, made by ``create`` (which opens a
+    file or makes a folder, and refuses a name that exists with FileExistsError).
+
+    Made as any new file or folder is, the umask applies: 0644 and 0755 where the umask is 022,
+    not the 0600 and 0700 of ``tempfile.mkstemp`` and ``mkdtemp``.
+    """
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            create(tmp)
+            return tmp
+        except FileExistsError:  # taken: draw another name
+            continue
+
+
 @contextlib.contextmanager
 def _atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success rename it onto ``path``, on error delete it.
 
-    Creates the parent folder. Readers never see a half-written file.
+    Creates the parent folder. Readers never see a half-written file; the file gets the modes
+    of any new file (the umask applies).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = _temporary_sibling(path, lambda p: open(p, "xb").close())  # "x": a new file only
     try:
         yield Path(tmp)
         os.replace(tmp, path)

@@ -6,6 +6,7 @@ import os
 import pathlib
 import pickle
 import socket
+import stat
 import string
 import struct
 import tarfile
@@ -494,8 +495,33 @@ def test_face_files_writes_the_embedded_faces_once(tmp_path):
     stamp = os.path.getmtime(files[0])
     assert datasets.face_files(tmp_path / "faces") == files  # second call: nothing rewritten
     assert os.path.getmtime(files[0]) == stamp
-    os.remove(files[5])  # an incomplete folder is rebuilt
+    os.remove(files[5])  # an incomplete folder is completed
     assert all(os.path.isfile(f) for f in datasets.face_files(tmp_path / "faces"))
+
+
+def test_face_files_never_delete_or_overwrite_what_else_the_folder_holds(tmp_path):
+    folder = tmp_path / "faces"
+    (folder / "photos").mkdir(parents=True)
+    (folder / "photos" / "me.jpg").write_bytes(b"my face")
+    (folder / "thesis.tex").write_text("years of work")
+    (folder / "face_007.png").write_bytes(b"my own face_007")
+    files = datasets.face_files(folder)
+    assert (folder / "photos" / "me.jpg").read_bytes() == b"my face"
+    assert (folder / "thesis.tex").read_text() == "years of work"
+    assert (folder / "face_007.png").read_bytes() == b"my own face_007"
+    np.testing.assert_array_equal(np.asarray(Image.open(files[8])), datasets.faces(25)[8, ..., 0])
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [os.path.basename(f) for f in files] + ["photos", "thesis.tex"])  # no temporary files
+
+
+def test_extracted_folders_get_the_modes_of_a_normal_mkdir(tmp_path):
+    archive = _zip(tmp_path / "a.zip", {"top/x.txt": "x"})
+    old = os.umask(0o022)
+    try:
+        out = datasets.extract(archive, tmp_path / "out")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755
 
 
 def test_alice_without_download_needs_a_cached_copy(data_home):

@@ -1,6 +1,9 @@
 """Tests for libs.utils: to_uint8, montage, interp, slerp, make_latent_manifold, build_submission,
 check_int and the command lines' argument types."""
 import argparse
+import contextlib
+import os
+import stat
 import zipfile
 
 import imageio.v3 as iio
@@ -236,6 +239,26 @@ def test_build_submission_missing_files(tmp_path):
 def test_build_submission_rejects_single_string():
     with pytest.raises(TypeError, match="list of file names"):
         utils.build_submission("s.zip", "part1.gif")
+
+
+@contextlib.contextmanager
+def _umask(mask):
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027])
+def test_written_files_get_the_modes_of_a_normal_write(tmp_path, mask):
+    with _umask(mask):
+        (tmp_path / "p1.ipynb").write_text("{}")
+        written = [utils._write_bytes_atomic(tmp_path / "config.json", b"{}"),
+                   utils.build_submission("s.zip", ["p1.ipynb"]),
+                   *utils.save_samples(np.zeros((2, 4, 4, 1), np.uint8), tmp_path / "out")]
+    for path in written:
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~mask, path
 
 
 def test_check_int_accepts_integers_and_names_bad_values():
