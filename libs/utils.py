@@ -358,7 +358,8 @@ def build_submission(filename: str | os.PathLike, file_list: Sequence[str | os.P
                      optional_file_list: Sequence[str | os.PathLike] = ()) -> Path:
     """Zip the homework: every file of ``file_list`` plus those of ``optional_file_list`` that exist.
 
-    Raises FileNotFoundError listing each missing required file and its homework part (Part index+1).
+    Raises FileNotFoundError listing each missing required file and its homework part (Part index+1),
+    and ValueError for an empty ``file_list`` or a ``filename`` that is one of the files.
     Names in the zip are relative to the current directory where possible, else the file name.
     Writes a ZIP_DEFLATED archive atomically, prints where it is and returns its absolute path.
     """
@@ -366,6 +367,14 @@ def build_submission(filename: str | os.PathLike, file_list: Sequence[str | os.P
         if isinstance(lst, (str, bytes, os.PathLike)):
             raise TypeError(f"{name} must be a list of file names, got a single name {lst!r}; "
                             "wrap it in [...]")
+    if not file_list:
+        raise ValueError("file_list is empty: name the files of your homework (notebooks, GIFs, "
+                         "...) that the submission must hold")
+    out = Path(filename).resolve()
+    for f in [*file_list, *optional_file_list]:
+        if Path(f).resolve() == out:
+            raise ValueError(f"the submission {filename!r} would overwrite {f!r}, one of the files "
+                             "it zips; give it another name, e.g. session-5.zip")
     required = [Path(f) for f in file_list]
     missing = [f"  {f} (Part {i + 1})" for i, f in enumerate(required) if not f.is_file()]
     if missing:
@@ -381,7 +390,6 @@ def build_submission(filename: str | os.PathLike, file_list: Sequence[str | os.P
             raise ValueError(f"two files would have the same name {arc!r} in the zip: "
                              f"{arcnames[arc]} and {full}")
         arcnames[arc] = full
-    out = Path(filename).resolve()
     with _atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
         for arc, full in arcnames.items():
             zf.write(full, arc)

@@ -241,6 +241,24 @@ def test_build_submission_rejects_single_string():
         utils.build_submission("s.zip", "part1.gif")
 
 
+def test_build_submission_never_overwrites_a_file_it_zips(tmp_path):
+    (tmp_path / "p1.ipynb").write_text("{}")
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="'p1.ipynb' would overwrite 'p1.ipynb'"):
+        utils.build_submission("p1.ipynb", ["p1.ipynb"])
+    with pytest.raises(ValueError, match="'notes.txt' would overwrite 'notes.txt'"):
+        utils.build_submission("notes.txt", ["p1.ipynb"], ["notes.txt"])
+    with pytest.raises(ValueError, match="would overwrite './p1.ipynb'"):  # the same file
+        utils.build_submission(str(tmp_path / "p1.ipynb"), ["./p1.ipynb"])
+    assert (tmp_path / "p1.ipynb").read_text() == "{}" and (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_build_submission_refuses_an_empty_list(tmp_path, capsys):
+    with pytest.raises(ValueError, match="file_list is empty"):
+        utils.build_submission("s.zip", [], ["optional.txt"])
+    assert not (tmp_path / "s.zip").exists() and "Submit" not in capsys.readouterr().out
+
+
 @contextlib.contextmanager
 def _umask(mask):
     old = os.umask(mask)
