@@ -8,6 +8,7 @@ import argparse
 import contextlib
 import math
 import os
+import re
 import secrets
 import sys
 import zipfile
@@ -168,7 +169,9 @@ def model_parser(prog: str, description: str, defaults, settings: Sequence[tuple
     sample = commands.add_parser("sample", allow_abbrev=False, help=sample_help)
     sample.add_argument("--ckpt", required=True, type=Path)
     sample.add_argument("--n", type=arg_int(1), default=64)
-    sample.add_argument("--out", required=True, type=Path, help="folder for the pictures")
+    sample.add_argument("--out", required=True, type=Path,
+                        help="folder for the pictures: a new one, or one of earlier samples, "
+                             "which are replaced")
     sample.add_argument("--seed", type=arg_int(0), default=0)
     evaluate = commands.add_parser("eval", allow_abbrev=False, help=eval_help)
     evaluate.add_argument("--ckpt", required=True, type=Path)
@@ -278,20 +281,43 @@ def montage(images, saveto: str | os.PathLike | None = "montage.png",
     return m
 
 
+# What the sample commands write into their folder (`save_samples`, and DRAW's canvas.gif), and
+# the temporary names `_atomic_path` gives them until they are complete.
+_SAMPLE_NAME = r"sample_\d{4,}\.png|montage\.png|canvas\.gif"
+_SAMPLE_FILE = re.compile(rf"(?:{_SAMPLE_NAME})|\.(?:{_SAMPLE_NAME})\.\w+\.tmp")
+
+
 def save_samples(images, out: str | os.PathLike,
                  value_range: tuple[float, float] | None = None) -> list[Path]:
     """Write images (N, H, W[, C]) as out/sample_0000.png, sample_0001.png, ... and
     out/montage.png (converted with ``to_uint8`` over ``value_range``); returns the paths,
-    the montage last."""
+    the montage last.
+
+    ``out`` is a new or empty folder, or one that holds only earlier samples (sample_NNNN.png,
+    montage.png, canvas.gif): once these are written, the earlier ones they did not replace are
+    removed, so that the folder holds this sample only. A folder that holds anything else is
+    refused (ValueError naming what), before anything is written.
+    """
     out = Path(out)
+    others = sorted(p.name for p in out.iterdir() if not _SAMPLE_FILE.fullmatch(p.name)) \
+        if out.is_dir() else []
+    if others:
+        raise ValueError(f"{out} holds files that are not earlier samples: "
+                         f"{', '.join(others[:5])}{' ...' if len(others) > 5 else ''}; sample "
+                         "into a new or empty folder, or one that holds only earlier samples "
+                         "(sample_NNNN.png, montage.png, canvas.gif), which are replaced")
     pictures = to_uint8(_stack_images(images), value_range)
     paths = []
     for i, picture in enumerate(pictures):
         paths.append(out / f"sample_{i:04d}.png")
         picture = picture[..., 0] if picture.ndim == 3 and picture.shape[-1] == 1 else picture
         _write_bytes_atomic(paths[-1], iio.imwrite("<bytes>", picture, extension=".png"))
-    montage(pictures, saveto=out / "montage.png")
-    return paths + [out / "montage.png"]
+    paths.append(out / "montage.png")
+    montage(pictures, saveto=paths[-1])
+    for earlier in set(out.iterdir()) - set(paths):
+        if _SAMPLE_FILE.fullmatch(earlier.name) and earlier.is_file():
+            earlier.unlink()
+    return paths
 
 
 # ---------------------------------------------------------------------------- latent space

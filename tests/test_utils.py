@@ -279,6 +279,9 @@ def test_written_files_get_the_modes_of_a_normal_write(tmp_path, mask):
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~mask, path
 
 
+# ---------------------------------------------------------------------------- checks
+
+
 def test_check_int_accepts_integers_and_names_bad_values():
     assert utils.check_int("n", np.int64(3)) == 3 and utils.check_int("n", 0, low=0) == 0
     for bad in (0, 1.5, True, "2"):
@@ -323,6 +326,21 @@ def test_save_samples_writes_each_image_and_a_montage(tmp_path, shape, value_ran
     np.testing.assert_array_equal(first, utils.to_uint8(images, value_range)[0].squeeze(-1)
                                   if shape[-1] == 1 else utils.to_uint8(images, value_range)[0])
     assert not list((tmp_path / "out").glob("*.tmp*"))
+
+
+def test_save_samples_replaces_earlier_samples_only(tmp_path):
+    out = tmp_path / "out"
+    utils.save_samples(np.zeros((8, 4, 4, 1), np.uint8), out)
+    (out / "canvas.gif").write_bytes(b"an earlier DRAW sample's")
+    (out / ".sample_0003.png.1a2b3c4d.tmp").write_bytes(b"left by a crash")
+    paths = utils.save_samples(np.full((2, 4, 4, 1), 255, np.uint8), out)
+    assert sorted(out.iterdir()) == sorted(paths)  # sample_0002..0007 and the rest are gone
+    assert iio.imread(out / "sample_0001.png").min() == 255
+    (out / "thesis.tex").write_text("mine")
+    (out / "photos").mkdir()
+    with pytest.raises(ValueError, match="not earlier samples: photos, thesis.tex"):
+        utils.save_samples(np.zeros((1, 4, 4, 1), np.uint8), out)
+    assert len(list(out.iterdir())) == 5  # nothing written, nothing removed
 
 
 def test_run_command_turns_library_errors_into_status_1(capsys):
