@@ -39,7 +39,8 @@ from keras import layers  # noqa: E402
 
 from . import training, utils  # noqa: E402
 from .utils import check_int, check_positive  # noqa: E402
-from .layers import FusedBatchNormalization, StridedConv2D, StridedConv2DTranspose  # noqa: E402
+from .layers import (FusedBatchNormalization, LeakyReLU, StridedConv2D,  # noqa: E402
+                     StridedConv2DTranspose)
 
 # The demo's budget (make demo, the benchmark's quality figure): train(data, ckpt, **DEMO) makes
 # recognisable faces from the embedded ones in a few minutes on a laptop's CPU.
@@ -152,18 +153,18 @@ def discriminator(config: GANConfig, fast: bool = True) -> keras.Model:
     logit. Dense: two hidden layers of 8 * n_features units with leaky ReLU.
     """
     conv, _, norm = layer_kinds(fast)
+    leaky = LeakyReLU if fast else layers.LeakyReLU  # see libs.layers.LeakyReLU: oneDNN's remapper
     x = keras.Input(config.image_shape, name="images")
     if config.dense:
         h = layers.Flatten()(x)
         for i in range(2):
-            h = layers.LeakyReLU(0.2)(layers.Dense(8 * config.n_features, name=f"dense{i}")(h))
+            h = leaky(0.2)(layers.Dense(8 * config.n_features, name=f"dense{i}")(h))
     else:
-        h = layers.LeakyReLU(0.2)(conv(config.n_features, 5, strides=2, padding="same",
-                                       name="down0")(x))
+        h = leaky(0.2)(conv(config.n_features, 5, strides=2, padding="same", name="down0")(x))
         for i in range(1, int(math.log2(config.image_size)) - 2):  # down to 4x4
             h = conv(config.n_features << i, 5, strides=2, padding="same", use_bias=False,
                      name=f"down{i}")(h)
-            h = layers.LeakyReLU(0.2)(norm(momentum=BN_MOMENTUM, name=f"bn{i}")(h))
+            h = leaky(0.2)(norm(momentum=BN_MOMENTUM, name=f"bn{i}")(h))
         h = layers.Flatten()(h)
     return keras.Model(x, layers.Dense(1, name="logit")(h), name="discriminator")
 

@@ -1,4 +1,5 @@
-"""Keras layers that train faster on CPUs: strided and transposed 5x5 convolutions, batch norm.
+"""Keras layers that train faster on CPUs: strided and transposed 5x5 convolutions, batch norm,
+and a leaky ReLU that TensorFlow's oneDNN graph rewriter can handle.
 
 On CPUs TensorFlow's transposed convolution (and the input gradient of a strided one) runs at a
 fraction of the speed of a forward convolution, so these layers compute it as a forward
@@ -122,3 +123,32 @@ class FusedBatchNormalization(layers.BatchNormalization):
         self.moving_mean.assign(self.moving_mean * m + tf.stop_gradient(mean) * (1.0 - m))
         self.moving_variance.assign(self.moving_variance * m + tf.stop_gradient(variance) * (1.0 - m))
         return y if inputs.shape.rank == 4 else y[:, 0, 0, :]
+
+
+def _leaky_relu(x: tf.Tensor, negative_slope: float) -> tf.Tensor:
+    """tf.nn.leaky_relu whose gradient reads its output y instead of its input x."""
+    @tf.custom_gradient
+    def leaky_relu(x):
+        y = tf.nn.leaky_relu(x, negative_slope)
+
+        def grad(dy):
+            # For a slope >= 0, y > 0 exactly where x > 0: the stock op's gradient.
+            return tf.raw_ops.LeakyReluGrad(gradients=dy, features=y, alpha=negative_slope)
+        return y, grad
+    return leaky_relu(x)
+
+
+class LeakyReLU(layers.LeakyReLU):
+    """`keras.layers.LeakyReLU`, with a gradient computed from its output instead of its input.
+
+    Same values and gradients. With the stock layer after a convolution with a bias, the
+    backward pass reads the pre-activation too, and TensorFlow's oneDNN remapper (on by default on
+    recent Intel CPUs, or with TF_ENABLE_ONEDNN_OPTS=1) fuses the convolution with the activation
+    without checking for that second reader: it then fails ("remapper failed: INVALID_ARGUMENT:
+    Mutation::Apply error: fanout ... LeakyReluGrad exist for missing node ... BiasAdd", printed
+    as an error) and skips all its fusions for the training step. Here nothing else reads the
+    pre-activation, so the rewrite is valid.
+    """
+
+    def call(self, inputs):
+        return _leaky_relu(inputs, float(self.negative_slope))
