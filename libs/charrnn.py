@@ -32,8 +32,8 @@ import keras
 
 from libs import metrics, training
 from libs.rnn import CELLS, Recurrent
-from libs.utils import (_write_bytes_atomic, arg_int, arg_positive, arg_type, check_int,
-                        check_positive, run_command)
+from libs.utils import (LEARNING_RATE_MAX, SEED_MAX, _write_bytes_atomic, arg_int, arg_positive,
+                        arg_type, check_int, check_positive, run_command)
 
 # The cell that learns fastest in equal wall time at the default settings, measured on 2 CPU
 # cores with `python benchmarks/bench_charrnn.py --compare-cells SECONDS` (held-out nats/char):
@@ -136,8 +136,8 @@ class CharRNNConfig:
             raise ValueError(f"clip_mode must be 'value' or 'norm', got {self.clip_mode!r}")
         for name in ("n_layers", "n_cells", "batch_size", "sequence_length"):
             integer(name, 1)
-        integer("seed", 0)
-        number("learning_rate", lambda v: v > 0, "> 0")
+        self.seed = check_int("seed", self.seed, 0, SEED_MAX)
+        self.learning_rate = check_positive("learning_rate", self.learning_rate, LEARNING_RATE_MAX)
         number("clip", lambda v: v > 0, "> 0 (clipping cannot be switched off with 0)")
         number("dropout", lambda v: 0 <= v < 1, "in [0, 1)")
         number("validation_fraction", lambda v: 0 <= v < 1, "in [0, 1)")
@@ -534,6 +534,7 @@ def sample(model, n_chars: int = 500, prime: str | None = None, temperature: flo
 
 _POSITIVE_INT, _NATURAL = arg_int(1), arg_int(0)
 _POSITIVE = arg_positive()
+_SEED, _LEARNING_RATE = arg_int(0, SEED_MAX), arg_positive(LEARNING_RATE_MAX)
 _FRACTION = arg_type(float, "a number in [0, 1)", lambda v: 0 <= v < 1)
 _PROBABILITY = arg_type(float, "a number in (0, 1]", lambda v: 0 < v <= 1)
 CORPORA = ("embedded", "alice")
@@ -561,13 +562,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--n-cells", type=_POSITIVE_INT, help=f"default {d.n_cells}")
     p.add_argument("--batch-size", type=_POSITIVE_INT, help=f"default {d.batch_size}")
     p.add_argument("--sequence-length", type=_POSITIVE_INT, help=f"default {d.sequence_length}")
-    p.add_argument("--learning-rate", type=_POSITIVE, help=f"default {d.learning_rate}")
+    p.add_argument("--learning-rate", type=_LEARNING_RATE, help=f"default {d.learning_rate}")
     p.add_argument("--clip", type=_POSITIVE, help=f"default {d.clip}")
     p.add_argument("--clip-mode", choices=("value", "norm"), help=f"default {d.clip_mode}")
     p.add_argument("--dropout", type=_FRACTION, help=f"default {d.dropout}")
     p.add_argument("--validation-fraction", type=_FRACTION,
                    help=f"default {d.validation_fraction}")
-    p.add_argument("--seed", type=_NATURAL, help=f"default {d.seed}")
+    p.add_argument("--seed", type=_SEED, help=f"default {d.seed}")
     p = commands.add_parser("sample", allow_abbrev=False, help="print generated text")
     p.add_argument("--ckpt", type=Path, required=True)
     p.add_argument("--n-chars", type=_NATURAL, default=500)
@@ -577,7 +578,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=_POSITIVE_INT)
     p.add_argument("--top-p", type=_PROBABILITY)
     p.add_argument("--n-samples", type=_POSITIVE_INT, default=1)
-    p.add_argument("--seed", type=_NATURAL)
+    p.add_argument("--seed", type=_SEED)
     p = commands.add_parser("eval", allow_abbrev=False,
                             help="held-out loss of a text; prints JSON on the last line")
     p.add_argument("--ckpt", type=Path, required=True)

@@ -105,9 +105,9 @@ class DRAWConfig:
 
     def __post_init__(self):
         for name, low in (("image_size", 2), ("T", 1), ("read_n", 1), ("write_n", 1),
-                          ("enc_size", 1), ("dec_size", 1), ("n_latent", 1), ("batch_size", 1),
-                          ("seed", 0)):
+                          ("enc_size", 1), ("dec_size", 1), ("n_latent", 1), ("batch_size", 1)):
             setattr(self, name, check_int(name, getattr(self, name), low))
+        self.seed = check_int("seed", self.seed, 0, utils.SEED_MAX)
         if self.channels not in (1, 3) or isinstance(self.channels, bool):
             raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {self.channels!r}")
         for name in ("attention", "binarize"):
@@ -119,8 +119,9 @@ class DRAWConfig:
                 raise ValueError(f"{name}={getattr(self, name)} is larger than the "
                                  f"{self.image_size}x{self.image_size} image; use 1 to "
                                  f"{self.image_size}")
-        for name in ("learning_rate", "clip"):
-            setattr(self, name, check_positive(name, getattr(self, name)))
+        self.learning_rate = check_positive("learning_rate", self.learning_rate,
+                                            utils.LEARNING_RATE_MAX)
+        self.clip = check_positive("clip", self.clip)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -463,8 +464,9 @@ def _parser() -> argparse.ArgumentParser:
     positive = utils.arg_positive()
     settings = (("--batch-size", arg_int(1)), ("--T", arg_int(1)), ("--read-n", arg_int(1)),
                 ("--write-n", arg_int(1)), ("--enc-size", arg_int(1)), ("--dec-size", arg_int(1)),
-                ("--n-latent", arg_int(1)), ("--learning-rate", positive), ("--clip", positive),
-                ("--seed", arg_int(0)))
+                ("--n-latent", arg_int(1)),
+                ("--learning-rate", utils.arg_positive(utils.LEARNING_RATE_MAX)),
+                ("--clip", positive), ("--seed", arg_int(0, utils.SEED_MAX)))
     parser, train, _, _ = utils.model_parser(
         "python -m libs.draw", "Train DRAW, sample from it, evaluate it.", DRAWConfig(),
         settings, {"choices": DATA}, sample_help="write PNGs, montage.png and canvas.gif",

@@ -90,9 +90,9 @@ class GANConfig:
         integer("n_latent", 1)
         integer("n_features", 1)
         integer("batch_size", 1)
-        integer("seed", 0)
+        self.seed = check_int("seed", self.seed, 0, utils.SEED_MAX)
         for name in ("g_learning_rate", "d_learning_rate"):
-            setattr(self, name, check_positive(name, getattr(self, name)))
+            setattr(self, name, check_positive(name, getattr(self, name), utils.LEARNING_RATE_MAX))
         if not 0 <= self.beta1 < 1:
             raise ValueError(f"beta1 must be in [0, 1), got {self.beta1!r}")
         if not 0 < self.margin < EQUILIBRIUM:
@@ -678,14 +678,14 @@ def _keras_features(path):
 
 
 def _parser() -> argparse.ArgumentParser:
-    positive = utils.arg_positive()
+    positive, learning_rate = utils.arg_positive(), utils.arg_positive(utils.LEARNING_RATE_MAX)
     settings = (("--image-size", utils.arg_int(16)), ("--batch-size", utils.arg_int(1)),
                 ("--n-latent", utils.arg_int(1)), ("--n-features", utils.arg_int(1)),
-                ("--g-learning-rate", positive), ("--d-learning-rate", positive),
+                ("--g-learning-rate", learning_rate), ("--d-learning-rate", learning_rate),
                 ("--margin", positive),
                 ("--ema", utils.arg_type(float, "a number >= 0", lambda v: v >= 0),
                  "default 0: off; e.g. 0.999 (or the saved value when resuming)"),
-                ("--seed", utils.arg_int(0)))
+                ("--seed", utils.arg_int(0, utils.SEED_MAX)))
     parser, train, sample, evaluate = utils.model_parser(
         "python -m libs.gan", "Train a GAN, sample from it, evaluate it.", GANConfig(), settings,
         {"help": "faces, celeb or a folder of images"}, sample_help="write generated images",

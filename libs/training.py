@@ -14,9 +14,13 @@ and stops there), a `seconds` budget counted from the end of the first (tracing)
 progress bar (also in notebooks), TensorBoard scalars in `ckpt_dir/logs`, a
 `tf.train.CheckpointManager` every `checkpoint_every` steps and at the end, the model's name and
 config in `ckpt_dir/config.json` (checked on resume), a NaN/inf guard (stop, keep the last good
-checkpoint, restore it into memory, raise `NonFiniteLossError`), Ctrl-C (finish the step, save,
-return normally: a notebook keeps its model), callbacks for side effects, and an optional
-`tf.distribute` strategy. No pickle: TF checkpoints plus JSON.
+checkpoint, restore it into memory, raise `NonFiniteLossError`; weights that are not finite are
+never saved), Ctrl-C, SIGTERM and SIGHUP (finish the step, save, return normally: a notebook
+keeps its model; a second one skips only the final pictures, never the save), a save before any
+error from a callback or the data is raised, a lock so that two trainings never share a folder,
+a resume from the newest intact checkpoint (found from the files; damaged ones are named and
+removed, partial saves of a full disk or a kill -9 cleaned up), callbacks for side effects, and
+an optional `tf.distribute` strategy. No pickle: TF checkpoints plus JSON.
 
     history = fit(step, EpochBatches(make_epoch), "ckpt/gan",
                   {"generator": g, "discriminator": d, "g_opt": g_opt, "d_opt": d_opt, ...},
@@ -32,17 +36,22 @@ import itertools
 import json
 import math
 import os
+import re
+import shutil
 import signal
+import socket
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
-from libs.utils import _write_bytes_atomic
+from libs.utils import _write_bytes_atomic, check_int, check_positive
 
 CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.json"
@@ -103,7 +112,8 @@ def prepare_dir(ckpt_dir: Path, model_name: str, config: dict) -> None:
             raise ValueError(f"{ckpt_dir} holds a {model_name!r} model with another config "
                              f"({described}); resume with the saved config or use another folder")
         return
-    if ckpt_dir.exists() and (not ckpt_dir.is_dir() or any(ckpt_dir.iterdir())):
+    if ckpt_dir.exists() and (not ckpt_dir.is_dir() or any(
+            f.name != LOCK_FILE for f in ckpt_dir.iterdir())):
         raise ValueError(f"{ckpt_dir} exists and is not a checkpoint folder of this library "
                          f"(no {CONFIG_FILE}); choose a new or empty folder")
     ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -156,22 +166,6 @@ def resume_config(ckpt_dir, model_name: str, what: str, config_type,
         raise ValueError(f"{ckpt_dir} holds a {what} trained with other settings: {described}. "
                          "Leave them out to resume, or use a new folder")
     return saved
-
-
-def restore(ckpt_dir, what: str, **objects) -> None:
-    """Restore `objects` (name -> trackable, named as `fit` saved them) from the latest
-    checkpoint in `ckpt_dir`, to use a trained model; what was saved besides them (optimizer
-    state, data position) is left out. FileNotFoundError when nothing is saved yet, ValueError
-    when the checkpoint does not fit the objects."""
-    latest = tf.train.latest_checkpoint(str(ckpt_dir))
-    if latest is None:
-        raise FileNotFoundError(f"{ckpt_dir} holds a {what} config but no checkpoint; "
-                                "train first")
-    try:
-        tf.train.Checkpoint(**objects).restore(latest).expect_partial() \
-            .assert_existing_objects_matched()
-    except (AssertionError, ValueError) as e:
-        raise ValueError(f"the checkpoint in {ckpt_dir} does not fit its config.json: {e}") from e
 
 
 def _unreachable(checkpoint: tf.train.Checkpoint, obj) -> list:
@@ -341,11 +335,17 @@ class every(Callback):
 class Loop:
     """What callbacks see of a running `fit`."""
 
-    def __init__(self, ckpt_dir: Path, step: tf.Variable, manager, writer, bar, history):
+    def __init__(self, ckpt_dir: Path, step: tf.Variable, manager, writer, bar, history,
+                 log_every: int = 1):
         self.ckpt_dir, self._step, self.manager = ckpt_dir, step, manager
-        self.writer, self.bar, self.history = writer, bar, history
+        self.writer, self.bar, self.history, self.log_every = writer, bar, history, log_every
         self.stop_requested = False
         self.saved_step = -1
+        self.signal_name = ""     # the first signal that asked to stop ("SIGINT", "SIGTERM", ...)
+        self._critical = 0        # > 0 while a step or a save must not be cut short
+        self._abort_pending = False
+        self._in_step = False     # an error while True leaves the step half done: not saved
+        self._finite = _float_variables(manager.checkpoint)
 
     @property
     def step(self) -> int:
@@ -382,36 +382,251 @@ class Loop:
         tqdm.write(message) if self.bar is not None else print(message, flush=True)
 
     def save(self) -> None:
-        """Checkpoint now (unless this step is already saved), with the history."""
+        """Checkpoint now (unless this step is already saved), with the history.
+
+        Weights that are not finite are never saved: NonFiniteLossError instead, with the last
+        good checkpoint put back into memory. A failed save (disk full, read-only folder)
+        leaves no partial checkpoint and raises CheckpointSaveError saying which one is intact.
+        """
         if self.saved_step == self.step:
             return
-        self.manager.save(checkpoint_number=self.step)
-        _write_bytes_atomic(self.ckpt_dir / HISTORY_FILE, _to_json(self.history.records))
-        self.saved_step = self.step
+        bad = [name for name, v in self._finite if not bool(tf.reduce_all(tf.math.is_finite(v)))]
+        if bad:
+            _non_finite(self, {"weights": f"not finite in {len(bad)} tensors, e.g. {bad[:3]}"},
+                        self.step)
+        with self.critical():
+            try:
+                self.manager.save(checkpoint_number=self.step)
+                _write_bytes_atomic(self.ckpt_dir / HISTORY_FILE, _to_json(self.history.records))
+            except (tf.errors.OpError, OSError) as e:
+                raise _save_failed(self, e) from e
+            self.saved_step = self.step
 
     def stop(self) -> None:
         """Ask the loop to stop after the current step."""
         self.stop_requested = True
 
+    @contextlib.contextmanager
+    def critical(self):
+        """A step or a save: a second Ctrl-C waits until it is done (see `_signals`)."""
+        self._critical += 1
+        try:
+            yield
+        finally:
+            self._critical -= 1
+        if not self._critical and self._abort_pending:
+            self._abort_pending = False
+            raise KeyboardInterrupt
+
+
+class CheckpointSaveError(OSError):
+    """A checkpoint could not be written (disk full, read-only folder); an earlier one is intact."""
+
+
+class FolderInUseError(OSError):
+    """Another process is training in the same checkpoint folder."""
+
+
+# --- Checkpoint files: find them, restore the newest intact one, clean up after failures --------
+
+_CKPT = re.compile(r"ckpt-(\d+)\.index")
+_PARTIAL = re.compile(r"ckpt-\d+_temp")
+LOCK_FILE = "train.lock"
+
+
+def _float_variables(checkpoint) -> list[tuple[str, tf.Variable]]:
+    """(path, variable) of every floating-point variable `checkpoint` saves, Keras 3's
+    variables included (their `value` is the tf.Variable)."""
+    found, seen = [], set()
+    for path, obj in _named_descendants(checkpoint):
+        if isinstance(obj, (tf.Variable, keras.Variable)):
+            variable = getattr(obj, "value", obj) if isinstance(obj, keras.Variable) else obj
+            if id(variable) not in seen and variable.dtype.is_floating:
+                seen.add(id(variable))
+                found.append((getattr(obj, "path", path), variable))
+    return found
+
+
+def _named_descendants(checkpoint):
+    view = tf.train.TrackableView(checkpoint)
+    seen, queue = {id(checkpoint)}, [("", checkpoint)]
+    while queue:
+        path, obj = queue.pop()
+        for child in view.children(obj).items():
+            name, value = child
+            if id(value) not in seen:
+                seen.add(id(value))
+                queue.append((f"{path}/{name}".lstrip("/"), value))
+                yield f"{path}/{name}".lstrip("/"), value
+
+
+def checkpoint_files(ckpt_dir) -> list[tuple[int, str]]:
+    """(step, prefix) of every checkpoint in `ckpt_dir`, newest first, found from the files
+    themselves (so a missing or garbled `checkpoint` index file loses nothing)."""
+    ckpt_dir = Path(ckpt_dir)
+    found = [(int(m.group(1)), str(ckpt_dir / f"ckpt-{m.group(1)}"))
+             for m in map(_CKPT.fullmatch, os.listdir(ckpt_dir)) if m] if ckpt_dir.is_dir() else []
+    return sorted(found, reverse=True)
+
+
+def _restore_newest(checkpoint, ckpt_dir: Path, what: str, *, partial: bool):
+    """Restore the newest checkpoint of `ckpt_dir` that reads back whole and finite.
+
+    Returns (step, prefix, damaged), damaged being [(prefix, reason)] of the newer ones that
+    failed; (None, None, []) when the folder holds no checkpoint. ValueError when the
+    checkpoints do not fit the objects, or when none of them can be restored.
+    """
+    damaged = []
+    for number, prefix in checkpoint_files(ckpt_dir):
+        try:
+            status = checkpoint.restore(prefix)
+            (status.expect_partial() if partial else status).assert_existing_objects_matched()
+        except (AssertionError, ValueError) as e:  # readable, but made for other objects
+            raise ValueError(f"the checkpoint in {ckpt_dir} does not fit this model ({what}): "
+                             f"{e}") from e
+        except (tf.errors.OpError, IndexError) as e:  # files cut short, garbled or missing
+            damaged.append((prefix, _first_line(e)))
+            continue
+        bad = [name for name, v in _float_variables(checkpoint)
+               if not bool(tf.reduce_all(tf.math.is_finite(v)))]
+        if bad:
+            damaged.append((prefix, f"{len(bad)} tensors are not finite, e.g. {bad[:2]}"))
+            continue
+        return number, prefix, damaged
+    if damaged:
+        listed = "; ".join(f"{Path(p).name}: {reason}" for p, reason in damaged)
+        raise ValueError(f"none of the {len(damaged)} checkpoints in {ckpt_dir} can be restored "
+                         f"({listed}). Nothing was changed; move the folder aside to start "
+                         "again")
+    return None, None, []
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return (text[0] if text else type(e).__name__)[:200]
+
+
+def _remove_checkpoint(prefix: str) -> None:
+    """Delete the files of one checkpoint this library wrote (`ckpt-N.index`, `.data-*`)."""
+    folder, name = Path(prefix).parent, Path(prefix).name
+    for f in folder.iterdir():
+        if f.name == f"{name}.index" or f.name.startswith(f"{name}.data-"):
+            f.unlink()
+
+
+def _remove_partial_saves(ckpt_dir: Path) -> None:
+    """Remove `ckpt-N_temp` folders: saves cut short by a full disk or a kill -9."""
+    for f in ckpt_dir.iterdir():
+        if _PARTIAL.fullmatch(f.name) and f.is_dir():
+            shutil.rmtree(f, ignore_errors=True)
+
+
+def _save_failed(loop: Loop, error: BaseException) -> CheckpointSaveError:
+    """The error to raise when saving step `loop.step` failed, after removing its leftovers."""
+    _remove_partial_saves(loop.ckpt_dir)
+    kept = checkpoint_files(loop.ckpt_dir)
+    kept = [(n, p) for n, p in kept if n != loop.step]
+    intact = (f"The checkpoint of step {kept[0][0]} ({Path(kept[0][1]).name}) is intact; run "
+              "again to resume from it" if kept else "No earlier checkpoint was saved")
+    need = sum(v.numpy().nbytes for _, v in loop._finite)
+    free = shutil.disk_usage(loop.ckpt_dir).free
+    return CheckpointSaveError(
+        f"could not save step {loop.step} in {loop.ckpt_dir}: {_first_line(error)}. A checkpoint "
+        f"needs about {need / 2**20:.1f} MiB and {free / 2**20:.1f} MiB are free there. "
+        f"{intact} once there is room (or the folder is writable).")
+
 
 @contextlib.contextmanager
-def _deferred_interrupt(loop: Loop):
-    """First Ctrl-C: finish the running step, then stop and save. A second one: stop now."""
+def _training_lock(ckpt_dir: Path):
+    """Hold `ckpt_dir/train.lock` (an flock, with our pid in it) while training.
+
+    A second training on the same folder gets FolderInUseError naming the owner. The lock dies
+    with its process, so a killed run leaves no stale lock. Without fcntl (Windows): no lock.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path = ckpt_dir / LOCK_FILE
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise FolderInUseError(f"{ckpt_dir} is being trained by {owner}; wait for it to "
+                                   "finish (or stop it), or train in another folder") from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:  # else the owner removed it between our open and flock: try again
+            break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"process {os.getpid()} on {socket.gethostname()}\n".encode())
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        os.close(fd)
+
+
+def restore(ckpt_dir, what: str, **objects) -> None:
+    """Restore `objects` (name -> trackable, named as `fit` saved them) from the newest intact
+    checkpoint in `ckpt_dir`, to use a trained model; what was saved besides them (optimizer
+    state, data position) is left out. A damaged or non-finite newer checkpoint is skipped with
+    a warning naming it. FileNotFoundError when nothing is saved yet, ValueError when the
+    checkpoints do not fit the objects or none can be restored."""
+    number, _, damaged = _restore_newest(tf.train.Checkpoint(**objects), Path(ckpt_dir), what,
+                                         partial=True)
+    if number is None:
+        raise FileNotFoundError(f"{ckpt_dir} holds a {what} config but no checkpoint; "
+                                "train first")
+    _say_damaged(damaged, f"used the checkpoint of step {number} instead")
+
+
+def _say_damaged(damaged, instead: str) -> None:
+    for prefix, reason in damaged:
+        warnings.warn(f"checkpoint {prefix} is damaged ({reason}); {instead}", stacklevel=3)
+
+
+# --- Signals: Ctrl-C, SIGTERM and SIGHUP finish the step, save and return -----------------------
+
+_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                      if hasattr(signal, name))
+
+
+@contextlib.contextmanager
+def _signals(loop: Loop):
+    """The first Ctrl-C (or SIGTERM, SIGHUP): finish the running step, then stop and save.
+
+    A second one skips what is left of the cosmetic work (evaluations, montages, GIFs) but never
+    a step or the checkpoint: inside `loop.critical()` it waits until that is done.
+    """
     def handler(signum, frame):
-        if loop.stop_requested and loop.history.stop_reason == "interrupted":
+        if not loop.signal_name:
+            loop.signal_name = signal.Signals(signum).name
+            loop.history.stop_reason = "interrupted"
+            loop.stop_requested = True
+        elif loop._critical:
+            loop._abort_pending = True
+        else:
             raise KeyboardInterrupt
-        loop.history.stop_reason = "interrupted"
-        loop.stop_requested = True
 
     try:
-        previous = signal.signal(signal.SIGINT, handler)
+        previous = {s: signal.signal(s, handler) for s in _STOP_SIGNALS}
     except ValueError:  # not the main thread: KeyboardInterrupt is caught by fit instead
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 def _distribute(strategy, train_step):
@@ -433,7 +648,8 @@ def _distribute(strategy, train_step):
 def fit(train_step: Callable[[Any], Mapping[str, tf.Tensor]], data: Iterable,
         ckpt_dir: str | os.PathLike, objects: Mapping[str, Any], *, model_name: str,
         config: Mapping[str, Any], steps: int | None = None, seconds: float | None = None,
-        checkpoint_every: int = 1000, log_every: int = 1, callbacks: Sequence[Callback] = (),
+        checkpoint_every: int = 1000, checkpoint_seconds: float | None = 300,
+        log_every: int = 1, callbacks: Sequence[Callback] = (),
         strategy: tf.distribute.Strategy | None = None, progress: bool = True,
         guard: Sequence[str] | None = None, max_to_keep: int = 3) -> History:
     """Run `train_step` on batches of `data` until step `steps` or `seconds` have passed.
@@ -444,7 +660,9 @@ def fit(train_step: Callable[[Any], Mapping[str, tf.Tensor]], data: Iterable,
         axis 0) and the metrics are averaged: scale the loss you differentiate by the global
         batch size.
       data: iterable of batches; `iter(data)` is called after the checkpoint is restored.
-      ckpt_dir: the checkpoint folder; created if new, resumed if it holds a checkpoint.
+      ckpt_dir: the checkpoint folder; created if new, resumed if it holds a checkpoint (the
+        newest intact one: a damaged newer one is removed, with a warning). One training at a
+        time per folder (FolderInUseError).
       objects: name -> trackable (keras models and optimizers, tf.random.Generator,
         EpochBatches, tf.Variable). An int64 variable under "step" is used as the step counter
         (so the train step can read it); otherwise one is made.
@@ -452,25 +670,63 @@ def fit(train_step: Callable[[Any], Mapping[str, tf.Tensor]], data: Iterable,
         on resume (another model or config in the folder raises ValueError).
       steps: total step to reach (already reached: return at once). seconds: budget of this
         call, from the end of the first step. Neither: until `data` ends or Ctrl-C.
-      checkpoint_every: save every N steps; also at the end, on Ctrl-C, and after `seconds`.
+      checkpoint_every: save every N steps; checkpoint_seconds: also when that much wall time
+        has passed since the last save (None: steps only). Always at the end, on Ctrl-C,
+        SIGTERM or SIGHUP, after `seconds`, and when a callback or the data raise.
       log_every: write the step's metrics to TensorBoard every N steps (the history keeps all).
       callbacks: `Callback`s, e.g. `every(500, evaluate)`.
       guard: metric names that must stay finite (default: all); else NonFiniteLossError.
-      progress: show a tqdm progress bar.
+      progress: show a tqdm progress bar, and a summary line at the end.
 
     Returns:
       The `History` of every metric since step 0; `history.stop_reason` says why it stopped.
     """
-    for name, value in (("steps", steps), ("checkpoint_every", checkpoint_every),
-                        ("log_every", log_every)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or value < (0 if name == "steps" else 1)):
-            raise ValueError(f"{name} must be an integer >= {0 if name == 'steps' else 1}, "
-                             f"got {value!r}")
-    if seconds is not None and not (isinstance(seconds, (int, float)) and seconds > 0):
-        raise ValueError(f"seconds must be a number > 0, got {seconds!r}")
+    _check_fit_arguments(steps, seconds, checkpoint_every, checkpoint_seconds, log_every)
     ckpt_dir = Path(ckpt_dir)
-    prepare_dir(ckpt_dir, model_name, json.loads(json.dumps(dict(config))))
+    if ckpt_dir.exists() and not ckpt_dir.is_dir():
+        raise ValueError(f"{ckpt_dir} is a file, not a folder; choose a new or empty folder")
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    with _training_lock(ckpt_dir):
+        prepare_dir(ckpt_dir, model_name, json.loads(json.dumps(dict(config))))
+        checkpoint, step, history = _resume(ckpt_dir, objects, model_name, max_to_keep)
+        start = int(step.numpy())
+        if steps is not None and start >= steps:
+            history.stop_reason = "steps"
+            print(f"{ckpt_dir} is already at step {start} (>= steps={steps}); nothing to do.")
+            return history
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, initial=start, unit="step", dynamic_ncols=True) \
+            if progress else None
+        manager = tf.train.CheckpointManager(checkpoint, ckpt_dir, max_to_keep=max_to_keep)
+        loop = Loop(ckpt_dir, step, manager, tf.summary.create_file_writer(str(ckpt_dir / "logs")),
+                    bar, history, log_every)
+        loop.saved_step = start if manager.latest_checkpoint else -1
+        run_step = _distribute(strategy, train_step) if strategy is not None else train_step
+        began = time.perf_counter()
+        with _signals(loop):
+            _run(loop, run_step, iter(data), callbacks, steps=steps, seconds=seconds,
+                 checkpoint_every=checkpoint_every, checkpoint_seconds=checkpoint_seconds,
+                 guard=guard)
+            _finish(loop, callbacks)
+        if progress:
+            _summary(loop, start, time.perf_counter() - began, model_name)
+    return history
+
+
+def _check_fit_arguments(steps, seconds, checkpoint_every, checkpoint_seconds, log_every):
+    for name, value, low in (("steps", steps, 0), ("checkpoint_every", checkpoint_every, 1),
+                             ("log_every", log_every, 1)):
+        if value is not None:
+            check_int(name, value, low)
+    for name, value in (("seconds", seconds), ("checkpoint_seconds", checkpoint_seconds)):
+        if value is not None:
+            check_positive(name, value)
+
+
+def _resume(ckpt_dir: Path, objects: Mapping[str, Any], model_name: str, max_to_keep: int):
+    """The checkpoint of `objects`, their step variable and the history, restored from the
+    newest intact checkpoint in `ckpt_dir` (damaged newer ones are removed, with a warning)."""
     objects = dict(objects)
     step = objects.pop("step", None)
     if step is None:
@@ -478,88 +734,154 @@ def fit(train_step: Callable[[Any], Mapping[str, tf.Tensor]], data: Iterable,
     checkpoint = tf.train.Checkpoint(step=step, **objects)
     _track_seed_states(checkpoint, objects)
     _check_tracked(checkpoint, objects)
-    manager = tf.train.CheckpointManager(checkpoint, ckpt_dir, max_to_keep=max_to_keep)
-    history = History()
-    if manager.latest_checkpoint:
-        try:
-            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        except (AssertionError, ValueError) as e:
-            raise ValueError(f"the checkpoint in {ckpt_dir} does not fit this model: {e}") from e
-        if (ckpt_dir / HISTORY_FILE).is_file():
-            history = History(json.loads((ckpt_dir / HISTORY_FILE).read_text()))
-            history.truncate(int(step.numpy()))
-    start = int(step.numpy())
-    if steps is not None and start >= steps:
-        history.stop_reason = "steps"
-        print(f"{ckpt_dir} is already at step {start} (>= steps={steps}); nothing to do.")
-        return history
+    _remove_partial_saves(ckpt_dir)
+    number, prefix, damaged = _restore_newest(checkpoint, ckpt_dir, model_name, partial=False)
+    _say_damaged(damaged, f"it was removed and training resumes from step {number}")
+    for bad, _ in damaged:
+        _remove_checkpoint(bad)
+    if prefix is None:
+        return checkpoint, step, History()
+    try:  # the index file lists what the manager keeps and deletes
+        state = tf.train.get_checkpoint_state(str(ckpt_dir))
+    except (tf.errors.OpError, ValueError):
+        state = None
+    if state is None or Path(state.model_checkpoint_path).name != Path(prefix).name:
+        kept = [p for _, p in reversed(checkpoint_files(ckpt_dir))]
+        times = [os.stat(f"{p}.index").st_mtime for p in kept]  # the manager deletes by them
+        tf.compat.v1.train.update_checkpoint_state(
+            str(ckpt_dir), prefix, kept, all_model_checkpoint_timestamps=times,
+            last_preserved_timestamp=min(times) - 1)
+    return checkpoint, step, _read_history(ckpt_dir, int(step.numpy()))
 
-    from tqdm.auto import tqdm
 
-    bar = tqdm(total=steps, initial=start, unit="step", dynamic_ncols=True) if progress else None
-    writer = tf.summary.create_file_writer(str(ckpt_dir / "logs"))
-    loop = Loop(ckpt_dir, step, manager, writer, bar, history)
-    loop.saved_step = start if manager.latest_checkpoint else -1
-    run_step = _distribute(strategy, train_step) if strategy is not None else train_step
-    batches = iter(data)
-    began = None
+def _read_history(ckpt_dir: Path, step: int) -> History:
+    """The saved history cut at `step`; a damaged file costs only the plot, with a warning."""
+    path = ckpt_dir / HISTORY_FILE
+    if not path.is_file():
+        return History()
     try:
-        with _deferred_interrupt(loop):
-            for cb in callbacks:
-                cb.on_train_begin(loop)
-            while not loop.stop_requested:
-                if steps is not None and loop.step >= steps:
-                    history.stop_reason = "steps"
-                    break
-                if began is not None and seconds is not None and \
-                        time.perf_counter() - began >= seconds:
-                    history.stop_reason = "seconds"
-                    break
-                try:
-                    batch = next(batches)
-                except StopIteration:
-                    history.stop_reason = "data"
-                    break
-                metrics = {k: float(v) for k, v in run_step(batch).items()}
-                bad = {k: v for k, v in metrics.items()
-                       if (guard is None or k in guard) and not math.isfinite(v)}
-                if bad:
-                    _non_finite(loop, checkpoint, bad, loop.step + 1)
-                step.assign_add(1)
-                if began is None:
-                    began = time.perf_counter()  # the first step traced and compiled
-                if loop.step % log_every == 0:
-                    loop.log(**metrics)
-                else:
-                    history.log(loop.step, **metrics)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items()}, refresh=False)
-                for cb in callbacks:
-                    cb.on_step_end(loop, metrics)
-                if loop.step % checkpoint_every == 0:
-                    loop.save()
-            if loop.stop_requested and not history.stop_reason:
-                history.stop_reason = "stopped"
-    except KeyboardInterrupt:  # outside the main thread, or a second Ctrl-C
-        history.stop_reason = "interrupted"
-    finally:
-        if bar is not None:
-            bar.close()
-    for cb in callbacks:
-        cb.on_train_end(loop)
-    loop.save()
-    writer.flush()
-    if history.stop_reason == "interrupted":
-        print(f"Interrupted: saved step {loop.step} in {ckpt_dir}; run again to resume.")
+        history = History(json.loads(path.read_text()))
+        history.truncate(step)
+    except (ValueError, TypeError, AttributeError) as e:
+        warnings.warn(f"{path} is damaged ({e}); training resumes, but the curves start again "
+                      f"at step {step}", stacklevel=3)
+        return History()
     return history
 
 
-def _non_finite(loop: Loop, checkpoint, bad: dict[str, float], at_step: int):
+def _run(loop: Loop, run_step, batches, callbacks, *, steps, seconds, checkpoint_every,
+         checkpoint_seconds, guard) -> None:
+    """The loop proper: step, log, call back, save, until a reason to stop. An error outside
+    the step itself (a callback, the data) is raised after saving what was trained."""
+    history, began, saved_at = loop.history, None, time.monotonic()
+    try:
+        for cb in callbacks:
+            cb.on_train_begin(loop)
+        while not loop.stop_requested:
+            if steps is not None and loop.step >= steps:
+                history.stop_reason = "steps"
+                break
+            if began is not None and seconds is not None and \
+                    time.perf_counter() - began >= seconds:
+                history.stop_reason = "seconds"
+                break
+            try:
+                batch = next(batches)
+            except StopIteration:
+                history.stop_reason = "data"
+                break
+            metrics = _one_step(loop, run_step, batch, guard)
+            began = began or time.perf_counter()  # the first step traced and compiled
+            for cb in callbacks:
+                cb.on_step_end(loop, metrics)
+            if loop.step % checkpoint_every == 0 or (
+                    checkpoint_seconds and time.monotonic() - saved_at >= checkpoint_seconds):
+                loop.save()
+                saved_at = time.monotonic()
+        if loop.stop_requested and not history.stop_reason:
+            history.stop_reason = "stopped"
+    except KeyboardInterrupt:  # a second Ctrl-C, or Ctrl-C outside the main thread
+        history.stop_reason = "interrupted"
+        loop.signal_name = loop.signal_name or "SIGINT"
+    except (NonFiniteLossError, CheckpointSaveError):
+        raise
+    except BaseException:
+        _save_before_raising(loop)
+        raise
+    finally:
+        if loop.bar is not None:
+            loop.bar.close()
+
+
+def _one_step(loop: Loop, run_step, batch, guard) -> dict[str, float]:
+    """One training step, its NaN guard, its log line and progress; a second Ctrl-C waits."""
+    with loop.critical():
+        loop._in_step = True
+        metrics = {k: float(v) for k, v in run_step(batch).items()}
+        loop._in_step = False
+        bad = {k: v for k, v in metrics.items()
+               if (guard is None or k in guard) and not math.isfinite(v)}
+        if bad:
+            _non_finite(loop, bad, loop.step + 1)
+        loop._step.assign_add(1)
+    if loop.step % loop.log_every == 0:
+        loop.log(**metrics)
+    else:
+        loop.history.log(loop.step, **metrics)
+    if loop.bar is not None:
+        loop.bar.update(1)
+        loop.bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items()}, refresh=False)
+    return metrics
+
+
+def _save_before_raising(loop: Loop) -> None:
+    """A callback or the data failed: save the steps trained so far, then let the error go on.
+    An error inside the step itself leaves the weights half updated: those are not saved."""
+    if loop._in_step:
+        where = (f"step {loop.saved_step} is the last saved" if loop.saved_step >= 0
+                 else "nothing was saved yet")
+        loop.write(f"The training step failed; {where} in {loop.ckpt_dir}.")
+        return
+    try:
+        loop.save()
+        loop.write(f"Saved step {loop.step} in {loop.ckpt_dir} before stopping on this error:")
+    except (tf.errors.OpError, OSError, NonFiniteLossError) as e:
+        loop.write(f"Could not save either ({e}).")
+
+
+def _finish(loop: Loop, callbacks: Sequence[Callback]) -> None:
+    """The callbacks' last word (skipped by a second Ctrl-C), then the final save."""
+    try:
+        for cb in callbacks:
+            cb.on_train_end(loop)
+    except KeyboardInterrupt:
+        loop.write("Second interrupt: skipping the final pictures and evaluation; saving.")
+    except BaseException:
+        _save_before_raising(loop)
+        raise
+    loop.save()
+    loop.writer.flush()
+    if loop.signal_name:
+        print(f"Interrupted ({loop.signal_name}): saved step {loop.step} in {loop.ckpt_dir}; "
+              "run again to resume.", flush=True)
+
+
+def _summary(loop: Loop, start: int, elapsed: float, model_name: str) -> None:
+    """One line that still reads right when the progress bar's widget is gone (a reopened
+    notebook): steps done, time, last metrics."""
+    done = loop.step - start
+    last = ", ".join(f"{name} {values[-1][1]:.4g}" for name, values in loop.history.records.items()
+                     if values and values[-1][0] == loop.step)
+    print(f"{model_name}: trained steps {start} to {loop.step} ({done} steps) in {elapsed:.0f} s"
+          + (f"; at step {loop.step}: {last}" if last else "") + f" [{loop.history.stop_reason}]",
+          flush=True)
+
+
+def _non_finite(loop: Loop, bad: dict[str, float], at_step: int):
     """Stop on NaN/inf: keep the last good checkpoint, put it back into memory, say what to do."""
     what = ", ".join(f"{k}={v}" for k, v in bad.items())
     if loop.manager.latest_checkpoint:
-        checkpoint.restore(loop.manager.latest_checkpoint).expect_partial()
+        loop.manager.checkpoint.restore(loop.manager.latest_checkpoint).expect_partial()
         kept = (f"The last good checkpoint (step {loop.step}) in {loop.ckpt_dir} was kept and "
                 "restored into memory.")
     else:

@@ -99,18 +99,28 @@ def _split_channels(batch: np.ndarray, what: str = "images") -> tuple[np.ndarray
                      "expected (N, H, W), (N, H, W, 1) or (N, H, W, 3)")
 
 
-def check_int(name: str, value, low: int = 1) -> int:
-    """`value` as an int; ValueError naming `name` unless it is an integer >= `low` (not a bool)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+SEED_MAX = 2**32 - 1  # the largest seed keras.utils.set_random_seed (NumPy's seeding) takes
+# Far above any learning rate that trains, and far below those that overflow float32 (1e39).
+LEARNING_RATE_MAX = 10.0
+
+
+def check_int(name: str, value, low: int = 1, high: int | None = None) -> int:
+    """`value` as an int; ValueError naming `name` unless it is an integer >= `low` (and <=
+    `high`, if given; not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low \
+            or (high is not None and value > high):
+        raise ValueError(f"{name} must be an integer >= {low}"
+                         f"{'' if high is None else f' and <= {high}'}, got {value!r}")
     return int(value)
 
 
-def check_positive(name: str, value) -> float:
-    """`value` as a float; ValueError naming `name` unless it is a finite number > 0 (not a bool)."""
+def check_positive(name: str, value, high: float | None = None) -> float:
+    """`value` as a float; ValueError naming `name` unless it is a finite number > 0 (and <=
+    `high`, if given; not a bool)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a number > 0, got {value!r}")
+            or not math.isfinite(value) or value <= 0 or (high is not None and value > high):
+        raise ValueError(f"{name} must be a number > 0{'' if high is None else f' and <= {high:g}'}"
+                         f", got {value!r}")
     return float(value)
 
 
@@ -132,14 +142,17 @@ def arg_type(kind: type, rule: str, ok: Callable[[float], bool]) -> Callable[[st
     return parse
 
 
-def arg_int(low: int = 1) -> Callable[[str], int]:
-    """``arg_type`` for an integer >= ``low``: ``check_int`` for the command lines."""
-    return arg_type(int, f"an integer >= {low}", lambda value: value >= low)
+def arg_int(low: int = 1, high: int | None = None) -> Callable[[str], int]:
+    """``arg_type`` for an integer >= ``low`` (and <= ``high``): ``check_int`` for the command
+    lines."""
+    return arg_type(int, f"an integer >= {low}{'' if high is None else f' and <= {high}'}",
+                    lambda value: value >= low and (high is None or value <= high))
 
 
-def arg_positive() -> Callable[[str], float]:
-    """``arg_type`` for a number > 0: learning rates, time budgets, clipping."""
-    return arg_type(float, "a number > 0", lambda value: value > 0)
+def arg_positive(high: float | None = None) -> Callable[[str], float]:
+    """``arg_type`` for a number > 0 (and <= ``high``): learning rates, time budgets, clipping."""
+    return arg_type(float, f"a number > 0{'' if high is None else f' and <= {high:g}'}",
+                    lambda value: value > 0 and (high is None or value <= high))
 
 
 def model_parser(prog: str, description: str, defaults, settings: Sequence[tuple],
@@ -172,12 +185,12 @@ def model_parser(prog: str, description: str, defaults, settings: Sequence[tuple
     sample.add_argument("--out", required=True, type=Path,
                         help="folder for the pictures: a new one, or one of earlier samples, "
                              "which are replaced")
-    sample.add_argument("--seed", type=arg_int(0), default=0)
+    sample.add_argument("--seed", type=arg_int(0, SEED_MAX), default=0)
     evaluate = commands.add_parser("eval", allow_abbrev=False, help=eval_help)
     evaluate.add_argument("--ckpt", required=True, type=Path)
     evaluate.add_argument("--data", required=True, **data)
     evaluate.add_argument("--n", type=arg_int(eval_min_n), default=1000)
-    evaluate.add_argument("--seed", type=arg_int(0), default=0)
+    evaluate.add_argument("--seed", type=arg_int(0, SEED_MAX), default=0)
     return parser, train, sample, evaluate
 
 

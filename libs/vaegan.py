@@ -104,8 +104,9 @@ class VAEGANConfig:
         shared = self.gan_config()
         for name in ("image_size", "channels", "n_latent", "n_features", "batch_size", "seed"):
             setattr(self, name, getattr(shared, name))
-        for name in ("learning_rate", "d_learning_rate", "gamma"):
-            setattr(self, name, check_positive(name, getattr(self, name)))
+        for name in ("learning_rate", "d_learning_rate"):
+            setattr(self, name, check_positive(name, getattr(self, name), utils.LEARNING_RATE_MAX))
+        self.gamma = check_positive("gamma", self.gamma)
         if isinstance(self.beta1, bool) or not isinstance(self.beta1, (int, float)) \
                 or not 0 <= self.beta1 < 1:
             raise ValueError(f"beta1 must be in [0, 1), got {self.beta1!r}")
@@ -364,11 +365,11 @@ def load(ckpt_dir) -> VAEGAN:
 # ---------------------------------------------------------------------------- command line
 
 def _parser() -> argparse.ArgumentParser:
-    positive = utils.arg_positive()
+    positive, learning_rate = utils.arg_positive(), utils.arg_positive(utils.LEARNING_RATE_MAX)
     settings = (("--image-size", utils.arg_int(16)), ("--batch-size", utils.arg_int(1)),
                 ("--n-latent", utils.arg_int(1)), ("--n-features", utils.arg_int(1)),
-                ("--learning-rate", positive), ("--d-learning-rate", positive),
-                ("--gamma", positive), ("--seed", utils.arg_int(0)))
+                ("--learning-rate", learning_rate), ("--d-learning-rate", learning_rate),
+                ("--gamma", positive), ("--seed", utils.arg_int(0, utils.SEED_MAX)))
     parser, train_parser, _, _ = utils.model_parser(
         "python -m libs.vaegan", "Train a VAE-GAN, sample from it, evaluate it.", VAEGANConfig(),
         settings, {"help": "faces, celeb or a folder of images"},

@@ -87,6 +87,9 @@ def test_vocabulary_round_trip_and_errors(tmp_path):
     ("cell", "transformer", "cell must be one of"), ("clip_mode", "both", "clip_mode"),
     ("n_cells", 0, "n_cells must be an integer >= 1"), ("dropout", 1.0, "dropout"),
     ("validation_fraction", 1.0, "validation_fraction"), ("learning_rate", 0, "learning_rate"),
+    ("learning_rate", 1e39, r"learning_rate must be a number > 0 and <= 10, got 1e\+39"),
+    ("learning_rate", float("inf"), "learning_rate"),
+    ("seed", 2**32, "seed must be an integer >= 0 and <= 4294967295"),
     ("batch_size", 2.5, "batch_size")])
 def test_config_refuses_bad_values(field, value, message):
     with pytest.raises(ValueError, match=message):
@@ -153,8 +156,10 @@ def test_bad_text_is_refused(tmp_path):
     assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
 
 
-def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     # A learning rate of 1e38 sends the weights to ~1e38 after one step: the logits overflow.
+    # The config refuses rates above LEARNING_RATE_MAX; lifted here to provoke the NaN.
+    monkeypatch.setattr(charrnn, "LEARNING_RATE_MAX", 1e38)
     with pytest.raises(training.NonFiniteLossError,
                        match=r"loss=nan.* at step 2.*checkpoint \(step 1\).*learning rate"):
         tiny_train(tmp_path / "nan", 5, learning_rate=1e38, checkpoint_every=1)
@@ -373,10 +378,27 @@ def test_cli_train_on_the_embedded_corpus(tmp_path, capsys):
      "argument --top-p: '1.5' is not a number in (0, 1]"),
     (["sample", "--ckpt", "x", "--n-chars", "-5"],
      "argument --n-chars: '-5' is not an integer >= 0"),
+    (["sample", "--ckpt", "x", "--seed", "99999999999999999999999"],
+     "argument --seed: '99999999999999999999999' is not an integer >= 0 and <= 4294967295"),
+    (["train", "--corpus", "embedded", "--ckpt", "x", "--learning-rate", "1e39"],
+     "argument --learning-rate: '1e39' is not a number > 0 and <= 10"),
     (["eval", "--ckpt", "x"], "--text"), (["fly"], "invalid choice")])
 def test_cli_refuses_bad_flags(args, message, capsys):
     code, _, err = cli(args, capsys)
     assert code == 2 and message in err.replace("\n", " ")
+
+
+def test_a_refused_seed_leaves_nothing_written(tmp_path, capsys):
+    text_file, ckpt = tmp_path / "text.txt", tmp_path / "ckpt"
+    text_file.write_text(TEXT)
+    code, _, err = cli(["train", "--text", str(text_file), "--ckpt", str(ckpt), "--seed",
+                        "99999999999999999999999"], capsys)
+    assert code == 2 and "argument --seed" in err and not ckpt.exists()
+    with pytest.raises(ValueError, match="seed must be an integer >= 0 and <= 4294967295"):
+        tiny_train(ckpt, 1, seed=2**70)  # Python callers: the config's check
+    assert not ckpt.exists()
+    _, history = tiny_train(ckpt, 1, seed=5)  # another seed is no "other settings"
+    assert history.stop_reason == "steps"
 
 
 def test_cli_reports_bad_input_with_exit_code_1(tmp_path, capsys, trained):

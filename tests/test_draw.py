@@ -235,6 +235,8 @@ def test_resume_keeps_the_saved_config_and_refuses_others(tmp_path):
     (dict(channels=2), "channels must be 1"),
     (dict(enc_size=2.5), "enc_size must be an integer"),
     (dict(learning_rate=0), "learning_rate must be a number > 0"),
+    (dict(learning_rate=1e39), "learning_rate must be a number > 0 and <= 10"),
+    (dict(seed=2**32), "seed must be an integer >= 0 and <= 4294967295"),
     (dict(clip=float("nan")), "clip must be a number > 0"),
     (dict(attention="yes"), "attention must be True or False"),
 ])

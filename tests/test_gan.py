@@ -92,6 +92,9 @@ def test_fused_batch_norm_equals_keras(shape):
     (dict(image_size=24), "power of two"), (dict(image_size=8), ">= 16"),
     (dict(n_latent=0), "n_latent"), (dict(channels=2), "channels"),
     (dict(margin=0.8), "margin"), (dict(ema=1.0), "ema"), (dict(g_learning_rate=0), "g_learning"),
+    (dict(d_learning_rate=1e39), "d_learning_rate must be a number > 0 and <= 10"),
+    (dict(g_learning_rate=float("inf")), "g_learning_rate"),
+    (dict(seed=2**32), "seed must be an integer >= 0 and <= 4294967295"),
 ])
 def test_config_refuses_bad_values(changes, message):
     with pytest.raises(ValueError, match=message):
@@ -450,6 +453,12 @@ def test_cli_train_sample_eval(tmp_path, capsys):
     (["train", "--data", "faces", "--ckpt", "x", "--n-latent", "0"],
      "argument --n-latent: '0' is not an integer >= 1"),
     (["sample", "--ckpt", "x"], "--out"),
+    (["train", "--data", "faces", "--ckpt", "x", "--g-learning-rate", "1e39"],
+     "argument --g-learning-rate: '1e39' is not a number > 0 and <= 10"),
+    (["train", "--data", "faces", "--ckpt", "x", "--seed", "99999999999999999999999"],
+     "argument --seed: '99999999999999999999999' is not an integer >= 0 and <= 4294967295"),
+    (["sample", "--ckpt", "x", "--out", "y", "--seed", "99999999999999999999999"],
+     "argument --seed"),
     (["fit"], "invalid choice"),
 ])
 def test_cli_refuses_bad_flags(argv, message, capsys):

@@ -288,3 +288,167 @@ def test_mirrored_strategy_on_two_cpus_matches_one_device(tmp_path, on_two_cpus)
         np.testing.assert_allclose(one, two, rtol=1e-5, atol=1e-6)
         print("ok")
     """, tmp_path)
+
+
+def test_weights_that_became_non_finite_are_never_saved(tmp_path):
+    # The update of step 3 makes the weights NaN while its loss (computed before) is finite:
+    # the save of step 3 must refuse them and keep step 2, the last finite checkpoint.
+    model, step, data, objects = make()
+
+    def poisoning(batch):
+        metrics = step(batch)
+        if int(objects["optimizer"].iterations.numpy()) == 3:
+            model.weights[0].assign(model.weights[0] * np.inf)
+        return metrics
+
+    with pytest.raises(training.NonFiniteLossError, match=r"weights=not finite.*step 2"):
+        training.fit(poisoning, data, tmp_path / "run", objects, model_name="toy", config={},
+                     steps=10, checkpoint_every=1, progress=False)
+    assert tf.train.latest_checkpoint(str(tmp_path / "run")).endswith("ckpt-2")
+    assert all(np.all(np.isfinite(w)) for w in weights(model))
+
+
+def test_a_non_finite_checkpoint_is_skipped_when_loading_and_resuming(tmp_path):
+    fit(tmp_path / "run", steps=4, checkpoint_every=2)
+    model, step, data, objects = make()
+    checkpoint = tf.train.Checkpoint(step=tf.Variable(6, dtype=tf.int64), **objects)
+    checkpoint.save_counter  # noqa: B018 (made on first use; fit's checkpoints have one)
+    model.weights[0].assign(model.weights[0] * np.nan)  # as written by an older version
+    checkpoint.write(str(tmp_path / "run" / "ckpt-6"))
+    fresh, _, _, _ = make()
+    with pytest.warns(UserWarning, match=r"ckpt-6 is damaged \(1 tensors are not finite"):
+        training.restore(tmp_path / "run", "toy", model=fresh)
+    assert all(np.all(np.isfinite(w)) for w in weights(fresh))
+    with pytest.warns(UserWarning, match="removed and training resumes from step 4"):
+        _, history, _ = fit(tmp_path / "run", steps=5)
+    assert history["loss"][0].tolist() == [1, 2, 3, 4, 5]
+
+
+def test_a_failing_callback_does_not_cost_the_trained_steps(tmp_path):
+    class Broken(training.Callback):
+        def on_step_end(self, loop, metrics):
+            if loop.step == 5:
+                raise PermissionError("cannot write the progress GIF")
+
+    with pytest.raises(PermissionError, match="progress GIF"):
+        fit(tmp_path / "run", steps=10, checkpoint_every=100, callbacks=[Broken()])
+    assert tf.train.latest_checkpoint(str(tmp_path / "run")).endswith("ckpt-5")
+
+
+def test_checkpoint_seconds_saves_on_wall_time(tmp_path):
+    saved = []
+
+    class Saves(training.Callback):
+        def on_step_end(self, loop, metrics):
+            saved.append(loop.saved_step)
+
+    fit(tmp_path / "run", steps=4, checkpoint_every=1000, checkpoint_seconds=1e-9,
+        callbacks=[Saves()])
+    assert saved == [-1, 1, 2, 3]  # each step saved the one before, by time, not by count
+    with pytest.raises(ValueError, match="checkpoint_seconds"):
+        fit(tmp_path / "other", steps=1, checkpoint_seconds=0)
+
+
+def test_second_ctrl_c_skips_the_final_pictures_but_saves(tmp_path):
+    pictures = []
+
+    class SlowPictures(training.Callback):
+        def on_step_end(self, loop, metrics):
+            if loop.step == 3:
+                os.kill(os.getpid(), signal.SIGINT)
+
+        def on_train_end(self, loop):
+            os.kill(os.getpid(), signal.SIGINT)  # a second Ctrl-C while drawing
+            pictures.append("drawn")
+
+    _, history, _ = fit(tmp_path / "run", steps=8, callbacks=[SlowPictures()])
+    assert history.stop_reason == "interrupted" and pictures == []
+    assert tf.train.latest_checkpoint(str(tmp_path / "run")).endswith("ckpt-3")
+
+
+def test_second_ctrl_c_during_a_save_waits_for_it(tmp_path):
+    model, step, data, objects = make()
+    loops = []
+
+    class Interrupt(training.Callback):
+        def on_train_begin(self, loop):
+            loops.append(loop)
+            save = loop.manager.save
+
+            def save_interrupted(**kwargs):  # both signals arrive while the files are written
+                os.kill(os.getpid(), signal.SIGINT)
+                os.kill(os.getpid(), signal.SIGINT)
+                return save(**kwargs)
+            loop.manager.save = save_interrupted
+
+    _, history, _ = fit(tmp_path / "run", steps=8, checkpoint_every=2, callbacks=[Interrupt()])
+    assert history.stop_reason == "interrupted"
+    assert tf.train.latest_checkpoint(str(tmp_path / "run")).endswith("ckpt-2")
+    assert json.loads((tmp_path / "run" / "history.json").read_text())["loss"][-1][0] == 2
+
+
+def trained(tmp_path) -> str:
+    fit(tmp_path / "run", steps=6, checkpoint_every=2)
+    return tmp_path / "run"
+
+
+@pytest.mark.parametrize("damage", ["delete", "garble"])
+def test_missing_or_garbled_checkpoint_index_loses_nothing(tmp_path, damage):
+    run = trained(tmp_path)
+    if damage == "delete":
+        (run / "checkpoint").unlink()
+    else:
+        (run / "checkpoint").write_text("model_checkpoint_path: {{{ garbage")
+    fresh, _, _, _ = make()
+    training.restore(run, "toy", model=fresh)  # found from the files themselves
+    _, history, _ = fit(run, steps=8)
+    assert history["loss"][0].tolist() == list(range(1, 9))  # resumed at 6, not from 0
+    assert tf.train.latest_checkpoint(str(run)).endswith("ckpt-8")
+
+
+@pytest.mark.parametrize("damage", ["truncate", "empty index", "garbled index", "delete data"])
+def test_damaged_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, damage):
+    run = trained(tmp_path)
+    data, index = run / "ckpt-6.data-00000-of-00001", run / "ckpt-6.index"
+    if damage == "truncate":
+        data.write_bytes(data.read_bytes()[:data.stat().st_size // 2])
+    elif damage == "empty index":
+        index.write_bytes(b"")
+    elif damage == "garbled index":
+        index.write_bytes(b"x" * index.stat().st_size)
+    else:
+        data.unlink()
+    fresh, _, _, _ = make()
+    with pytest.warns(UserWarning, match="ckpt-6 is damaged .*used the checkpoint of step 4"):
+        training.restore(run, "toy", model=fresh)
+    with pytest.warns(UserWarning, match="ckpt-6 is damaged .*resumes from step 4"):
+        _, history, _ = fit(run, steps=8, checkpoint_every=2)
+    assert history["loss"][0].tolist() == list(range(1, 9))
+    assert [n for n, _ in training.checkpoint_files(run)] == [8, 6, 4]  # ckpt-6 made anew
+
+
+def test_every_checkpoint_damaged_is_refused_never_started_over(tmp_path):
+    run = trained(tmp_path)
+    for f in run.glob("ckpt-*.index"):
+        f.write_bytes(b"not an index")
+    with pytest.raises(ValueError, match=r"none of the 3 checkpoints .*ckpt-6: .*move the folder"):
+        fit(run, steps=8)
+    with pytest.raises(ValueError, match="none of the 3 checkpoints"):
+        training.restore(run, "toy", model=make()[0])
+    assert [n for n, _ in training.checkpoint_files(run)] == [6, 4, 2]
+
+
+def test_damaged_history_does_not_block_resuming(tmp_path):
+    run = trained(tmp_path)
+    (run / "history.json").write_text('{"loss": [[1, 0.5], [2,')
+    with pytest.warns(UserWarning, match=r"history.json is damaged .*start again at step 6"):
+        _, history, _ = fit(run, steps=8)
+    assert history["loss"][0].tolist() == [7, 8]
+
+
+def test_leftover_partial_saves_are_removed_on_resume(tmp_path):
+    run = trained(tmp_path)
+    (run / "ckpt-7_temp").mkdir()  # what a kill -9 or a full disk leaves in a save
+    (run / "ckpt-7_temp" / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"half")
+    fit(run, steps=7)
+    assert not (run / "ckpt-7_temp").exists()

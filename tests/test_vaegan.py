@@ -32,6 +32,8 @@ def weights(model):
     (dict(n_latent=0), "n_latent"), (dict(channels=2), "channels"),
     (dict(gamma=0), "gamma"), (dict(gamma=float("nan")), "gamma"),
     (dict(learning_rate=-1e-3), "learning_rate"), (dict(beta1=1.0), "beta1"),
+    (dict(d_learning_rate=1e39), "d_learning_rate must be a number > 0 and <= 10"),
+    (dict(seed=2**32), "seed must be an integer >= 0 and <= 4294967295"),
     (dict(batch_size=2.5), "batch_size"),
 ])
 def test_config_refuses_bad_values(changes, message):
