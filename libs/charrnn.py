@@ -240,7 +240,9 @@ def _choose(logits, seed, temperature, top_k, top_p, greedy, use_k, use_p):
     """
     if greedy:
         return tf.argmax(logits, -1, output_type=tf.int32)
-    logits = logits / temperature
+    # Shifted so that the largest is 0 before dividing: a tiny temperature sends the others to
+    # -inf and leaves the most likely at 0, which is greedy sampling, never inf - inf = NaN.
+    logits = (logits - tf.reduce_max(logits, -1, keepdims=True)) / temperature
     V = tf.shape(logits)[-1]
     if use_k or use_p:
         ranked = tf.sort(logits, axis=-1, direction="DESCENDING")  # (S, V)
@@ -254,7 +256,7 @@ def _choose(logits, seed, temperature, top_k, top_p, greedy, use_k, use_p):
             ranked = tf.where(tf.range(V) < k, ranked, -np.inf)
         kept = tf.reduce_min(tf.where(tf.math.is_inf(ranked), np.inf, ranked), -1, keepdims=True)
         logits = tf.where(logits < kept, -np.inf, logits)
-    p = tf.exp(logits - tf.reduce_max(logits, -1, keepdims=True))  # unnormalised, (S, V)
+    p = tf.exp(logits)  # unnormalised, (S, V), the largest 1
     cdf = tf.matmul(p, tf.linalg.band_part(tf.ones([V, V]), 0, -1))  # cumulative sums
     u = tf.random.stateless_uniform([tf.shape(p)[0], 1], seed) * cdf[:, -1:]
     ids = tf.reduce_sum(tf.cast(cdf <= u, tf.int32), -1)
@@ -485,8 +487,9 @@ def sample(model, n_chars: int = 500, prime: str | None = None, temperature: flo
     `model` is a CharRNN or a checkpoint folder. sampling="max" takes the most likely
     character; "prob" draws from the softmax at `temperature` (< 1: safer, > 1: wilder),
     restricted to the `top_k` most likely characters and/or the smallest set whose probability
-    reaches `top_p`. The prime (default: a new line) is read once; then each character costs
-    one step of the network, carrying its state. The same `seed` gives the same texts.
+    reaches `top_p`; a temperature too small for float32 (below 1.2e-38) samples greedily. The
+    prime (default: a new line) is read once; then each character costs one step of the
+    network, carrying its state. The same `seed` gives the same texts.
     """
     model = _model(model)
     if isinstance(n_chars, bool) or not isinstance(n_chars, (int, np.integer)) or n_chars < 0:
@@ -514,6 +517,9 @@ def sample(model, n_chars: int = 500, prime: str | None = None, temperature: flo
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1)[0])
     first = tf.fill([S], int(ids[-1]))
+    # float32 rounds temperatures below its smallest normal number (1.2e-38) to 0 or to
+    # subnormals, which XLA flushes to 0: those sample greedily, as that smallest one does.
+    temperature = max(temperature, float(np.finfo(np.float32).tiny))
     args = (tf.constant(seed, tf.int64), tf.constant(temperature, tf.float32),
             tf.constant(top_k or 1, tf.int32), tf.constant(top_p or 1.0, tf.float32))
     flags = (sampling == "max", top_k is not None, top_p is not None)

@@ -230,6 +230,16 @@ def test_top_k_one_and_tiny_top_p_are_greedy(trained):
     assert len(kept[0]) == 35
 
 
+@pytest.mark.parametrize("temperature", [1e-300, 1e-45, 1e-40, 1e-38])
+def test_temperatures_too_small_for_float32_sample_greedily(trained, temperature):
+    # They used to divide the logits by 0 (or a subnormal flushed to 0): NaNs, then newlines.
+    model = trained[1]
+    greedy = charrnn.sample(model, 30, prime="over ", sampling="max")
+    assert charrnn.sample(model, 30, prime="over ", temperature=temperature, seed=3) == greedy
+    assert charrnn.sample(model, 30, prime="over ", temperature=temperature, top_k=3,
+                          top_p=0.9, seed=3) == greedy
+
+
 def test_choose_respects_top_k_and_top_p():
     logits = tf.math.log(tf.constant([[0.5, 0.3, 0.15, 0.05]] * 2000))     # (S, V)
     def draw(top_k=None, top_p=None):
