@@ -33,7 +33,7 @@ import keras
 from libs import metrics, training
 from libs.rnn import CELLS, Recurrent
 from libs.utils import (LEARNING_RATE_MAX, SEED_MAX, _write_bytes_atomic, arg_int, arg_positive,
-                        arg_type, check_int, check_positive, run_command)
+                        arg_type, check_fits, check_int, check_positive, run_command)
 
 # The cell that learns fastest in equal wall time at the default settings, measured on 2 CPU
 # cores with `python benchmarks/bench_charrnn.py --compare-cells SECONDS` (held-out nats/char):
@@ -43,6 +43,7 @@ DEFAULT_CELL = "gru"
 MODEL_NAME = "charrnn"
 VOCABULARY_FILE = "vocabulary.json"
 CHUNK = 256  # characters per call of the compiled sampling loop
+STREAMS = 4096  # texts sampled side by side at most, so that memory stays bounded for any number
 
 
 # --- Vocabulary ---------------------------------------------------------------------------------
@@ -489,7 +490,8 @@ def sample(model, n_chars: int = 500, prime: str | None = None, temperature: flo
     restricted to the `top_k` most likely characters and/or the smallest set whose probability
     reaches `top_p`; a temperature too small for float32 (below 1.2e-38) samples greedily. The
     prime (default: a new line) is read once; then each character costs one step of the
-    network, carrying its state. The same `seed` gives the same texts.
+    network, carrying its state. Up to STREAMS texts are drawn side by side at a time; texts
+    that would not fit in memory are refused. The same `seed` gives the same texts.
     """
     model = _model(model)
     if isinstance(n_chars, bool) or not isinstance(n_chars, (int, np.integer)) or n_chars < 0:
@@ -510,30 +512,43 @@ def sample(model, n_chars: int = 500, prime: str | None = None, temperature: flo
     if not prime:
         raise ValueError("prime must have at least one character")
     ids = vocab.encode(prime, "prime")
-    S = int(n_samples)
-    states = model.initial_states(S)
-    if len(ids) > 1:  # read the prime once, all of it but the last character
-        _, states = model(np.tile(ids[None, :-1], (S, 1)), states)
-    if seed is None:
-        seed = int(np.random.SeedSequence().generate_state(1)[0])
-    first = tf.fill([S], int(ids[-1]))
+    seed = int(np.random.SeedSequence().generate_state(1)[0]) if seed is None \
+        else check_int("seed", seed, 0, SEED_MAX)
+    n_samples = int(n_samples)
+    check_fits(4 * n_samples * (len(prime) + n_chars),
+               f"{n_samples:,} texts of {len(prime) + n_chars:,} characters",
+               "ask for fewer (n_samples, --n-samples) or shorter (n_chars, --n-chars) texts")
     # float32 rounds temperatures below its smallest normal number (1.2e-38) to 0 or to
     # subnormals, which XLA flushes to 0: those sample greedily, as that smallest one does.
     temperature = max(temperature, float(np.finfo(np.float32).tiny))
-    args = (tf.constant(seed, tf.int64), tf.constant(temperature, tf.float32),
-            tf.constant(top_k or 1, tf.int32), tf.constant(top_p or 1.0, tf.float32))
-    flags = (sampling == "max", top_k is not None, top_p is not None)
-    pieces, done = [], 0
+    args = (tf.constant(temperature, tf.float32), tf.constant(top_k or 1, tf.int32),
+            tf.constant(top_p or 1.0, tf.float32), sampling == "max", top_k is not None,
+            top_p is not None)
+    texts = []
+    for start in range(0, n_samples, STREAMS):  # each batch of streams draws from its own seed
+        batch_seed = int(np.random.SeedSequence([seed, start]).generate_state(1)[0])
+        generated = _sample_streams(model, ids, min(STREAMS, n_samples - start), n_chars,
+                                    batch_seed, args)  # (n_chars, S)
+        texts += [prime + vocab.decode(generated[:, s]) for s in range(generated.shape[1])]
+    return texts
+
+
+def _sample_streams(model: CharRNN, ids: np.ndarray, S: int, n_chars: int, seed: int, args):
+    """ids (n_chars, S) generated after the prime's `ids` by S streams side by side; `args` are
+    those of `CharRNN._generate` after `start`."""
+    states = model.initial_states(S)
+    if len(ids) > 1:  # read the prime once, all of it but the last character
+        _, states = model(np.tile(ids[None, :-1], (S, 1)), states)
+    first = tf.fill([S], int(ids[-1]))
+    pieces, done = [np.zeros((0, S), np.int32)], 0
     while done < n_chars:
         n = min(CHUNK, n_chars - done)
-        out, states = model._generate(first, states, tf.constant(n), args[0],
-                                      tf.constant(done, tf.int64), *args[1:], *flags)
-        out = out.numpy()[:n]                                      # (n, S)
-        pieces.append(out)
-        first = tf.constant(out[-1])
+        out, states = model._generate(first, states, tf.constant(n), tf.constant(seed, tf.int64),
+                                      tf.constant(done, tf.int64), *args)
+        pieces.append(out.numpy()[:n])                             # (n, S)
+        first = tf.constant(pieces[-1][-1])
         done += n
-    generated = np.concatenate(pieces)[:n_chars] if pieces else np.zeros((0, S), np.int32)
-    return [prime + vocab.decode(generated[:, s]) for s in range(S)]
+    return np.concatenate(pieces)
 
 
 # --- Command line -------------------------------------------------------------------------------

@@ -438,8 +438,10 @@ def evaluate(model: DRAW, data="digits", n: int = 1000, seed: int = 0) -> dict:
 
 def sample(model: DRAW, n: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """n new images, uint8 (n, S, S, C), and the canvas after every step, uint8
-    (T, n, S, S, C) (the last is the images): sigmoid of the canvas, the pixels' means."""
+    (T, n, S, S, C) (the last is the images): sigmoid of the canvas, the pixels' means. n that
+    would not fit in memory is refused."""
     n = check_int("n", n, 1)
+    utils.check_samples_fit(n, model.config.image_shape, model.config.T)
     z = latent(n, model.config, seed)
     pixels = [tf.sigmoid(model.generate(z[:, i:i + 256])) for i in range(0, n, 256)]
     canvases = utils.to_uint8(np.concatenate(pixels, axis=1), (0, 1))

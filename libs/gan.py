@@ -100,10 +100,34 @@ class GANConfig:
         if not 0 <= self.ema < 1:
             raise ValueError(f"ema must be in [0, 1) (0 turns it off), got {self.ema!r}")
         self.dense, self.equilibrium = bool(self.dense), bool(self.equilibrium)
+        # Weights and Adam's two moments of each, 4 bytes apiece: the least a GAN takes.
+        utils.check_fits(12 * self.n_weights(),
+                         f"the {self.n_weights():,} weights (and Adam's moments) of a GAN of "
+                         f"image_size={self.image_size} and n_features={self.n_features}",
+                         "use a smaller image_size (--image-size) or n_features (--n-features)")
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
         return (self.image_size, self.image_size, self.channels)
+
+    def n_weights(self) -> int:
+        """How many weights `generator` and `discriminator` hold together (batch-norm
+        statistics included), counted without building them."""
+        pixels, f, n_latent = self.image_size ** 2 * self.channels, self.n_features, self.n_latent
+        if self.dense:  # two hidden layers of h units each
+            h = 8 * f
+            g = n_latent * h + h * h + 8 * h + (h + 1) * pixels  # batch norm, not biases
+            d = (pixels + 1) * h + (h + 1) * h + h + 1
+            return g + d
+        widths = [f << i for i in range(int(math.log2(self.image_size)) - 2)]  # f ... 4x4 maps
+        w = widths[-1]
+        between = sum(50 * a * b + 4 * (a + b) for a, b in zip(widths[:-1], widths[1:]))
+        return (n_latent * 16 * w + 64 * w  # G: latent to 4x4 maps, batch norm
+                + between  # G and D: 5x5 convolutions between the widths, batch norm
+                + 2 * 25 * f * self.channels + self.channels + f  # G's last layer, D's first
+                + 16 * w + 1)  # D: 4x4 maps to the logit
+
+
 
 
 # ---------------------------------------------------------------------------- models
@@ -716,6 +740,7 @@ def _train(args) -> None:
 
 def _sample(args) -> None:
     gan = load(args.ckpt)
+    utils.check_samples_fit(args.n, gan.config.image_shape)
     ema = False if args.no_ema else None
     images = gan.sample(latent(args.n, gan.config.n_latent, args.seed), ema)
     paths = utils.save_samples(images, args.out, (-1, 1))

@@ -124,6 +124,26 @@ def check_positive(name: str, value, high: float | None = None) -> float:
     return float(value)
 
 
+def check_fits(n_bytes: float, what: str, advice: str) -> None:
+    """ValueError when `n_bytes`, what `what` needs, exceed this machine's memory: "WHAT need
+    about X GiB of memory, more than this machine's Y GiB; ADVICE". No check where the system
+    does not say how much memory it has."""
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not a POSIX system
+        return
+    if n_bytes > memory:
+        raise ValueError(f"{what} need about {n_bytes / 2**30:,.0f} GiB of memory, more than "
+                         f"this machine's {memory / 2**30:,.0f} GiB; {advice}")
+
+
+def check_samples_fit(n: int, shape: Sequence[int], copies: int = 1) -> None:
+    """``check_fits`` for n sample images of ``shape`` (H, W, C), each made ``copies`` times (DRAW
+    keeps a canvas per step): 12 bytes a value, as float32 and as ``to_uint8``'s float64 copy."""
+    check_fits(12 * copies * n * math.prod(shape),
+               f"{n:,} samples of {'x'.join(map(str, shape))} pixels", "ask for fewer (n, --n)")
+
+
 def arg_type(kind: type, rule: str, ok: Callable[[float], bool]) -> Callable[[str], float]:
     """An argparse ``type=`` for the command lines: the text parsed by ``kind`` (int or float).
 

@@ -284,8 +284,10 @@ def real_and_reconstructed(model: VAEGAN, images) -> np.ndarray:
 
 
 def sample(model: VAEGAN, n: int = 64, seed: int = 0) -> np.ndarray:
-    """n new images (n, S, S, C) in [-1, 1], decoded from z ~ N(0, I) drawn from `seed`."""
-    return decode(model, gan.latent(check_int("n", n, 1), model.config.n_latent, seed))
+    """n new images (n, S, S, C) in [-1, 1], decoded from z ~ N(0, I) drawn from `seed`; n
+    that would not fit in memory is refused."""
+    utils.check_samples_fit(check_int("n", n, 1), model.config.image_shape)
+    return decode(model, gan.latent(n, model.config.n_latent, seed))
 
 
 def interpolate(model: VAEGAN, image_a, image_b, n: int = 8, method: str = "slerp") -> np.ndarray:

@@ -240,6 +240,25 @@ def test_temperatures_too_small_for_float32_sample_greedily(trained, temperature
                           top_p=0.9, seed=3) == greedy
 
 
+def test_many_texts_are_drawn_a_batch_of_streams_at_a_time(trained, monkeypatch):
+    model = trained[1]
+    two = charrnn.sample(model, 20, prime="the ", n_samples=2, seed=5)
+    monkeypatch.setattr(charrnn, "STREAMS", 2)
+    five = charrnn.sample(model, 20, prime="the ", n_samples=5, seed=5)  # batches of 2, 2, 1
+    assert len(five) == 5 and five[:2] == two
+    assert five[2:4] != two  # each batch draws from its own seed
+
+
+def test_texts_that_cannot_fit_in_memory_are_refused(trained, capsys):
+    folder, model, _ = trained
+    with pytest.raises(ValueError, match=r"1,000,000,000,000 texts of 501 characters need .*"
+                                         r"--n-samples"):
+        charrnn.sample(model, 500, prime="t", n_samples=10**12)
+    code, out, err = cli(["sample", "--ckpt", str(folder), "--n-samples", "10000000000000"],
+                         capsys)
+    assert code == 1 and "--n-samples" in err and "--n-chars" in err and out == ""
+
+
 def test_choose_respects_top_k_and_top_p():
     logits = tf.math.log(tf.constant([[0.5, 0.3, 0.15, 0.05]] * 2000))     # (S, V)
     def draw(top_k=None, top_p=None):
@@ -272,6 +291,7 @@ def test_choose_draws_like_tf_random_categorical_at_any_temperature():
     ({"top_p": 0.0}, r"top_p must be in \(0, 1\]"), ({"top_p": 1.5}, "top_p"),
     ({"n_chars": -1}, "n_chars must be an integer >= 0"), ({"n_samples": 0}, "n_samples"),
     ({"sampling": "greedy"}, "sampling"), ({"prime": "the Q#"}, r"prime has 2 .*'#', 'Q'"),
+    ({"seed": 2**64}, "seed must be an integer >= 0 and <= 4294967295"),
     ({"prime": ""}, "prime must have")])
 def test_sampling_refuses_bad_arguments(trained, kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -293,6 +293,11 @@ def test_evaluate_refuses_other_image_sizes():
         draw.evaluate(draw.DRAW(tiny()), "digits", n=2)
 
 
+def test_sample_refuses_more_images_than_fit_in_memory():
+    with pytest.raises(ValueError, match=r"99,999,999,999 samples of 8x8x1 pixels need .*--n\)"):
+        draw.sample(draw.DRAW(tiny()), 99_999_999_999)
+
+
 # ---------------------------------------------------------------------------- command line
 
 def test_cli_train_sample_eval(tmp_path, capsys, monkeypatch):

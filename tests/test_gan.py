@@ -95,10 +95,20 @@ def test_fused_batch_norm_equals_keras(shape):
     (dict(d_learning_rate=1e39), "d_learning_rate must be a number > 0 and <= 10"),
     (dict(g_learning_rate=float("inf")), "g_learning_rate"),
     (dict(seed=2**32), "seed must be an integer >= 0 and <= 4294967295"),
+    (dict(image_size=65536, n_features=64), r"of a GAN of image_size=65536 .*\(--image-size\)"),
+    (dict(n_features=10**6), r"n_features=1000000 need about .*\(--n-features\)"),
 ])
 def test_config_refuses_bad_values(changes, message):
     with pytest.raises(ValueError, match=message):
         tiny(**changes)
+
+
+@pytest.mark.parametrize("changes", [dict(), dict(image_size=64, channels=3, n_latent=7),
+                                     dict(dense=True), dict(dense=True, image_size=32)])
+def test_n_weights_counts_the_weights_of_both_networks(changes):
+    config = tiny(**changes)
+    assert config.n_weights() == (gan.generator(config).count_params()
+                                  + gan.discriminator(config).count_params())
 
 
 @pytest.mark.parametrize("size, channels, dense", [(16, 1, False), (32, 3, False), (16, 3, True)])
@@ -473,6 +483,22 @@ def test_cli_reports_library_errors(tmp_path, capsys):
     assert "power of two" in capsys.readouterr().err
     assert gan.main(["sample", "--ckpt", str(tmp_path / "none"), "--out", str(tmp_path)]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_sizes_that_cannot_fit_are_refused_before_anything_is_written(tmp_path, capsys):
+    ck = tmp_path / "ck"
+    assert gan.main(["train", "--data", "faces", "--ckpt", str(ck), "--image-size", "65536",
+                     "--steps", "1"]) == 1
+    assert "--image-size" in capsys.readouterr().err and not ck.exists()
+    with pytest.raises(ValueError, match="seed must be an integer >= 0 and <= 4294967295"):
+        gan.train("faces", ck, steps=1, seed=2**70, **TRAIN)
+    assert not ck.exists()
+    gan.train("faces", ck, steps=1, seed=5, **TRAIN)  # another seed is no "other settings"
+    out = tmp_path / "out"
+    assert gan.main(["sample", "--ckpt", str(ck), "--n", "99999999999", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "99,999,999,999 samples of 16x16x1 pixels need" in err and "--n)" in err
+    assert not out.exists()
 
 
 def test_mirrored_strategy_on_two_cpus(tmp_path, on_two_cpus):

@@ -173,6 +173,8 @@ def test_bad_use_input(tmp_path):
         vaegan.decode(model, np.zeros((2, 5)))
     with pytest.raises(ValueError, match="3-channel"):
         vaegan.evaluate(vaegan.VAEGAN(tiny(channels=3)), "faces", n=4)
+    with pytest.raises(ValueError, match=r"99,999,999,999 samples of 16x16x1 pixels need"):
+        vaegan.sample(model, 99_999_999_999)
 
 
 # ---------------------------------------------------------------------------- command line
