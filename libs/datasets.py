@@ -166,8 +166,14 @@ def extract(archive: pathlib.Path, target: pathlib.Path) -> pathlib.Path:
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as zf:
             for info in zf.infolist():
-                is_link = (info.external_attr >> 16) & 0o170000 == 0o120000
-                _check_member(info.filename, target, zf.read(info).decode() if is_link else None)
+                link = None
+                if (info.external_attr >> 16) & 0o170000 == 0o120000:  # a symbolic link
+                    try:
+                        link = zf.read(info).decode()
+                    except UnicodeDecodeError:
+                        raise ValueError(f"Archive entry {info.filename!r} is a link whose "
+                                         "target is not UTF-8 text; refusing.") from None
+                _check_member(info.filename, target, link)
             _into_place(zf.extractall, target)
     elif tarfile.is_tarfile(archive):
         with tarfile.open(archive) as tf:

@@ -239,6 +239,15 @@ def _symlink_out():
     return member
 
 
+def _zip_link(path, target: bytes):
+    info = zipfile.ZipInfo("inner/link")
+    info.external_attr = 0o120777 << 16  # a symbolic link, its target the entry's data
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("ok.txt", "x")
+        zf.writestr(info, target)
+    return path
+
+
 @pytest.mark.parametrize("make, bad", [
     (lambda p: _zip(p / "evil.zip", {"ok.txt": "x", "../evil.txt": "x"}), "../evil.txt"),
     (lambda p: _zip(p / "evil.zip", {"/abs/evil.txt": "x"}), "/abs/evil.txt"),
@@ -246,6 +255,8 @@ def _symlink_out():
      "a/../../evil.txt"),
     (lambda p: _tar_with(p / "evil.tar", tarfile.TarInfo("/abs/evil.txt"), b"x"), "/abs/evil.txt"),
     (lambda p: _tar_with(p / "evil.tar", _symlink_out()), "inner/link"),
+    (lambda p: _zip_link(p / "evil.zip", b"../../outside"), "inner/link"),
+    (lambda p: _zip_link(p / "evil.zip", b"\xff\xfe../outside"), "inner/link"),  # not UTF-8
 ])
 def test_extract_refuses_entries_outside_target(tmp_path, make, bad):
     work = tmp_path / "work"
