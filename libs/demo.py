@@ -7,11 +7,8 @@ Uses CelebA when it is in the data directory (see data/README.md), else the embe
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def image_files() -> tuple[list[str], str, tuple[int, int]]:

@@ -52,18 +52,16 @@ import argparse
 import dataclasses
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: no C++ log noise
-import tensorflow as tf  # noqa: E402
-import keras  # noqa: E402
-from keras import layers  # noqa: E402
+import tensorflow as tf
+import keras
+from keras import layers
 
-from libs import training, utils  # noqa: E402
-from libs.utils import arg_int, check_int, check_positive  # noqa: E402
+from libs import training, utils
+from libs.utils import arg_int, check_int, check_positive
 
 MODEL_NAME = "draw"
 DATA = ("digits", "mnist")

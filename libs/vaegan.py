@@ -53,18 +53,16 @@ import argparse
 import dataclasses
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: no C++ log noise
-import tensorflow as tf  # noqa: E402
-import keras  # noqa: E402
-from keras import layers  # noqa: E402
+import tensorflow as tf
+import keras
+from keras import layers
 
-from . import gan, training, utils  # noqa: E402
-from .utils import check_int, check_positive  # noqa: E402
+from . import gan, training, utils
+from .utils import check_int, check_positive
 
 MODEL_NAME = "vaegan"
 # The demo's budget (make demo, the benchmark's quality figure): train(data, ckpt, **DEMO), about
