@@ -4,9 +4,11 @@
 """
 from __future__ import annotations
 
+import base64
 import math
 import numbers
 import os
+import struct
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -14,15 +16,49 @@ import numpy as np
 
 from .utils import _split_channels, _stack_images, _write_bytes_atomic, to_uint8
 
+MIN_WIDTH = 256  # CSS pixels: `show` enlarges narrower pictures by a whole factor up to this
 
-def _ipython_display():
-    """Return (IPython.display.Image, IPython.display.display), or a clear ImportError."""
+
+class Picture:
+    """A GIF or PNG for Jupyter to display: as image/gif or image/png, and also as an HTML
+    ``<img>`` holding the picture as a data URI, which nbconvert's HTML export and static notebook
+    viewers render too (they show no image/gif output). Enlarged pictures keep sharp pixels.
+
+    data: the file's bytes; format: "gif" or "png"; width: display width in CSS pixels (None:
+    the picture's own, enlarged by the smallest whole factor that reaches ``MIN_WIDTH``).
+    """
+
+    def __init__(self, data: bytes, format: str, width: int | None = None):
+        self.data, self.format = bytes(data), format
+        if format == "gif":
+            self.size = struct.unpack("<HH", self.data[6:10])      # logical screen width, height
+        else:
+            self.size = struct.unpack(">II", self.data[16:24])     # IHDR width, height
+        w, h = self.size
+        if width is None:
+            width = w * max(1, math.ceil(MIN_WIDTH / max(w, 1)))
+        elif not _positive(width):
+            raise ValueError(f"width={width!r} is not valid; expected display pixels > 0")
+        self.width, self.height = round(width), max(1, round(h * width / max(w, 1)))
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        mime, b64 = f"image/{self.format}", base64.b64encode(self.data).decode("ascii")
+        w, h = self.size
+        html = (f'<img src="data:{mime};base64,{b64}" width="{self.width}" height="{self.height}" '
+                f'alt="{self.format.upper()}, {w}x{h} pixels" style="image-rendering: pixelated">')
+        return ({mime: b64, "text/html": html, "text/plain": f"<{self.format.upper()} image, "
+                 f"{w}x{h} pixels, shown {self.width} wide>"},
+                {mime: {"width": self.width, "height": self.height}})
+
+
+def _display(picture: Picture) -> None:
+    """Display inline through IPython, or a clear ImportError."""
     try:
-        from IPython.display import Image, display
+        from IPython.display import display
     except ImportError as err:
         raise ImportError("showing images inline needs IPython (pip install ipython), normally in a "
                           "Jupyter notebook; otherwise save the GIF and open the file") from err
-    return Image, display
+    display(picture)
 
 
 def _positive(x) -> bool:
@@ -78,18 +114,24 @@ def build_gif(imgs, interval: float = 0.1, dpi: float = 72, save_gif: bool = Tru
         frames = cmap(frames / 255.0, bytes=True)[..., :3]
     frames = _scale(frames, dpi / 72)
     if save_gif or show_gif:
+        # duration in ms; loop=0: forever. Pillow's optimize (its default) gives some frames a
+        # palette of their own that imageio's reader cannot convert back ("No packer found from
+        # P to L"); without it they keep one palette, and the file is no larger.
         data = iio.imwrite("<bytes>", frames, extension=".gif", plugin="pillow", is_batch=True,
-                           duration=interval * 1000, loop=0)  # duration in ms; loop=0: forever
+                           duration=interval * 1000, loop=0, optimize=False)
         if save_gif:
             _write_bytes_atomic(saveto, data)
         if show_gif:
-            image, display = _ipython_display()
-            display(image(data=data, format="gif"))
+            _display(Picture(data, "gif"))
     return frames
 
 
-def show(path_or_bytes: str | os.PathLike | bytes):
-    """Display a GIF or PNG inline in Jupyter, from a file path or its bytes; return the IPython Image."""
+def show(path_or_bytes: str | os.PathLike | bytes, width: int | None = None) -> Picture:
+    """Display a GIF or PNG inline in Jupyter, from a file path or its bytes; return the `Picture`.
+
+    width: display width in CSS pixels; None shows small pictures enlarged by a whole factor to
+    at least ``MIN_WIDTH`` (a 32x32 face at 256), others at their own size.
+    """
     if isinstance(path_or_bytes, (bytes, bytearray)):
         data, source = bytes(path_or_bytes), "the data given"
     else:
@@ -97,13 +139,12 @@ def show(path_or_bytes: str | os.PathLike | bytes):
         if not path.is_file():
             raise FileNotFoundError(f"no image file at {path}")
         data, source = path.read_bytes(), str(path)
-    if data[:6] in (b"GIF87a", b"GIF89a"):
+    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
         fmt = "gif"
-    elif data[:8] == b"\x89PNG\r\n\x1a\n":
+    elif data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
         fmt = "png"
     else:
         raise ValueError(f"{source} is neither a GIF nor a PNG image; show() displays GIF or PNG")
-    image, display = _ipython_display()
-    img = image(data=data, format=fmt)
-    display(img)
-    return img
+    picture = Picture(data, fmt, width)
+    _display(picture)
+    return picture

@@ -1,6 +1,9 @@
 """Tests for libs.gif: build_gif writes a looping GIF with the right frames and timing; show displays."""
+import base64
 import io
 
+import imageio
+import imageio.v3 as iio
 import IPython.display
 import numpy as np
 import pytest
@@ -90,7 +93,7 @@ def test_build_gif_cmap_makes_rgb(tmp_path):
 def test_build_gif_show_without_saving(tmp_path, shown):
     out = gif.build_gif(_frames(), show_gif=True, save_gif=False)
     assert list(tmp_path.iterdir()) == []
-    assert len(shown) == 1 and isinstance(shown[0], IPython.display.Image)
+    assert len(shown) == 1 and isinstance(shown[0], gif.Picture)
     assert shown[0].format == "gif"
     n_frames, durations, loop, _ = _read_gif(shown[0].data)
     assert n_frames == len(out) and durations == [100] * 4 and loop == 0
@@ -119,12 +122,55 @@ def test_show_path_and_bytes(tmp_path, shown):
     gif.build_gif(_frames(), saveto=path)
     img = gif.show(path)
     assert shown == [img] and img.format == "gif" and img.data == path.read_bytes()
-    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 8
+    png = iio.imwrite("<bytes>", np.zeros((3, 300), np.uint8), extension=".png")
     assert gif.show(png).format == "png"
     with pytest.raises(ValueError, match="neither a GIF nor a PNG"):
         gif.show(b"hello")
     with pytest.raises(FileNotFoundError, match="missing.gif"):
         gif.show(tmp_path / "missing.gif")
+
+
+def test_shown_gif_renders_as_html_too(shown):
+    """nbconvert's HTML and static viewers do not render image/gif: an <img> goes alongside."""
+    data = gif.build_gif(_frames(), save_gif=False, show_gif=True) is not None and shown[0].data
+    bundle, metadata = shown[0]._repr_mimebundle_()
+    b64 = base64.b64encode(data).decode()
+    assert bundle["image/gif"] == b64
+    assert bundle["text/html"].startswith(f'<img src="data:image/gif;base64,{b64}"')
+    # 5x6 pixels: enlarged by the smallest whole factor reaching 256 (52), pixels kept sharp
+    assert 'width="260" height="312"' in bundle["text/html"] and "pixelated" in bundle["text/html"]
+    assert metadata == {"image/gif": {"width": 260, "height": 312}}
+    assert "IPython" not in bundle["text/plain"]
+
+
+@pytest.mark.parametrize("width, shown_size", [(None, (300, 3)), (100, (100, 1)), (600, (600, 6))])
+def test_show_width(shown, width, shown_size):
+    png = iio.imwrite("<bytes>", np.zeros((3, 300), np.uint8), extension=".png")
+    picture = gif.show(png, width=width)
+    assert picture.size == (300, 3) and (picture.width, picture.height) == shown_size
+
+
+def test_show_refuses_a_bad_width(shown):
+    with pytest.raises(ValueError, match="width=0"):
+        gif.show(iio.imwrite("<bytes>", np.zeros((3, 3), np.uint8), extension=".png"), width=0)
+    assert shown == []
+
+
+@pytest.mark.parametrize("kind", ["gray", "rgb"])
+def test_written_gif_reads_back_with_imageio(tmp_path, kind):
+    # Frame 0 holds all 256 grays, frame 1 only the even ones: Pillow's optimize gave frame 1 a
+    # palette of its own that imageio's reader failed on ("No packer found from P to L").
+    ramp = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    frames = np.stack([ramp, ramp // 2 * 2, ramp[::-1]])
+    if kind == "rgb":
+        frames = np.stack([frames, 255 - frames, frames // 2], axis=-1)
+    path = tmp_path / f"{kind}.gif"
+    out = gif.build_gif(frames, saveto=path)
+    for read in (imageio.mimread(path), iio.imread(path)):
+        read = np.asarray(read)
+        assert read.shape[:3] == (3, 16, 16)
+        if kind == "gray":  # 256 grays or fewer per frame: exact
+            np.testing.assert_array_equal(read if read.ndim == 3 else read[..., 0], out)
 
 
 def test_show_gif_without_ipython(monkeypatch):
