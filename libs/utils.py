@@ -293,19 +293,25 @@ def to_uint8(images, value_range: tuple[float, float] | None = None) -> np.ndarr
 # ---------------------------------------------------------------------------- montage
 
 def montage(images, saveto: str | os.PathLike | None = "montage.png",
-            value_range: tuple[float, float] | None = None) -> np.ndarray:
+            value_range: tuple[float, float] | None = None,
+            columns: int | None = None) -> np.ndarray:
     """Tile images on a ceil(sqrt(N)) x ceil(sqrt(N)) grid with 1-pixel gray (128) lines between and around.
 
     images: list or array of (N, H, W), (N, H, W, 1) or (N, H, W, 3), float or uint8; converted with
     ``to_uint8`` using one range for all images. Tiles fill row by row; unused tiles stay gray.
-    Returns uint8 (H*n+n+1, W*n+n+1) for grayscale or (..., 3) for RGB, and saves it as a PNG at
-    ``saveto`` unless that is None (creating the parent folder).
+    columns: tiles per row instead (as many rows as needed), e.g. N for one strip.
+    Returns uint8 (H*rows+rows+1, W*columns+columns+1) for grayscale or (..., 3) for RGB, and saves
+    it as a PNG at ``saveto`` unless that is None (creating the parent folder).
     """
     batch, is_rgb = _split_channels(_stack_images(images), "images")
     batch = to_uint8(batch, value_range)
     n_imgs, h, w = batch.shape[:3]
-    n = int(math.ceil(math.sqrt(n_imgs)))
-    m = np.full((h * n + n + 1, w * n + n + 1) + batch.shape[3:], BORDER, np.uint8)
+    if columns is None:
+        n = rows = int(math.ceil(math.sqrt(n_imgs)))
+    else:
+        n = check_int("columns", columns)
+        rows = -(-n_imgs // n)
+    m = np.full((h * rows + rows + 1, w * n + n + 1) + batch.shape[3:], BORDER, np.uint8)
     for idx in range(n_imgs):
         i, j = divmod(idx, n)
         m[1 + i + i * h:1 + i + (i + 1) * h, 1 + j + j * w:1 + j + (j + 1) * w] = batch[idx]

@@ -111,6 +111,16 @@ def test_montage_non_square_count_leaves_gray_tiles():
         assert (m[rows, cols] == 128).all()   # tiles 5..8 unused
 
 
+def test_montage_columns_makes_strips():
+    strip = utils.montage(np.arange(7.0)[:, None, None] * np.ones((7, 2, 3)) / 6, saveto=None,
+                          columns=7)
+    assert strip.shape == (2 + 2, 7 * 3 + 8)  # one row of 7: the order reads left to right
+    np.testing.assert_array_equal(strip[1, 1::4], np.rint(np.arange(7) / 6 * 255))
+    two_rows = utils.montage(np.zeros((5, 2, 2)), saveto=None, columns=3)
+    assert two_rows.shape == (2 * 2 + 3, 3 * 2 + 4) and (two_rows[4:6, 7:9] == 128).all()
+    with pytest.raises(ValueError, match="columns must be an integer >= 1"):
+        utils.montage(np.zeros((5, 2, 2)), saveto=None, columns=0)
+
 def test_montage_saves_png_equal_to_result(tmp_path):
     path = tmp_path / "sub" / "m.png"
     m = utils.montage(_gray(), saveto=path)
