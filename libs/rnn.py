@@ -195,7 +195,8 @@ def gradient_through_time(cell: str = "rnn", n_steps: int = 100, n_cells: int = 
         hs, _ = layer.run(layer.project(x))
         target = tf.reduce_sum(hs[-1])
     grads = tape.gradient(target, x)                                    # (T, B, D)
-    norms = tf.reduce_mean(tf.norm(grads, axis=-1), axis=1).numpy()     # (T,)
+    # The norm in float64: in float32 the squares of entries below about 1e-19 underflow to 0.
+    norms = tf.reduce_mean(tf.norm(tf.cast(grads, tf.float64), axis=-1), axis=1).numpy()  # (T,)
     return norms[::-1].copy()
 
 
@@ -208,15 +209,25 @@ def gradient_demo(n_steps: int = 100, n_cells: int = 64, seed: int = 0) -> dict[
 
 
 def plot_gradient_through_time(results: dict[str, np.ndarray], ax=None):
-    """Plot `gradient_demo()`'s norms against the steps back, on a log scale; returns the axes."""
+    """Plot `gradient_demo()`'s norms against the steps back, on a log scale; returns the axes.
+
+    A norm of 0 (the gradient itself underflowed: float32 computations flush numbers below
+    about 1e-38 to 0) has no place on a log scale: its curve stops at the last step that still
+    has a value, and its legend says from which step on it is 0. The legend goes below the axes,
+    clear of the curves.
+    """
     import matplotlib.pyplot as plt
 
     if ax is None:
         ax = plt.subplots(figsize=(7, 4))[1]
     for label, norms in results.items():
-        ax.semilogy(np.arange(len(norms)), norms, label=label)
+        norms = np.asarray(norms, np.float64)
+        zero = np.flatnonzero(norms == 0)
+        if zero.size:
+            label = f"{label}: 0 in float32 from k = {zero[0]}"
+        ax.semilogy(np.arange(len(norms)), np.where(norms > 0, norms, np.nan), label=label)
     ax.set_xlabel("steps back from the last one (k)")
     ax.set_ylabel("||d h_T / d x_(T-k)||")
-    ax.legend()
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
     return ax
 

@@ -83,3 +83,14 @@ def test_gradient_demo_vanishes_and_explodes():
     assert exploding[-1] > 100 * exploding[0]
     ax = rnn.plot_gradient_through_time(results)
     assert len(ax.lines) == 4 and ax.get_yscale() == "log"
+
+
+def test_gradient_plot_stops_where_the_norm_underflows():
+    import matplotlib
+    matplotlib.use("Agg")
+    ax = rnn.plot_gradient_through_time({"a": np.array([1.0, 1e-30, 0.0, 0.0]),
+                                         "b": np.array([1.0, 2.0, 3.0, 4.0])})
+    underflowing, fine = ax.lines
+    assert np.isnan(underflowing.get_ydata()[2:]).all() and underflowing.get_ydata()[1] == 1e-30
+    assert underflowing.get_label() == "a: 0 in float32 from k = 2" and fine.get_label() == "b"
+    assert min(ax.get_ylim()) > 1e-40   # no drop towards 0
