@@ -7,7 +7,7 @@ the Python standard library), `digits()` (MNIST-like digits rendered from matplo
 
 Real data, cached in `data_dir()` and checksum-verified: `CELEB()` (and its labels,
 `CELEB_ATTRIBUTES()`), `ALICE()`, `MNIST()`, `CIFAR10()`. Every download goes through
-`download()`, every archive through `extract()`.
+`download()`, every archive that is unpacked through `extract()`.
 """
 import ast
 import functools
@@ -15,7 +15,6 @@ import hashlib
 import inspect
 import os
 import pathlib
-import pickle
 import shutil
 import sysconfig
 import tarfile
@@ -525,8 +524,10 @@ def ALICE(*, url: str = ALICE_URL, sha256: str | None = ALICE_SHA256,
 
 MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
-CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
-CIFAR10_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
+CIFAR10_SHA256 = "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd"
+CIFAR10_FILES = [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]
+CIFAR10_RECORD = 1 + 3 * 32 * 32  # a label byte, then 1024 red, 1024 green, 1024 blue bytes
 
 
 def MNIST(*, url: str = MNIST_URL, sha256: str | None = MNIST_SHA256):
@@ -544,26 +545,25 @@ def MNIST(*, url: str = MNIST_URL, sha256: str | None = MNIST_SHA256):
 def CIFAR10(*, url: str = CIFAR10_URL, sha256: str | None = CIFAR10_SHA256):
     """CIFAR-10 as ((x_train, y_train), (x_test, y_test)); x uint8 (N, 32, 32, 3), y uint8 (N,).
 
-    Cached at data_dir()/cifar-10-python.tar.gz and extracted once to data_dir()/cifar-10-python/.
+    The dataset's binary version, cached at data_dir()/cifar-10-binary.tar.gz and read straight
+    from the archive that download() has just verified: plain bytes, nothing is unpickled (the
+    Python version's pickles can run code) and nothing extracted that could change afterwards.
     """
-    archive = download(url, "cifar-10-python.tar.gz", sha256=sha256, cache_dir=data_dir())
-    folder = archive.parent / "cifar-10-python"
-    if not folder.is_dir():
-        extract(archive, folder)
+    archive = download(url, "cifar-10-binary.tar.gz", sha256=sha256, cache_dir=data_dir())
+    found = {}
+    with tarfile.open(archive) as tar:
+        for member in tar:  # in order: a compressed archive is read once, front to back
+            name = os.path.basename(member.name)
+            if member.isfile() and name in CIFAR10_FILES:
+                found[name] = np.frombuffer(tar.extractfile(member).read(), np.uint8)
+    for name in CIFAR10_FILES:
+        if name not in found or not found[name].size or found[name].size % CIFAR10_RECORD:
+            raise ValueError(f"{archive} is not the CIFAR-10 binary version: its {name} is "
+                             f"{'missing' if name not in found else 'not whole records'} "
+                             f"(records of {CIFAR10_RECORD} bytes)")
 
-    def load(name):
-        matches = sorted(folder.rglob(name))
-        if not matches:
-            raise FileNotFoundError(f"{name} is missing from {folder}; remove it and retry.")
-        # The batches are Python pickles, the dataset's own format. They are unpickled only from
-        # the folder extracted above from the archive whose checksum download() just verified.
-        with open(matches[0], "rb") as f:
-            batch = pickle.load(f, encoding="bytes")
-        x = np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-        return x, np.asarray(batch[b"labels"], np.uint8)
+    def images_and_labels(names):  # x (N, 32, 32, 3), y (N,) of the records of these files
+        records = np.concatenate([found[name] for name in names]).reshape(-1, CIFAR10_RECORD)
+        return records[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy(), records[:, 0]
 
-    train = [load(f"data_batch_{i}") for i in range(1, 6)]
-    x_test, y_test = load("test_batch")
-    x_train = np.concatenate([x for x, _ in train])
-    y_train = np.concatenate([y for _, y in train])
-    return (x_train, y_train), (x_test, y_test)
+    return images_and_labels(CIFAR10_FILES[:5]), images_and_labels(CIFAR10_FILES[5:])

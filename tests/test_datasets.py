@@ -4,7 +4,6 @@ import http.server
 import io
 import os
 import pathlib
-import pickle
 import socket
 import stat
 import string
@@ -481,21 +480,46 @@ def test_mnist(server, data_home):
     assert (data_home / "mnist.npz").is_file()
 
 
-def test_cifar10(server, data_home):
-    rng = np.random.default_rng(0)
-    with tarfile.open(server.root / "cifar.tar.gz", "w:gz") as tf:
-        for name, n in [(f"data_batch_{i}", 3) for i in range(1, 6)] + [("test_batch", 2)]:
-            batch = {b"data": rng.integers(0, 255, (n, 3072), dtype=np.uint8),
-                     b"labels": rng.integers(0, 10, n).tolist()}
-            blob = pickle.dumps(batch)
-            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+def _cifar_binary(path, sizes, record=3073):
+    """A fake cifar-10-binary.tar.gz: batch i's record j has label (i + j) % 10 and pixels
+    i * 10 + j + channel * 100 + position (mod 256); returns the archive's bytes."""
+    with tarfile.open(path, "w:gz") as tf:
+        for i, (name, n) in enumerate(sizes.items()):
+            rows = [[(i + j) % 10] + [(i * 10 + j + c * 100 + k) % 256 for c in range(3)
+                                      for k in range(1024)] for j in range(n)]
+            blob = np.array(rows, np.uint8).tobytes()[:n * record]
+            info = tarfile.TarInfo(f"cifar-10-batches-bin/{name}")
             info.size = len(blob)
             tf.addfile(info, io.BytesIO(blob))
-    data = (server.root / "cifar.tar.gz").read_bytes()
+    return pathlib.Path(path).read_bytes()
+
+
+CIFAR_SIZES = {**{f"data_batch_{i}.bin": 3 for i in range(1, 6)}, "test_batch.bin": 2}
+
+
+def test_cifar10_reads_the_binary_version_without_pickle_or_extraction(server, data_home):
+    data = _cifar_binary(server.root / "cifar.tar.gz", CIFAR_SIZES)
     (x, y), (xt, yt) = datasets.CIFAR10(url=server.url("ok", "cifar.tar.gz"), sha256=sha256(data))
-    assert x.shape == (15, 32, 32, 3) and x.dtype == np.uint8 and y.shape == (15,)
-    assert xt.shape == (2, 32, 32, 3) and yt.max() <= 9
-    assert (data_home / "cifar-10-python" / "cifar-10-batches-py" / "test_batch").is_file()
+    assert x.shape == (15, 32, 32, 3) and x.dtype == np.uint8 and y.dtype == np.uint8
+    assert y.tolist() == [(i + j) % 10 for i in range(5) for j in range(3)]
+    assert xt.shape == (2, 32, 32, 3) and yt.tolist() == [5, 6]
+    # Record j of batch i: red, green, blue planes of 1024 bytes, each row by row.
+    assert x[4, 0, 1].tolist() == [(1 * 10 + 1 + c * 100 + 1) % 256 for c in range(3)]
+    assert xt[1, 2, 3].tolist() == [(5 * 10 + 1 + c * 100 + 2 * 32 + 3) % 256 for c in range(3)]
+    assert sorted(p.name for p in data_home.iterdir()) == ["cifar-10-binary.tar.gz"]
+    assert datasets.CIFAR10(url=server.url("ok", "gone"), sha256=sha256(data))[1][1].tolist() \
+        == [5, 6]  # cached: no download
+
+
+@pytest.mark.parametrize("sizes, record, problem", [
+    ({**CIFAR_SIZES, "test_batch.bin": 0}, 3073, "test_batch.bin is not whole records"),
+    (CIFAR_SIZES, 3000, "data_batch_1.bin is not whole records"),
+    ({k: v for k, v in CIFAR_SIZES.items() if k != "data_batch_3.bin"}, 3073,
+     "data_batch_3.bin is missing")])
+def test_cifar10_refuses_an_archive_of_other_contents(server, sizes, record, problem):
+    data = _cifar_binary(server.root / "odd.tar.gz", sizes, record)
+    with pytest.raises(ValueError, match=f"not the CIFAR-10 binary version: its {problem}"):
+        datasets.CIFAR10(url=server.url("ok", "odd.tar.gz"), sha256=sha256(data))
 
 
 def test_face_files_writes_the_embedded_faces_once(tmp_path):
