@@ -95,7 +95,12 @@ class Vocabulary:
         if not path.is_file():
             raise FileNotFoundError(f"{path.parent} has no {path.name}; is it a char-RNN "
                                     "checkpoint folder?")
-        return cls(json.loads(path.read_text(encoding="utf-8"))["chars"])
+        try:
+            return cls(json.loads(path.read_text(encoding="utf-8"))["chars"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"{path} is damaged ({e}); the model cannot be used without its "
+                             "vocabulary: restore the file from a copy, or train in a new "
+                             "folder") from e
 
 
 # --- The model ----------------------------------------------------------------------------------
@@ -590,6 +595,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--validation-fraction", type=_FRACTION,
                    help=f"default {d.validation_fraction}")
     p.add_argument("--seed", type=_SEED, help=f"default {d.seed}")
+    p.add_argument("--checkpoint-every", type=_POSITIVE_INT, default=500,
+                   help="save every N steps (and at least every 5 minutes); default 500")
     p = commands.add_parser("sample", allow_abbrev=False, help="print generated text")
     p.add_argument("--ckpt", type=Path, required=True)
     p.add_argument("--n-chars", type=_NATURAL, default=500)
@@ -616,6 +623,7 @@ def _train(args) -> None:
         text = datasets.corpus() if args.corpus == "embedded" else datasets.ALICE()
     names = [f.name for f in dataclasses.fields(CharRNNConfig)]
     _, history = train(text, args.ckpt, steps=args.steps, seconds=args.seconds,
+                       checkpoint_every=args.checkpoint_every,
                        **{name: getattr(args, name) for name in names})
     print(json.dumps({"step": int(history["loss"][0][-1]) if "loss" in history else 0,
                       "loss_nats": history.last("loss"),

@@ -342,8 +342,7 @@ class Loop:
         self.stop_requested = False
         self.saved_step = -1
         self.signal_name = ""     # the first signal that asked to stop ("SIGINT", "SIGTERM", ...)
-        self._critical = 0        # > 0 while a step or a save must not be cut short
-        self._abort_pending = False
+        self._in_callbacks = False  # only then may a second signal cut the work short
         self._in_step = False     # an error while True leaves the step half done: not saved
         self._finite = _float_variables(manager.checkpoint)
 
@@ -394,29 +393,25 @@ class Loop:
         if bad:
             _non_finite(self, {"weights": f"not finite in {len(bad)} tensors, e.g. {bad[:3]}"},
                         self.step)
-        with self.critical():
-            try:
-                self.manager.save(checkpoint_number=self.step)
-                _write_bytes_atomic(self.ckpt_dir / HISTORY_FILE, _to_json(self.history.records))
-            except (tf.errors.OpError, OSError) as e:
-                raise _save_failed(self, e) from e
-            self.saved_step = self.step
+        try:
+            self.manager.save(checkpoint_number=self.step)
+            _write_bytes_atomic(self.ckpt_dir / HISTORY_FILE, _to_json(self.history.records))
+        except (tf.errors.OpError, OSError) as e:
+            raise _save_failed(self, e) from e
+        self.saved_step = self.step
 
     def stop(self) -> None:
         """Ask the loop to stop after the current step."""
         self.stop_requested = True
 
     @contextlib.contextmanager
-    def critical(self):
-        """A step or a save: a second Ctrl-C waits until it is done (see `_signals`)."""
-        self._critical += 1
+    def skippable(self):
+        """Callbacks' work (evaluations, pictures): a second Ctrl-C may cut it short."""
+        self._in_callbacks = True
         try:
             yield
         finally:
-            self._critical -= 1
-        if not self._critical and self._abort_pending:
-            self._abort_pending = False
-            raise KeyboardInterrupt
+            self._in_callbacks = False
 
 
 class CheckpointSaveError(OSError):
@@ -502,8 +497,14 @@ def _restore_newest(checkpoint, ckpt_dir: Path, what: str, *, partial: bool):
 
 
 def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return (text[0] if text else type(e).__name__)[:200]
+    """The gist of an error: its first line, without TensorFlow's function-node prefix."""
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", getattr(e, "message", None) or str(e))
+    lines = text.strip().splitlines()
+    return (lines[0] if lines else type(e).__name__)[:400]
+
+
+def _size(n_bytes: float) -> str:
+    return f"{n_bytes / 2**20:.1f} MiB" if n_bytes >= 2**20 else f"{n_bytes / 2**10:.0f} KiB"
 
 
 def _remove_checkpoint(prefix: str) -> None:
@@ -532,7 +533,7 @@ def _save_failed(loop: Loop, error: BaseException) -> CheckpointSaveError:
     free = shutil.disk_usage(loop.ckpt_dir).free
     return CheckpointSaveError(
         f"could not save step {loop.step} in {loop.ckpt_dir}: {_first_line(error)}. A checkpoint "
-        f"needs about {need / 2**20:.1f} MiB and {free / 2**20:.1f} MiB are free there. "
+        f"needs about {_size(need)} and {_size(free)} are free there. "
         f"{intact} once there is room (or the folder is writable).")
 
 
@@ -604,17 +605,15 @@ _STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "S
 def _signals(loop: Loop):
     """The first Ctrl-C (or SIGTERM, SIGHUP): finish the running step, then stop and save.
 
-    A second one skips what is left of the cosmetic work (evaluations, montages, GIFs) but never
-    a step or the checkpoint: inside `loop.critical()` it waits until that is done.
+    A second one cuts short the callbacks' work (evaluations, montages, GIFs) if it is running,
+    but never a step or the checkpoint.
     """
     def handler(signum, frame):
         if not loop.signal_name:
             loop.signal_name = signal.Signals(signum).name
             loop.history.stop_reason = "interrupted"
             loop.stop_requested = True
-        elif loop._critical:
-            loop._abort_pending = True
-        else:
+        elif loop._in_callbacks:
             raise KeyboardInterrupt
 
     try:
@@ -699,8 +698,12 @@ def fit(train_step: Callable[[Any], Mapping[str, tf.Tensor]], data: Iterable,
         bar = tqdm(total=steps, initial=start, unit="step", dynamic_ncols=True) \
             if progress else None
         manager = tf.train.CheckpointManager(checkpoint, ckpt_dir, max_to_keep=max_to_keep)
-        loop = Loop(ckpt_dir, step, manager, tf.summary.create_file_writer(str(ckpt_dir / "logs")),
-                    bar, history, log_every)
+        try:
+            writer = tf.summary.create_file_writer(str(ckpt_dir / "logs"))
+        except tf.errors.OpError as e:
+            raise OSError(f"cannot write TensorBoard logs in {ckpt_dir / 'logs'} "
+                          f"({_first_line(e)}): is the disk full or the folder read-only?") from e
+        loop = Loop(ckpt_dir, step, manager, writer, bar, history, log_every)
         loop.saved_step = start if manager.latest_checkpoint else -1
         run_step = _distribute(strategy, train_step) if strategy is not None else train_step
         began = time.perf_counter()
@@ -775,8 +778,9 @@ def _run(loop: Loop, run_step, batches, callbacks, *, steps, seconds, checkpoint
     the step itself (a callback, the data) is raised after saving what was trained."""
     history, began, saved_at = loop.history, None, time.monotonic()
     try:
-        for cb in callbacks:
-            cb.on_train_begin(loop)
+        with loop.skippable():
+            for cb in callbacks:
+                cb.on_train_begin(loop)
         while not loop.stop_requested:
             if steps is not None and loop.step >= steps:
                 history.stop_reason = "steps"
@@ -792,8 +796,9 @@ def _run(loop: Loop, run_step, batches, callbacks, *, steps, seconds, checkpoint
                 break
             metrics = _one_step(loop, run_step, batch, guard)
             began = began or time.perf_counter()  # the first step traced and compiled
-            for cb in callbacks:
-                cb.on_step_end(loop, metrics)
+            with loop.skippable():
+                for cb in callbacks:
+                    cb.on_step_end(loop, metrics)
             if loop.step % checkpoint_every == 0 or (
                     checkpoint_seconds and time.monotonic() - saved_at >= checkpoint_seconds):
                 loop.save()
@@ -814,16 +819,15 @@ def _run(loop: Loop, run_step, batches, callbacks, *, steps, seconds, checkpoint
 
 
 def _one_step(loop: Loop, run_step, batch, guard) -> dict[str, float]:
-    """One training step, its NaN guard, its log line and progress; a second Ctrl-C waits."""
-    with loop.critical():
-        loop._in_step = True
-        metrics = {k: float(v) for k, v in run_step(batch).items()}
-        loop._in_step = False
-        bad = {k: v for k, v in metrics.items()
-               if (guard is None or k in guard) and not math.isfinite(v)}
-        if bad:
-            _non_finite(loop, bad, loop.step + 1)
-        loop._step.assign_add(1)
+    """One training step, its NaN guard, its log line and progress."""
+    loop._in_step = True
+    metrics = {k: float(v) for k, v in run_step(batch).items()}
+    loop._in_step = False
+    bad = {k: v for k, v in metrics.items()
+           if (guard is None or k in guard) and not math.isfinite(v)}
+    if bad:
+        _non_finite(loop, bad, loop.step + 1)
+    loop._step.assign_add(1)
     if loop.step % loop.log_every == 0:
         loop.log(**metrics)
     else:
@@ -852,8 +856,9 @@ def _save_before_raising(loop: Loop) -> None:
 def _finish(loop: Loop, callbacks: Sequence[Callback]) -> None:
     """The callbacks' last word (skipped by a second Ctrl-C), then the final save."""
     try:
-        for cb in callbacks:
-            cb.on_train_end(loop)
+        with loop.skippable():
+            for cb in callbacks:
+                cb.on_train_end(loop)
     except KeyboardInterrupt:
         loop.write("Second interrupt: skipping the final pictures and evaluation; saving.")
     except BaseException:
