@@ -23,6 +23,7 @@ import contextlib
 import dataclasses
 import json
 import math
+import sys
 import weakref
 from pathlib import Path
 
@@ -390,7 +391,8 @@ def train(text: str, ckpt_dir, *, steps: int | None = None, seconds: float | Non
           clip_mode: str | None = None, dropout: float | None = None,
           validation_fraction: float | None = None, seed: int | None = None,
           checkpoint_every: int = 500, eval_every: int = 500, sample_chars: int = 200,
-          progress: bool = True, strategy: tf.distribute.Strategy | None = None,
+          keep_best: bool = True, patience: int | None = None, progress: bool = True,
+          strategy: tf.distribute.Strategy | None = None,
           callbacks=()) -> tuple[CharRNN, training.History]:
     """Train a char-RNN on `text`, checkpointing into `ckpt_dir`; returns (model, history).
 
@@ -398,8 +400,11 @@ def train(text: str, ckpt_dir, *, steps: int | None = None, seconds: float | Non
     holds a char-RNN is resumed with its saved settings and vocabulary, and training continues
     to step `steps` exactly where it stopped. `seconds` bounds this call. Every `eval_every`
     steps and at the end the held-out loss is logged (`val_loss`, `val_bits_per_char`) and a
-    sample of `sample_chars` characters is printed. Ctrl-C stops after the current step, saves
-    and returns. `history["loss"]` is the training loss (nats per character) by step. Calls
+    sample of `sample_chars` characters is printed. With held-out text and `keep_best`, the
+    model with the lowest held-out loss is kept in `ckpt_dir/best/` and is the one returned
+    (the last step stays in the checkpoint to resume from); `patience`: stop after that many
+    evaluations without improvement. Ctrl-C stops after the current step, saves and returns.
+    `history["loss"]` is the training loss (nats per character) by step. Calls
     keras.utils.set_random_seed(seed), which also seeds Python's and NumPy's generators.
     """
     ckpt_dir = Path(ckpt_dir)
@@ -442,23 +447,32 @@ def train(text: str, ckpt_dir, *, steps: int | None = None, seconds: float | Non
                        + (f", held-out {held_out:.3f} bits/char" if held_out is not None else "")
                        + f" ---\n{text}")
 
+    keep = [training.KeepBest("val_loss", {"model": model}, patience)] \
+        if keep_best and val_ids is not None else []
     history = training.fit(
         train_step, data, ckpt_dir,
         {"model": model, "optimizer": optimizer, "rng": rng, "data": data},
         model_name=MODEL_NAME, config=dataclasses.asdict(config), steps=steps, seconds=seconds,
         checkpoint_every=checkpoint_every, strategy=strategy, progress=progress,
-        callbacks=[training.every(eval_every, report, at_end=True), *callbacks])
+        callbacks=[training.every(eval_every, report, at_end=True), *keep, *callbacks])
+    best, steps_logged = training.read_best(ckpt_dir) if keep else None, history["loss"][0]
+    if best is not None and len(steps_logged) and best["step"] != steps_logged[-1]:
+        used = training.restore(ckpt_dir, "char-RNN", best=True, model=model)
+        print(f"{used} The last step ({steps_logged[-1]}) stays in {ckpt_dir} to resume from.",
+              flush=True)
     return model, history
 
 
 # --- Loading, evaluation and sampling -----------------------------------------------------------
 
-def load(ckpt_dir) -> CharRNN:
-    """The model saved in `ckpt_dir` (its latest checkpoint), rebuilt from the saved config."""
+def load(ckpt_dir, best: bool | None = None) -> CharRNN:
+    """The model saved in `ckpt_dir`, rebuilt from the saved config: the best on held-out text
+    when training kept one (best=None), else the latest; best=False: the latest. Which one was
+    used is in `model.restored_from`."""
     ckpt_dir = Path(ckpt_dir)
     config = training.load_config(ckpt_dir, MODEL_NAME, "char-RNN", CharRNNConfig)
     model = CharRNN(config, Vocabulary.load(ckpt_dir / VOCABULARY_FILE))
-    training.restore(ckpt_dir, "char-RNN", model=model)
+    model.restored_from = training.restore(ckpt_dir, "char-RNN", best=best, model=model)
     return model
 
 
@@ -597,6 +611,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_SEED, help=f"default {d.seed}")
     p.add_argument("--checkpoint-every", type=_POSITIVE_INT, default=500,
                    help="save every N steps (and at least every 5 minutes); default 500")
+    p.add_argument("--eval-every", type=_POSITIVE_INT, default=500,
+                   help="held-out loss, a sample and the best model kept every N steps")
+    p.add_argument("--patience", type=_POSITIVE_INT,
+                   help="stop after N evaluations without a better held-out loss")
     p = commands.add_parser("sample", allow_abbrev=False, help="print generated text")
     p.add_argument("--ckpt", type=Path, required=True)
     p.add_argument("--n-chars", type=_NATURAL, default=500)
@@ -607,10 +625,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--top-p", type=_PROBABILITY)
     p.add_argument("--n-samples", type=_POSITIVE_INT, default=1)
     p.add_argument("--seed", type=_SEED)
+    p.add_argument("--latest", action="store_true",
+                   help="the latest checkpoint, not the best on held-out text")
     p = commands.add_parser("eval", allow_abbrev=False,
                             help="held-out loss of a text; prints JSON on the last line")
     p.add_argument("--ckpt", type=Path, required=True)
     p.add_argument("--text", type=Path, required=True)
+    p.add_argument("--latest", action="store_true",
+                   help="the latest checkpoint, not the best on held-out text")
     return parser
 
 
@@ -623,16 +645,22 @@ def _train(args) -> None:
         text = datasets.corpus() if args.corpus == "embedded" else datasets.ALICE()
     names = [f.name for f in dataclasses.fields(CharRNNConfig)]
     _, history = train(text, args.ckpt, steps=args.steps, seconds=args.seconds,
-                       checkpoint_every=args.checkpoint_every,
-                       **{name: getattr(args, name) for name in names})
+                       checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
+                       patience=args.patience, **{name: getattr(args, name) for name in names})
     print(json.dumps({"step": int(history["loss"][0][-1]) if "loss" in history else 0,
                       "loss_nats": history.last("loss"),
                       "val_loss_nats": history.last("val_loss"),
                       "stop_reason": history.stop_reason}))
 
 
+def _load(args) -> CharRNN:
+    model = load(args.ckpt, best=False if args.latest else None)
+    print(model.restored_from, file=sys.stderr)
+    return model
+
+
 def _sample(args) -> None:
-    texts = sample(args.ckpt, args.n_chars, args.prime, args.temperature, args.sampling,
+    texts = sample(_load(args), args.n_chars, args.prime, args.temperature, args.sampling,
                    args.top_k, args.top_p, args.n_samples, args.seed)
     print("\n\n".join(texts))
 
@@ -640,7 +668,7 @@ def _sample(args) -> None:
 def _evaluate(args) -> None:
     from libs import datasets
 
-    print(json.dumps(evaluate(args.ckpt, datasets.load_text(args.text))))
+    print(json.dumps(evaluate(_load(args), datasets.load_text(args.text))))
 
 
 def main(argv=None) -> int:

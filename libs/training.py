@@ -55,6 +55,7 @@ from libs.utils import _write_bytes_atomic, check_int, check_positive
 
 CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.json"
+BEST_DIR, BEST_FILE = "best", "best.json"
 
 
 # TensorBoard's scalar and text plugins read these tags. tf.summary.scalar itself needs the
@@ -332,6 +333,65 @@ class every(Callback):
             self.fn(loop)
 
 
+class KeepBest(Callback):
+    """Keep the weights with the lowest `metric` (e.g. "val_loss", logged by an earlier
+    callback) in `ckpt_dir/best/`, beside the latest checkpoint, as Keras's
+    `ModelCheckpoint(save_best_only=True)` does; `best/best.json` records the step and value.
+
+    objects: name -> trackable to keep (the model, not its optimizer). patience: stop training
+    after that many evaluations in a row without improvement (Keras's EarlyStopping); None:
+    never. `restore(ckpt_dir, what, best=True, ...)` loads the best.
+    """
+
+    def __init__(self, metric: str, objects: Mapping[str, Any], patience: int | None = None):
+        self.metric, self.objects = metric, dict(objects)
+        self.patience = None if patience is None else check_int("patience", patience, 1)
+        self.best, self.waited, self._manager = None, 0, None
+
+    def on_train_begin(self, loop):
+        folder = loop.ckpt_dir / BEST_DIR
+        if folder.is_dir():
+            _remove_partial_saves(folder)
+        self._manager = tf.train.CheckpointManager(tf.train.Checkpoint(**self.objects), folder,
+                                                   max_to_keep=1)
+        self.best = read_best(loop.ckpt_dir)
+
+    def on_step_end(self, loop, metrics):
+        steps, values = loop.history[self.metric]
+        if not len(steps) or steps[-1] != loop.step or not math.isfinite(values[-1]):
+            return
+        value = float(values[-1])
+        if self.best is None or value < self.best["value"]:
+            self._manager.save(checkpoint_number=loop.step)
+            self.best = {"step": loop.step, "metric": self.metric, "value": value}
+            _write_bytes_atomic(loop.ckpt_dir / BEST_DIR / BEST_FILE, _to_json(self.best))
+            self.waited = 0
+        elif self.best["step"] != loop.step:
+            self.waited += 1
+            if self.patience is not None and self.waited >= self.patience:
+                loop.write(f"No better {self.metric} in {self.waited} evaluations: stopping "
+                           f"(best {self.best['value']:.4g} at step {self.best['step']}).")
+                loop.history.stop_reason = "patience"
+                loop.stop()
+
+    def on_train_end(self, loop):
+        self.on_step_end(loop, {})  # an evaluation made at the end
+
+
+def read_best(ckpt_dir) -> dict | None:
+    """What `KeepBest` kept in `ckpt_dir/best/`: {"step", "metric", "value"}, or None."""
+    path = Path(ckpt_dir) / BEST_DIR / BEST_FILE
+    if not path.is_file():
+        return None
+    try:
+        best = json.loads(path.read_text())
+        return {"step": int(best["step"]), "metric": str(best["metric"]),
+                "value": float(best["value"])}
+    except (ValueError, KeyError, TypeError) as e:
+        warnings.warn(f"{path} is damaged ({e}); the best model is kept anew", stacklevel=2)
+        return None
+
+
 class Loop:
     """What callbacks see of a running `fit`."""
 
@@ -576,18 +636,29 @@ def _training_lock(ckpt_dir: Path):
         os.close(fd)
 
 
-def restore(ckpt_dir, what: str, **objects) -> None:
+def restore(ckpt_dir, what: str, *, best: bool | None = False, **objects) -> str:
     """Restore `objects` (name -> trackable, named as `fit` saved them) from the newest intact
     checkpoint in `ckpt_dir`, to use a trained model; what was saved besides them (optimizer
-    state, data position) is left out. A damaged or non-finite newer checkpoint is skipped with
-    a warning naming it. FileNotFoundError when nothing is saved yet, ValueError when the
-    checkpoints do not fit the objects or none can be restored."""
-    number, _, damaged = _restore_newest(tf.train.Checkpoint(**objects), Path(ckpt_dir), what,
+    state, data position) is left out. best=True: from the best model `KeepBest` kept in
+    `ckpt_dir/best/`; None: that when there is one, else the latest. A damaged or non-finite
+    newer checkpoint is skipped with a warning naming it. Returns a line saying which was
+    used. FileNotFoundError when nothing is saved yet,
+    ValueError when the checkpoints do not fit the objects or none can be restored."""
+    ckpt_dir = Path(ckpt_dir)
+    kept = read_best(ckpt_dir) if best is not False else None
+    if best and kept is None:
+        raise FileNotFoundError(f"{ckpt_dir} holds no best model ({BEST_DIR}/{BEST_FILE}); "
+                                "it is kept when training evaluates on held-out data")
+    folder = ckpt_dir / BEST_DIR if kept else ckpt_dir
+    number, _, damaged = _restore_newest(tf.train.Checkpoint(**objects), folder, what,
                                          partial=True)
     if number is None:
         raise FileNotFoundError(f"{ckpt_dir} holds a {what} config but no checkpoint; "
                                 "train first")
     _say_damaged(damaged, f"used the checkpoint of step {number} instead")
+    used = (f"the best {what} on held-out data (step {number}, {kept['metric']} "
+            f"{kept['value']:.4g})" if kept else f"the {what} of step {number}")
+    return f"Using {used} from {folder}."
 
 
 def _say_damaged(damaged, instead: str) -> None:

@@ -434,9 +434,38 @@ def test_a_refused_seed_leaves_nothing_written(tmp_path, capsys):
 def test_cli_reports_bad_input_with_exit_code_1(tmp_path, capsys, trained):
     folder = str(trained[0])
     code, _, err = cli(["sample", "--ckpt", folder, "--prime", "Q"], capsys)
-    assert code == 1 and "'Q'" in err and err.startswith("python -m libs.charrnn sample: error:")
+    assert code == 1 and "'Q'" in err
+    assert err.splitlines()[-1].startswith("python -m libs.charrnn sample: error:")
     (tmp_path / "odd.txt").write_text("the @@ dog")
     code, _, err = cli(["eval", "--ckpt", folder, "--text", str(tmp_path / "odd.txt")], capsys)
     assert code == 1 and "'@'" in err
     code, _, err = cli(["sample", "--ckpt", str(tmp_path / "none")], capsys)
     assert code == 1 and "does not exist" in err
+
+
+def test_training_keeps_the_best_model_on_held_out_text(tmp_path, capsys):
+    # A learning rate so high that the held-out loss gets worse after the first evaluations:
+    # the best model is kept in best/, returned, and used by load() unless best=False.
+    ckpt = tmp_path / "ckpt"
+    model, history = tiny_train(ckpt, 40, eval_every=5, learning_rate=0.3, cell="rnn",
+                                validation_fraction=0.2)
+    steps, losses = history["val_loss"]
+    best = training.read_best(ckpt)
+    assert best["step"] == steps[np.argmin(losses)]
+    assert best["value"] == pytest.approx(losses.min())
+    held_out = charrnn._split(TEXT, model.config)[1]
+    ours = charrnn.evaluate(model, held_out)["loss_nats"]
+    assert best["step"] < 40 and ours < losses[-1]  # the run ended worse than its best
+    assert "best char-RNN on held-out data" in capsys.readouterr().out
+    assert charrnn.evaluate(charrnn.load(ckpt), held_out)["loss_nats"] == pytest.approx(ours)
+    latest = charrnn.load(ckpt, best=False)
+    assert "of step 40" in latest.restored_from
+    assert charrnn.evaluate(latest, held_out)["loss_nats"] == pytest.approx(losses[-1], rel=1e-4)
+
+
+def test_patience_stops_when_held_out_loss_no_longer_improves(tmp_path):
+    _, history = tiny_train(tmp_path / "ckpt", 400, eval_every=2, learning_rate=0.5, cell="rnn",
+                            validation_fraction=0.2, patience=2)
+    assert history.stop_reason == "patience" and history["loss"][0][-1] < 400
+    best = training.read_best(tmp_path / "ckpt")
+    assert history["val_loss"][0][-1] - best["step"] == 4  # two evaluations without improvement
