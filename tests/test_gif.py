@@ -132,9 +132,9 @@ def test_show_path_and_bytes(tmp_path, shown):
 
 def test_shown_gif_renders_as_html_too(shown):
     """nbconvert's HTML and static viewers do not render image/gif: an <img> goes alongside."""
-    data = gif.build_gif(_frames(), save_gif=False, show_gif=True) is not None and shown[0].data
+    gif.build_gif(_frames(), save_gif=False, show_gif=True)
     bundle, metadata = shown[0]._repr_mimebundle_()
-    b64 = base64.b64encode(data).decode()
+    b64 = base64.b64encode(shown[0].data).decode()
     assert bundle["image/gif"] == b64
     assert bundle["text/html"].startswith(f'<img src="data:image/gif;base64,{b64}"')
     # 5x6 pixels: enlarged by the smallest whole factor reaching 256 (52), pixels kept sharp
