@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import math
 import numbers
 import os
@@ -22,10 +23,13 @@ MIN_WIDTH = 256  # CSS pixels: `show` enlarges narrower pictures by a whole fact
 class Picture:
     """A GIF or PNG for Jupyter to display: as image/gif or image/png, and also as an HTML
     ``<img>`` holding the picture as a data URI, which nbconvert's HTML export and static notebook
-    viewers render too (they show no image/gif output). Enlarged pictures keep sharp pixels.
+    viewers render too (they show no image/gif output).
 
-    data: the file's bytes; format: "gif" or "png"; width: display width in CSS pixels (None:
-    the picture's own, enlarged by the smallest whole factor that reaches ``MIN_WIDTH``).
+    data: the file's bytes; format: "gif" or "png"; width: display width in CSS pixels. None
+    shows a picture narrower than ``MIN_WIDTH`` enlarged by the smallest whole factor that reaches
+    it, each pixel repeated in the data shown (a 32x32 face as 256x256), so it stays sharp in every
+    viewer; the file's bytes stay in ``data``. Other widths are scaled by the browser, with sharp
+    pixels where the page keeps the ``<img>``'s style (Jupyter drops it in untrusted notebooks).
     """
 
     def __init__(self, data: bytes, format: str, width: int | None = None):
@@ -35,20 +39,52 @@ class Picture:
         else:
             self.size = struct.unpack(">II", self.data[16:24])     # IHDR width, height
         w, h = self.size
+        self.shown = self.data
         if width is None:
-            width = w * max(1, math.ceil(MIN_WIDTH / max(w, 1)))
+            factor = max(1, math.ceil(MIN_WIDTH / max(w, 1)))
+            width = w * factor
+            if factor > 1:
+                self.shown = _enlarge(self.data, format, factor)
         elif not _positive(width):
             raise ValueError(f"width={width!r} is not valid; expected display pixels > 0")
         self.width, self.height = round(width), max(1, round(h * width / max(w, 1)))
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        mime, b64 = f"image/{self.format}", base64.b64encode(self.data).decode("ascii")
+        mime, b64 = f"image/{self.format}", base64.b64encode(self.shown).decode("ascii")
         w, h = self.size
         html = (f'<img src="data:{mime};base64,{b64}" width="{self.width}" height="{self.height}" '
                 f'alt="{self.format.upper()}, {w}x{h} pixels" style="image-rendering: pixelated">')
         return ({mime: b64, "text/html": html, "text/plain": f"<{self.format.upper()} image, "
                  f"{w}x{h} pixels, shown {self.width} wide>"},
                 {mime: {"width": self.width, "height": self.height}})
+
+
+def _enlarge(data: bytes, format: str, factor: int) -> bytes:
+    """The GIF or PNG with each pixel repeated factor x factor times (frames, timing and looping
+    kept); the data unchanged when they cannot be decoded (then the browser scales them)."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            durations = []
+            for i in range(getattr(im, "n_frames", 1)):
+                im.seek(i)
+                durations.append(im.info.get("duration", 100))
+            loop = im.info.get("loop")
+        frames = iio.imread(data, extension=f".{format}", index=None if format == "gif" else 0)
+    except (OSError, ValueError):
+        return data
+    frames = frames if format == "gif" else frames[None]
+    if frames.ndim == 4 and frames.shape[-1] == 4:
+        frames = frames[..., :3]  # GIF and our PNGs carry no useful transparency
+    if frames.ndim == 4 and (frames == frames[..., :1]).all():
+        frames = frames[..., 0]  # gray: one channel, as build_gif writes it
+    frames = _scale(frames, factor)
+    if format == "png":
+        return iio.imwrite("<bytes>", frames[0], extension=".png")
+    options = {} if loop is None else {"loop": loop}
+    return iio.imwrite("<bytes>", frames, extension=".gif", plugin="pillow", is_batch=True,
+                       duration=durations, optimize=False, **options)
 
 
 def _display(picture: Picture) -> None:

@@ -132,15 +132,27 @@ def test_show_path_and_bytes(tmp_path, shown):
 
 def test_shown_gif_renders_as_html_too(shown):
     """nbconvert's HTML and static viewers do not render image/gif: an <img> goes alongside."""
-    gif.build_gif(_frames(), save_gif=False, show_gif=True)
-    bundle, metadata = shown[0]._repr_mimebundle_()
-    b64 = base64.b64encode(shown[0].data).decode()
+    out = gif.build_gif(_frames(), save_gif=False, show_gif=True, interval=0.25)
+    picture = shown[0]
+    bundle, metadata = picture._repr_mimebundle_()
+    b64 = base64.b64encode(picture.shown).decode()
     assert bundle["image/gif"] == b64
     assert bundle["text/html"].startswith(f'<img src="data:image/gif;base64,{b64}"')
-    # 5x6 pixels: enlarged by the smallest whole factor reaching 256 (52), pixels kept sharp
+    # 5x6 pixels: enlarged by the smallest whole factor reaching 256 (52), each pixel repeated
     assert 'width="260" height="312"' in bundle["text/html"] and "pixelated" in bundle["text/html"]
     assert metadata == {"image/gif": {"width": 260, "height": 312}}
     assert "IPython" not in bundle["text/plain"]
+    n_frames, durations, loop, size = _read_gif(picture.shown)
+    assert (n_frames, durations, loop, size) == (4, [250] * 4, 0, (260, 312))
+    enlarged = iio.imread(picture.shown, extension=".gif", index=None)
+    enlarged = enlarged if enlarged.ndim == 3 else enlarged[..., 0]
+    np.testing.assert_array_equal(enlarged, np.repeat(np.repeat(out, 52, axis=1), 52, axis=2))
+
+
+def test_large_pictures_are_shown_as_they_are(shown):
+    frames = np.random.default_rng(0).random((2, 300, 300))
+    gif.build_gif(frames, save_gif=False, show_gif=True)
+    assert shown[0].shown is shown[0].data and shown[0].width == 300
 
 
 @pytest.mark.parametrize("width, shown_size", [(None, (300, 3)), (100, (100, 1)), (600, (600, 6))])
@@ -185,3 +197,11 @@ def test_show_gif_without_ipython(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_ipython)
     with pytest.raises(ImportError, match="pip install ipython"):
         gif.build_gif(_frames(), show_gif=True, save_gif=False)
+
+
+def test_small_png_is_shown_enlarged(shown):
+    image = np.arange(30, dtype=np.uint8).reshape(3, 10) * 8
+    picture = gif.show(iio.imwrite("<bytes>", image, extension=".png"))
+    assert (picture.width, picture.height) == (260, 78)
+    np.testing.assert_array_equal(iio.imread(picture.shown),
+                                  np.repeat(np.repeat(image, 26, axis=0), 26, axis=1))
