@@ -297,17 +297,13 @@ def _split(text: str, config: CharRNNConfig) -> tuple[str, str]:
     return train_text, val_text
 
 
-def _epoch_seed(seed: int, epoch: int) -> int:
-    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
-
-
 def _training_batches(ids: np.ndarray, config: CharRNNConfig) -> training.EpochBatches:
     """Shuffled (input, target) windows, a new order each epoch from (seed, epoch): resumable."""
     from libs.dataset_utils import create_character_windows
 
     return training.EpochBatches(lambda epoch: create_character_windows(
         ids, config.sequence_length, config.batch_size, shuffle=True,
-        seed=_epoch_seed(config.seed, epoch)))
+        seed=training.epoch_seed(config.seed, epoch)))
 
 
 def _loss_sum(model: CharRNN, ids: np.ndarray, batch_size: int) -> tuple[float, int]:

@@ -119,8 +119,7 @@ def vaegan(out: Path, quick: bool) -> list[Path]:
     two real faces."""
     import keras
 
-    from libs import gan as gans
-    from libs import gif, utils
+    from libs import gif, images, utils
     from libs import vaegan as vaegans
 
     settings = dict(image_size=16, n_features=4, batch_size=8, steps=3, montage_every=1) \
@@ -142,7 +141,7 @@ def vaegan(out: Path, quick: bool) -> list[Path]:
                       ("swd_x1e3", "sliced Wasserstein distance of samples (x1e3)")):
         print(f"{what}, lower is better: {before[key]} at step {before['step']} -> "
               f"{after[key]} at step {after['step']}")
-    faces = gans.real_images(gans.image_source("faces", size), size, 32, seed=5)
+    faces = images.real_images(images.image_source("faces", size), size, 32, seed=5)
     recon = out / "vaegan_reconstructions.png"
     utils.montage(vaegans.real_and_reconstructed(model, faces), saveto=recon, value_range=(-1, 1))
     walk = out / "vaegan_interpolation.gif"

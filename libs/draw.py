@@ -60,7 +60,7 @@ import tensorflow as tf
 import keras
 from keras import layers
 
-from libs import training, utils
+from libs import images, training, utils
 from libs.utils import arg_int, check_int, check_positive
 
 MODEL_NAME = "draw"
@@ -335,20 +335,6 @@ def image_data(data, split: str = "train", n: int | None = None) -> np.ndarray:
     return x[:n]
 
 
-def _epochs(images: np.ndarray, config: DRAWConfig):
-    """`make_epoch(epoch)` for training.EpochBatches: whole shuffled batches, in an order that
-    depends only on (seed, epoch), so a resumed run sees what an uninterrupted one would."""
-    if len(images) < config.batch_size:
-        raise ValueError(f"only {len(images)} images for batches of {config.batch_size}; use a "
-                         "smaller batch_size")
-    data = tf.data.Dataset.from_tensor_slices(images)
-
-    def make_epoch(epoch: int):
-        seed = int(np.random.SeedSequence([config.seed, epoch]).generate_state(1)[0])
-        return data.shuffle(len(images), seed=seed).batch(config.batch_size, drop_remainder=True)
-    return make_epoch
-
-
 # ---------------------------------------------------------------------------- training
 
 def make_train_step(model: DRAW, optimizer, rng: tf.random.Generator):
@@ -382,10 +368,10 @@ def train(data="digits", ckpt_dir="checkpoints/draw", *, steps: int | None = Non
     reconstruction_nats and kl_nats, batch means by step.
     """
     ckpt_dir = Path(ckpt_dir)
-    images = image_data(data, "train")
+    pictures = image_data(data, "train")
     cfg = training.resume_config(ckpt_dir, MODEL_NAME, "DRAW model", DRAWConfig, settings,
-                                 dict(image_size=images.shape[1], channels=images.shape[3]))
-    make_epoch = _epochs(images, cfg)
+                                 dict(image_size=pictures.shape[1], channels=pictures.shape[3]))
+    make_epoch = images.array_epochs(pictures, cfg.batch_size, cfg.seed)
     keras.utils.set_random_seed(cfg.seed)  # the initial weights
     model = DRAW(cfg)
     optimizer = keras.optimizers.Adam(cfg.learning_rate, global_clipnorm=cfg.clip)

@@ -27,7 +27,6 @@ import argparse
 import dataclasses
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +35,7 @@ import tensorflow as tf
 import keras
 from keras import layers
 
-from . import training, utils
+from . import images, training, utils
 from .utils import check_int, check_positive
 from .layers import (FusedBatchNormalization, LeakyReLU, StridedConv2D,
                      StridedConv2DTranspose)
@@ -125,8 +124,6 @@ class GANConfig:
                 + between  # G and D: 5x5 convolutions between the widths, batch norm
                 + 2 * 25 * f * self.channels + self.channels + f  # G's last layer, D's first
                 + 16 * w + 1)  # D: 4x4 maps to the logit
-
-
 
 
 # ---------------------------------------------------------------------------- models
@@ -347,130 +344,6 @@ class GAN:
                                for i in range(0, len(z), batch_size)])
 
 
-# ---------------------------------------------------------------------------- data
-
-def _image_files(folder: Path) -> list[str]:
-    from .dataset_utils import IMAGE_EXTENSIONS
-
-    return sorted(str(p) for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS
-                  and p.is_file())
-
-
-def _file_shape(path: str) -> tuple[int, int, int]:
-    """(H, W, C) of an image file, C 1 for grayscale modes and 3 otherwise (alpha dropped)."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            gray = image.mode in ("1", "L", "LA", "I", "I;16", "F")
-            return image.height, image.width, 1 if gray else 3
-    except (OSError, UnidentifiedImageError) as e:
-        raise ValueError(f"cannot read the image {path} ({e})") from e
-
-
-@dataclasses.dataclass
-class ImageSource:
-    """Training images: an array (N, S, S, C) in 0-255, or files that are cropped and resized."""
-    images: np.ndarray | None = None
-    files: list[str] | None = None
-    shape: tuple[int, int, int] = (0, 0, 0)  # (H, W, C) of the first file
-    crop_factor: float = 1.0
-
-    @property
-    def channels(self) -> int:
-        return int(self.images.shape[-1]) if self.images is not None else self.shape[2]
-
-    def __len__(self) -> int:
-        return len(self.images) if self.images is not None else len(self.files)
-
-
-def image_source(data, image_size: int) -> ImageSource:
-    """`data`: "faces" (the embedded faces at image_size), "celeb" (CelebA, cropped to its
-    central 80% as the lecture did), a folder of images (searched recursively), or an array
-    (N, image_size, image_size, 1 or 3) in 0-255."""
-    from . import datasets
-
-    if isinstance(data, np.ndarray):
-        if data.ndim != 4 or data.shape[1:3] != (image_size, image_size) or data.shape[3] not in (1, 3):
-            raise ValueError(f"an image array must be (N, {image_size}, {image_size}, 1 or 3) in "
-                             f"0-255, got shape {data.shape}")
-        return ImageSource(images=data)
-    if not isinstance(data, (str, os.PathLike)):
-        raise TypeError(f"data must be 'faces', 'celeb', a folder of images or an array, got "
-                        f"{type(data).__name__}")
-    if data == "faces":
-        return ImageSource(images=datasets.faces(image_size))
-    if data == "celeb":
-        files = datasets.CELEB()
-        return ImageSource(files=files, shape=_file_shape(files[0]), crop_factor=0.8)
-    folder = Path(data).expanduser()
-    if not folder.is_dir():
-        raise FileNotFoundError(f"data {str(data)!r} is not 'faces', 'celeb' or an existing folder")
-    files = _image_files(folder)
-    if not files:
-        raise ValueError(f"the folder {folder} holds no images (.jpg, .jpeg, .png, .gif, .bmp, "
-                         "searched recursively)")
-    return ImageSource(files=files, shape=_file_shape(files[0]))
-
-
-def _file_batches(source: ImageSource, files, batch_size, image_size, channels, **kwargs):
-    from .dataset_utils import create_input_pipeline
-
-    return create_input_pipeline(files, batch_size, 1, shape=source.shape[:2] + (channels,),
-                                 crop_shape=(image_size, image_size),
-                                 crop_factor=source.crop_factor, **kwargs)
-
-
-def epoch_batches(source: ImageSource, config: GANConfig):
-    """`make_epoch(epoch, skip)` for `training.EpochBatches`: that epoch's float32 batches
-    (B, S, S, C) in 0-255, whole batches only, shuffled from the seed and the epoch number,
-    less the first `skip` (files behind them are not even read)."""
-    b, n = config.batch_size, len(source)
-    if n < b:
-        raise ValueError(f"only {n} images for batches of {b}; use a smaller batch_size")
-    if source.images is not None:
-        images = tf.constant(np.asarray(source.images, np.float32))
-
-        def make_epoch(epoch: int, skip: int = 0):
-            return (tf.data.Dataset.from_tensor_slices(images)
-                    .shuffle(n, seed=config.seed * 100_003 + epoch).batch(b, drop_remainder=True)
-                    .skip(skip))
-        return make_epoch
-
-    def make_epoch(epoch: int, skip: int = 0):
-        return _file_batches(source, source.files, b, config.image_size, config.channels,
-                             seed=config.seed * 100_003 + epoch, drop_remainder=True,
-                             skip=skip * b)
-    return make_epoch
-
-
-def real_images(source: ImageSource, image_size: int, n: int, seed: int = 0,
-                among=None) -> np.ndarray:
-    """Up to n real images, uint8 (n, S, S, C): a seeded random subset of `source`, or of the
-    images `among` selects: indices, or a boolean mask with one value per image (e.g. a label
-    of `datasets.CELEB_ATTRIBUTES`)."""
-    among = np.arange(len(source)) if among is None else np.asarray(among)
-    if among.dtype == bool:
-        if among.shape != (len(source),):
-            raise ValueError(f"a boolean mask for among needs one value per image "
-                             f"({len(source)}), got shape {among.shape}")
-        among = np.flatnonzero(among)
-    if not np.issubdtype(among.dtype, np.integer) and among.size:
-        raise ValueError(f"among must hold integer indices or a boolean mask, got {among.dtype}")
-    among = among.astype(np.int64).ravel()
-    if not len(among):
-        raise ValueError("among holds no indices: there is no image to choose from")
-    if among.min() < 0 or among.max() >= len(source):
-        raise ValueError(f"among holds indices outside 0..{len(source) - 1} (the source has "
-                         f"{len(source)} images)")
-    pick = np.sort(among[np.random.default_rng(seed).permutation(len(among))[:n]])
-    if source.images is not None:
-        return utils.to_uint8(np.asarray(source.images)[pick], (0, 255))
-    batches = _file_batches(source, [source.files[i] for i in pick], 256, image_size,
-                            source.channels, shuffle=False)
-    return utils.to_uint8(np.concatenate([b.numpy() for b in batches]), (0, 255))
-
-
 # ---------------------------------------------------------------------------- latent tools
 
 def latent(n: int, n_latent: int, seed: int = 0) -> np.ndarray:
@@ -602,19 +475,6 @@ class ProgressFrames(training.Callback):
         self.frame(loop)
 
 
-def training_images(data, ckpt_dir, model_name: str, what: str, config_type,
-                    image_size: int | None = None) -> ImageSource:
-    """`image_source(data, size)` at the size to train at: `image_size` when given, else that
-    of the folder being resumed, else the config's default; a bad size is refused before any
-    data is read. Shared by the GAN and the VAE-GAN."""
-    if image_size is None and (Path(ckpt_dir) / training.CONFIG_FILE).is_file():
-        image_size = training.load_config(ckpt_dir, model_name, what, config_type).image_size
-    if image_size is None:
-        image_size = config_type.image_size
-    config_type(image_size=image_size)
-    return image_source(data, image_size)
-
-
 def train(data="faces", ckpt_dir="checkpoints/gan", *, steps: int | None = None,
           seconds: float | None = None, config: GANConfig | None = None,
           montage_every: int = 100, n_montage: int = 64, checkpoint_every: int = 500,
@@ -622,8 +482,8 @@ def train(data="faces", ckpt_dir="checkpoints/gan", *, steps: int | None = None,
     """Train (or resume) a GAN on `data` in `ckpt_dir`; returns (gan, history).
 
     data: "faces", "celeb", a folder of images, or an array (N, S, S, C) in 0-255
-    (see `image_source`). steps: total step to reach (a second call resumes there); seconds:
-    budget of this call. settings: GANConfig fields (image_size=32, n_features=32,
+    (see `images.image_source`). steps: total step to reach (a second call resumes there);
+    seconds: budget of this call. settings: GANConfig fields (image_size=32, n_features=32,
     equilibrium=True, ema=0.999, ...); a resumed run takes the saved config, and a setting
     that contradicts it is refused. Every `montage_every` steps the generator's images of
     `n_montage` fixed latents go to ckpt_dir/progress/ and ckpt_dir/progress.gif.
@@ -632,12 +492,14 @@ def train(data="faces", ckpt_dir="checkpoints/gan", *, steps: int | None = None,
     """
     ckpt_dir = Path(ckpt_dir)
     settings = {**(dataclasses.asdict(config) if config is not None else {}), **settings}
-    source = training_images(data, ckpt_dir, "gan", "GAN", GANConfig, settings.get("image_size"))
+    source = images.training_images(data, ckpt_dir, "gan", "GAN", GANConfig,
+                                    settings.get("image_size"))
     cfg = training.resume_config(ckpt_dir, "gan", "GAN", GANConfig, settings,
                                  {"channels": source.channels})
     keras.utils.set_random_seed(cfg.seed)
     gan = GAN(cfg, strategy=strategy)
-    batches = training.EpochBatches(epoch_batches(source, cfg))
+    batches = training.EpochBatches(images.epoch_batches(source, cfg.batch_size,
+                                                         cfg.image_size, cfg.seed))
     z = latent(n_montage, cfg.n_latent, cfg.seed)
     frames = ProgressFrames(lambda: gan.sample(z), ckpt_dir / "progress", montage_every)
     history = training.fit(gan.train_step, batches, ckpt_dir, {**gan.trackables(), "data": batches},
@@ -663,11 +525,11 @@ def evaluate(gan: GAN, data, n: int = 1000, seed: int = 0, features=None) -> dic
     from . import metrics
 
     cfg = gan.config
-    source = image_source(data, cfg.image_size)
+    source = images.image_source(data, cfg.image_size)
     if source.channels != cfg.channels:
         raise ValueError(f"the GAN makes {cfg.channels}-channel images but the data have "
                          f"{source.channels} channel(s)")
-    real = real_images(source, cfg.image_size, n, seed)
+    real = images.real_images(source, cfg.image_size, n, seed)
     fake = utils.to_uint8(gan.sample(latent(len(real), cfg.n_latent, seed + 1)), (-1, 1))
     result = metrics.swd(real, fake, seed=seed)
     out = {"swd_x1e3": round(result["swd_x1e3"], 3),

@@ -209,6 +209,12 @@ def _check_tracked(checkpoint: tf.train.Checkpoint, objects: Mapping[str, Any]) 
 
 # --- Resumable data ------------------------------------------------------------------------------
 
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The shuffling seed of `epoch` in a run seeded with `seed`: the one scheme for every
+    model's data, so that a resumed run shuffles as an uninterrupted one."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
 class EpochBatches(tf.Module):
     """Batches epoch after epoch, from `make_epoch(epoch)`, resumable exactly.
 

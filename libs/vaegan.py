@@ -61,7 +61,7 @@ import tensorflow as tf
 import keras
 from keras import layers
 
-from . import gan, training, utils
+from . import gan, images, training, utils
 from .utils import check_int, check_positive
 
 MODEL_NAME = "vaegan"
@@ -305,11 +305,11 @@ def evaluate(model: VAEGAN, data="faces", n: int = 1000, seed: int = 0) -> dict:
 
     n = check_int("n", n, 2)
     cfg = model.config
-    source = gan.image_source(data, cfg.image_size)
+    source = images.image_source(data, cfg.image_size)
     if source.channels != cfg.channels:
         raise ValueError(f"the VAE-GAN makes {cfg.channels}-channel images but the data have "
                          f"{source.channels} channel(s)")
-    real = gan.real_images(source, cfg.image_size, n, seed)                 # uint8
+    real = images.real_images(source, cfg.image_size, n, seed)                 # uint8
     recon = (reconstruct(model, real) + 1.0) / 2.0
     mse = float(np.mean(np.square(recon - real.astype(np.float32) / 255.0)))
     fake = utils.to_uint8(sample(model, len(real), seed + 1), (-1, 1))
@@ -327,22 +327,24 @@ def train(data="faces", ckpt_dir="checkpoints/vaegan", *, steps: int | None = No
     """Train (or resume) a VAE-GAN on `data` in `ckpt_dir`; returns (model, history).
 
     data: "faces", "celeb", a folder of images or an array (N, S, S, C) in 0-255 (see
-    `gan.image_source`). steps: total step to reach (a second call resumes there); seconds:
-    budget of this call. settings: VAEGANConfig fields; a folder being resumed keeps its saved
-    config and refuses settings that contradict it. Every `montage_every` steps, `n_montage`
+    `images.image_source`). steps: total step to reach (a second call resumes there);
+    seconds: budget of this call. settings: VAEGANConfig fields; a folder being resumed keeps
+    its saved config and refuses settings that contradict it. Every `montage_every` steps, `n_montage`
     fixed real images (top half) and their reconstructions (bottom half) go to
     ckpt_dir/progress/ and ckpt_dir/progress.gif. Resume, Ctrl-C, NaN guard, progress bar,
     TensorBoard (ckpt_dir/logs), callbacks and `strategy` are `training.fit`'s.
     """
     ckpt_dir = Path(ckpt_dir)
-    source = gan.training_images(data, ckpt_dir, MODEL_NAME, "VAE-GAN", VAEGANConfig,
+    source = images.training_images(data, ckpt_dir, MODEL_NAME, "VAE-GAN", VAEGANConfig,
                                  settings.get("image_size"))
     cfg = training.resume_config(ckpt_dir, MODEL_NAME, "VAE-GAN", VAEGANConfig, settings,
                                  {"channels": source.channels})
-    batches = training.EpochBatches(gan.epoch_batches(source, cfg))
+    batches = training.EpochBatches(images.epoch_batches(source, cfg.batch_size,
+                                                         cfg.image_size, cfg.seed))
     keras.utils.set_random_seed(cfg.seed)  # the initial weights
     model = VAEGAN(cfg, strategy=strategy)
-    shown = gan.real_images(source, cfg.image_size, check_int("n_montage", n_montage, 1), cfg.seed)
+    shown = images.real_images(source, cfg.image_size, check_int("n_montage", n_montage, 1),
+                               cfg.seed)
     frames = gan.ProgressFrames(lambda: real_and_reconstructed(model, shown),
                                 ckpt_dir / "progress", montage_every)
     history = training.fit(model.train_step, batches, ckpt_dir,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from libs import gan, utils
+from libs import gan, images, utils
 from libs import layers as fast_layers, training
 
 TINY = dict(image_size=16, channels=1, n_latent=4, n_features=4, batch_size=4)
@@ -21,7 +21,7 @@ def tiny(**changes) -> gan.GANConfig:
     return gan.GANConfig(**{**TINY, **changes})
 
 
-def images(n=4, size=16, channels=1, seed=0):
+def random_images(n=4, size=16, channels=1, seed=0):
     return tf.random.uniform([n, size, size, channels], 0, 255, seed=seed)
 
 
@@ -143,7 +143,7 @@ def test_fast_step_equals_stock_step(dense):
                  (fast.generator_ema, stock.generator_ema)):
         b.set_weights(a.get_weights())
     for seed in range(3):
-        x = images(channels=3, seed=seed)
+        x = random_images(channels=3, seed=seed)
         m_fast, m_stock = fast.train_step(x), stock.train_step(x)
         for key in m_fast:
             assert float(m_fast[key]) == pytest.approx(float(m_stock[key]), abs=1e-4)
@@ -154,7 +154,7 @@ def test_fast_step_equals_stock_step(dense):
 def test_step_returns_losses_and_trains():
     model = gan.GAN(tiny())
     before_g, before_d = weights(model.generator), weights(model.discriminator)
-    metrics = model.train_step(images())
+    metrics = model.train_step(random_images())
     assert set(metrics) == {"g_loss", "d_loss", "d_loss_real", "d_loss_fake", "updated_g",
                             "updated_d"}
     assert float(metrics["d_loss"]) == pytest.approx(
@@ -198,7 +198,7 @@ def test_equilibrium_skips_the_resting_network(monkeypatch, decisions):
     model = gan.GAN(tiny(equilibrium=True))
     g0 = [arr(v) for v in model.generator.trainable_variables]
     d0 = [arr(v) for v in model.discriminator.trainable_variables]
-    metrics = model.train_step(images())
+    metrics = model.train_step(random_images())
     g1 = [arr(v) for v in model.generator.trainable_variables]
     d1 = [arr(v) for v in model.discriminator.trainable_variables]
     g_changed = not all(np.array_equal(a, b) for a, b in zip(g0, g1))
@@ -211,7 +211,7 @@ def test_ema_follows_the_generator():
     model = gan.GAN(tiny(ema=0.5))
     start = [arr(w) for w in model.generator_ema.weights]
     assert_same_weights(start, weights(model.generator), atol=0)
-    model.train_step(images())
+    model.train_step(random_images())
     decay = min(0.5, 2.0 / 11.0)  # warm-up after 1 update: (1 + t) / (10 + t)
     for avg, old, new in zip(model.generator_ema.weights, start, model.generator.weights):
         expected = arr(new) + decay * (old - arr(new)) if new.trainable else arr(new)
@@ -265,22 +265,22 @@ def test_latent_path_manifold_and_arithmetic():
 
 
 def test_real_images_among_chosen_indices():
-    source = gan.image_source("faces", 16)
-    everything = gan.real_images(source, 16, 200)
-    picked = gan.real_images(source, 16, 3, seed=1, among=[5, 7, 9, 11])
+    source = images.image_source("faces", 16)
+    everything = images.real_images(source, 16, 200)
+    picked = images.real_images(source, 16, 3, seed=1, among=[5, 7, 9, 11])
     assert picked.shape == (3, 16, 16, 1)
     assert all(any(np.array_equal(p, everything[i]) for i in (5, 7, 9, 11)) for p in picked)
     mask = np.zeros(200, bool)
     mask[[5, 7, 9, 11]] = True
-    np.testing.assert_array_equal(gan.real_images(source, 16, 3, seed=1, among=mask), picked)
+    np.testing.assert_array_equal(images.real_images(source, 16, 3, seed=1, among=mask), picked)
     with pytest.raises(ValueError, match="one value per image"):
-        gan.real_images(source, 16, 3, among=mask[:10])
+        images.real_images(source, 16, 3, among=mask[:10])
     with pytest.raises(ValueError, match="integer indices or a boolean mask"):
-        gan.real_images(source, 16, 3, among=[1.5, 2.0])
+        images.real_images(source, 16, 3, among=[1.5, 2.0])
     with pytest.raises(ValueError, match="outside 0..199"):
-        gan.real_images(source, 16, 3, among=[0, 200])
+        images.real_images(source, 16, 3, among=[0, 200])
     with pytest.raises(ValueError, match="no indices"):
-        gan.real_images(source, 16, 3, among=[])
+        images.real_images(source, 16, 3, among=[])
 
 
 def test_pictures(tmp_path):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from libs import gan, vaegan
+from libs import gan, images, vaegan
 
 TINY = dict(image_size=16, n_latent=4, n_features=4, batch_size=8)
 TRAIN = dict(TINY, progress=False)
@@ -17,7 +17,7 @@ def tiny(**changes) -> vaegan.VAEGANConfig:
     return vaegan.VAEGANConfig(**{**TINY, **changes})
 
 
-def images(n=8, size=16, channels=1, seed=0):
+def random_images(n=8, size=16, channels=1, seed=0):
     return tf.random.uniform([n, size, size, channels], 0, 255, seed=seed)
 
 
@@ -45,7 +45,7 @@ def test_config_refuses_bad_values(changes, message):
 def test_network_shapes(size, channels):
     config = tiny(image_size=size, channels=channels)
     model = vaegan.VAEGAN(config)
-    x = images(3, size, channels) * (2 / 255) - 1
+    x = random_images(3, size, channels) * (2 / 255) - 1
     mean, log_var = model.encoder(x, training=False)
     assert mean.shape == log_var.shape == (3, 4)
     assert model.decoder(mean, training=False).shape == (3, size, size, channels)
@@ -70,7 +70,7 @@ def test_losses():
 def test_step_returns_finite_losses_and_trains_all_three():
     model = vaegan.VAEGAN(tiny())
     before = [weights(n) for n in (model.encoder, model.decoder, model.discriminator)]
-    history = [{k: float(v) for k, v in model.train_step(images(seed=i)).items()}
+    history = [{k: float(v) for k, v in model.train_step(random_images(seed=i)).items()}
                for i in range(3)]
     assert set(history[0]) == {"prior_loss", "llike_loss", "gan_loss", "g_loss", "enc_loss",
                                "dec_loss"}
@@ -103,7 +103,7 @@ def test_train_load_and_use(tmp_path):
     assert saved["model"] == "vaegan" and saved["config"]["channels"] == 1
     loaded = vaegan.load(tmp_path / "ck")
     assert int(loaded.step.numpy()) == 3 and loaded.config == model.config
-    faces = gan.real_images(gan.image_source("faces", 16), 16, 5)
+    faces = images.real_images(images.image_source("faces", 16), 16, 5)
     z = vaegan.encode(loaded, faces)
     assert z.shape == (5, 4)
     np.testing.assert_allclose(z, vaegan.encode(model, faces), atol=1e-5)

@@ -1,0 +1,165 @@
+"""Where training images come from, and how they become epochs of batches.
+
+A source is the embedded faces, CelebA, a folder of images or an array; `epoch_batches` turns
+it into resumable epochs for `training.EpochBatches`, shuffled by `training.epoch_seed` (the
+scheme the char-RNN's text windows use too); `real_images` picks real images for montages and
+evaluation. Data knows no model: the GAN, the VAE-GAN, DRAW, the demo and the notebooks import
+this module, never each other, for their images.
+
+    source = images.image_source("faces", 32)            # or "celeb", a folder, an array
+    batches = training.EpochBatches(images.epoch_batches(source, 64, 32, seed=0))
+    real = images.real_images(source, 32, 64)             # uint8 (64, 32, 32, C)
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from . import training, utils
+from .dataset_utils import IMAGE_EXTENSIONS, create_input_pipeline
+
+
+def image_files(folder: Path) -> list[str]:
+    """The image files under `folder` (searched recursively), sorted."""
+    return sorted(str(p) for p in Path(folder).rglob("*")
+                  if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+
+
+def file_shape(path: str) -> tuple[int, int, int]:
+    """(H, W, C) of an image file, C 1 for grayscale modes and 3 otherwise (alpha dropped)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            gray = image.mode in ("1", "L", "LA", "I", "I;16", "F")
+            return image.height, image.width, 1 if gray else 3
+    except (OSError, UnidentifiedImageError) as e:
+        raise ValueError(f"cannot read the image {path} ({e})") from e
+
+
+@dataclasses.dataclass
+class ImageSource:
+    """Training images: an array (N, S, S, C) in 0-255, or files that are cropped and resized."""
+    images: np.ndarray | None = None
+    files: list[str] | None = None
+    shape: tuple[int, int, int] = (0, 0, 0)  # (H, W, C) of the first file
+    crop_factor: float = 1.0
+
+    @property
+    def channels(self) -> int:
+        return int(self.images.shape[-1]) if self.images is not None else self.shape[2]
+
+    def __len__(self) -> int:
+        return len(self.images) if self.images is not None else len(self.files)
+
+
+def image_source(data, image_size: int) -> ImageSource:
+    """`data`: "faces" (the embedded faces at image_size), "celeb" (CelebA, cropped to its
+    central 80% as the lecture did), a folder of images (searched recursively), or an array
+    (N, image_size, image_size, 1 or 3) in 0-255."""
+    from . import datasets
+
+    if isinstance(data, np.ndarray):
+        if data.ndim != 4 or data.shape[1:3] != (image_size, image_size) \
+                or data.shape[3] not in (1, 3):
+            raise ValueError(f"an image array must be (N, {image_size}, {image_size}, 1 or 3) "
+                             f"in 0-255, got shape {data.shape}")
+        return ImageSource(images=data)
+    if not isinstance(data, (str, os.PathLike)):
+        raise TypeError(f"data must be 'faces', 'celeb', a folder of images or an array, got "
+                        f"{type(data).__name__}")
+    if data == "faces":
+        return ImageSource(images=datasets.faces(image_size))
+    if data == "celeb":
+        files = datasets.CELEB()
+        return ImageSource(files=files, shape=file_shape(files[0]), crop_factor=0.8)
+    folder = Path(data).expanduser()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"data {str(data)!r} is not 'faces', 'celeb' or an existing "
+                                "folder")
+    files = image_files(folder)
+    if not files:
+        raise ValueError(f"the folder {folder} holds no images ({', '.join(IMAGE_EXTENSIONS)}, "
+                         "searched recursively)")
+    return ImageSource(files=files, shape=file_shape(files[0]))
+
+
+def training_images(data, ckpt_dir, model_name: str, what: str, config_type,
+                    image_size: int | None = None) -> ImageSource:
+    """`image_source(data, size)` at the size to train at: `image_size` when given, else that
+    of the folder being resumed, else the config's default; a bad size is refused (by
+    `config_type`) before any data is read."""
+    if image_size is None and (Path(ckpt_dir) / training.CONFIG_FILE).is_file():
+        image_size = training.load_config(ckpt_dir, model_name, what, config_type).image_size
+    if image_size is None:
+        image_size = config_type.image_size
+    config_type(image_size=image_size)
+    return image_source(data, image_size)
+
+
+def _file_batches(source: ImageSource, files, batch_size, image_size, channels, **kwargs):
+    return create_input_pipeline(files, batch_size, 1, shape=source.shape[:2] + (channels,),
+                                 crop_shape=(image_size, image_size),
+                                 crop_factor=source.crop_factor, **kwargs)
+
+
+def array_epochs(images: np.ndarray, batch_size: int, seed: int):
+    """`make_epoch(epoch, skip)` for `training.EpochBatches` over an array (N, ...): whole
+    batches, shuffled by `training.epoch_seed(seed, epoch)`, less the first `skip`."""
+    if len(images) < batch_size:
+        raise ValueError(f"only {len(images)} images for batches of {batch_size}; use a smaller "
+                         "batch_size")
+    data = tf.data.Dataset.from_tensor_slices(images)
+
+    def make_epoch(epoch: int, skip: int = 0):
+        return (data.shuffle(len(images), seed=training.epoch_seed(seed, epoch))
+                .batch(batch_size, drop_remainder=True).skip(skip))
+    return make_epoch
+
+
+def epoch_batches(source: ImageSource, batch_size: int, image_size: int, seed: int):
+    """`make_epoch(epoch, skip)` for `training.EpochBatches`: that epoch's float32 batches
+    (B, S, S, C) in 0-255, whole batches only, shuffled by `training.epoch_seed(seed, epoch)`,
+    less the first `skip` (files behind them are not even read)."""
+    if source.images is not None:
+        return array_epochs(np.asarray(source.images, np.float32), batch_size, seed)
+    if len(source) < batch_size:
+        raise ValueError(f"only {len(source)} images for batches of {batch_size}; use a smaller "
+                         "batch_size")
+
+    def make_epoch(epoch: int, skip: int = 0):
+        return _file_batches(source, source.files, batch_size, image_size, source.channels,
+                             seed=training.epoch_seed(seed, epoch), drop_remainder=True,
+                             skip=skip * batch_size)
+    return make_epoch
+
+
+def real_images(source: ImageSource, image_size: int, n: int, seed: int = 0,
+                among=None) -> np.ndarray:
+    """Up to n real images, uint8 (n, S, S, C): a seeded random subset of `source`, or of the
+    images `among` selects: indices, or a boolean mask with one value per image (e.g. a label
+    of `datasets.CELEB_ATTRIBUTES`)."""
+    among = np.arange(len(source)) if among is None else np.asarray(among)
+    if among.dtype == bool:
+        if among.shape != (len(source),):
+            raise ValueError(f"a boolean mask for among needs one value per image "
+                             f"({len(source)}), got shape {among.shape}")
+        among = np.flatnonzero(among)
+    if not np.issubdtype(among.dtype, np.integer) and among.size:
+        raise ValueError(f"among must hold integer indices or a boolean mask, got {among.dtype}")
+    among = among.astype(np.int64).ravel()
+    if not len(among):
+        raise ValueError("among holds no indices: there is no image to choose from")
+    if among.min() < 0 or among.max() >= len(source):
+        raise ValueError(f"among holds indices outside 0..{len(source) - 1} (the source has "
+                         f"{len(source)} images)")
+    pick = np.sort(among[np.random.default_rng(seed).permutation(len(among))[:n]])
+    if source.images is not None:
+        return utils.to_uint8(np.asarray(source.images)[pick], (0, 255))
+    batches = _file_batches(source, [source.files[i] for i in pick], 256, image_size,
+                            source.channels, shuffle=False)
+    return utils.to_uint8(np.concatenate([b.numpy() for b in batches]), (0, 255))

@@ -1,0 +1,36 @@
+"""Tests for libs.images: where training images come from, epochs of batches, real images."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from libs import images, training
+
+
+def test_data_knows_no_model():
+    code = ("import sys, libs.images; "
+            "print(sorted(m for m in sys.modules if m in ('libs.gan', 'libs.vaegan', "
+            "'libs.draw', 'libs.charrnn')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_array_epochs_shuffle_by_seed_and_epoch_and_skip():
+    pictures = np.arange(10, dtype=np.float32).reshape(10, 1, 1, 1)
+    make_epoch = images.array_epochs(pictures, 4, seed=3)
+    first = [b.numpy().ravel().tolist() for b in make_epoch(0)]
+    assert len(first) == 2 and all(len(b) == 4 for b in first)  # whole batches only
+    assert first == [b.numpy().ravel().tolist() for b in make_epoch(0)]
+    assert first != [b.numpy().ravel().tolist() for b in make_epoch(1)]
+    assert [b.numpy().ravel().tolist() for b in make_epoch(0, skip=1)] == first[1:]
+    assert training.epoch_seed(3, 0) != training.epoch_seed(3, 1)
+    with pytest.raises(ValueError, match="only 10 images for batches of 11"):
+        images.array_epochs(pictures, 11, seed=0)
+
+
+def test_epoch_batches_of_embedded_faces_are_0_255_floats():
+    source = images.image_source("faces", 16)
+    batch = next(iter(images.epoch_batches(source, 8, 16, seed=0)(0)))
+    assert batch.shape == (8, 16, 16, 1) and batch.dtype.name == "float32"
+    assert 0 <= float(np.min(batch)) and float(np.max(batch)) <= 255
