@@ -22,7 +22,6 @@ import argparse
 import contextlib
 import dataclasses
 import json
-import math
 import sys
 import weakref
 from pathlib import Path
@@ -33,8 +32,10 @@ import keras
 
 from libs import metrics, training
 from libs.rnn import CELLS, Recurrent
-from libs.utils import (LEARNING_RATE_MAX, SEED_MAX, _write_bytes_atomic, arg_int, arg_positive,
-                        arg_type, check_fits, check_int, check_positive, run_command)
+from libs.arguments import (LEARNING_RATE_MAX, SEED_MAX, arg_int, arg_positive, arg_type,
+                            check_fits, check_int, check_number, check_positive,
+                            run_command)
+from libs.files import write_bytes_atomic
 
 # The cell that learns fastest in equal wall time at the default settings, measured on 2 CPU
 # cores with `python benchmarks/bench_charrnn.py --compare-cells SECONDS` (held-out nats/char):
@@ -88,7 +89,7 @@ class Vocabulary:
         return "".join(self.chars[int(i)] for i in np.asarray(ids).ravel())
 
     def save(self, path) -> None:
-        _write_bytes_atomic(path, json.dumps({"chars": self.chars}, ensure_ascii=False).encode())
+        write_bytes_atomic(path, json.dumps({"chars": self.chars}, ensure_ascii=False).encode())
 
     @classmethod
     def load(cls, path) -> Vocabulary:
@@ -127,27 +128,17 @@ class CharRNNConfig:
     seed: int = 0
 
     def __post_init__(self):
-        def integer(name, low):
-            setattr(self, name, check_int(name, getattr(self, name), low))
-
-        def number(name, ok, rule):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or \
-                    not math.isfinite(value) or not ok(value):
-                raise ValueError(f"{name} must be {rule}, got {value!r}")
-            setattr(self, name, float(value))
-
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
         if self.clip_mode not in ("value", "norm"):
             raise ValueError(f"clip_mode must be 'value' or 'norm', got {self.clip_mode!r}")
         for name in ("n_layers", "n_cells", "batch_size", "sequence_length"):
-            integer(name, 1)
+            setattr(self, name, check_int(name, getattr(self, name), 1))
         self.seed = check_int("seed", self.seed, 0, SEED_MAX)
         self.learning_rate = check_positive("learning_rate", self.learning_rate, LEARNING_RATE_MAX)
-        number("clip", lambda v: v > 0, "> 0 (clipping cannot be switched off with 0)")
-        number("dropout", lambda v: 0 <= v < 1, "in [0, 1)")
-        number("validation_fraction", lambda v: 0 <= v < 1, "in [0, 1)")
+        self.clip = check_positive("clip", self.clip)  # clipping cannot be switched off with 0
+        for name in ("dropout", "validation_fraction"):
+            setattr(self, name, check_number(name, getattr(self, name), 0, 1, open_high=True))
 
 
 class CharRNN(keras.Model):
@@ -188,7 +179,7 @@ class CharRNN(keras.Model):
         ids = tf.transpose(tf.cast(ids, tf.int32))                # (T, B): time-major inside
         states = states or [None] * self.config.n_layers
         xw = tf.gather(self.input_table(), ids)                   # (T, B, G*H)
-        final = []
+        final, h = [], None
         for i, layer in enumerate(self.layers_rnn):
             if i > 0:
                 xw = layer.project(h)                             # (T, B, G*H), one matmul
@@ -208,7 +199,7 @@ class CharRNN(keras.Model):
         table = self.input_table() if table is None else table
         states = self.initial_states(tf.shape(ids)[0]) if states is None else states
         xw = tf.gather(table, tf.cast(ids, tf.int32))             # (S, G*H)
-        new = []
+        new, h = [], None
         for i, layer in enumerate(self.layers_rnn):
             if i > 0:
                 xw = layer.project(h)
@@ -509,18 +500,12 @@ def sample(model, n_chars: int = 500, prime: str | None = None, temperature: flo
     that would not fit in memory are refused. The same `seed` gives the same texts.
     """
     model = _model(model)
-    if isinstance(n_chars, bool) or not isinstance(n_chars, (int, np.integer)) or n_chars < 0:
-        raise ValueError(f"n_chars must be an integer >= 0, got {n_chars!r}")
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
-        raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}")
+    n_chars, n_samples = check_int("n_chars", n_chars, 0), check_int("n_samples", n_samples, 1)
     if sampling not in ("prob", "max"):
         raise ValueError(f"sampling must be 'prob' or 'max', got {sampling!r}")
     temperature = check_positive("temperature", temperature)
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer))
-                              or top_k < 1):
-        raise ValueError(f"top_k must be an integer >= 1, got {top_k!r}")
-    if top_p is not None and not (isinstance(top_p, (int, float)) and 0 < top_p <= 1):
-        raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
+    top_k = None if top_k is None else check_int("top_k", top_k, 1)
+    top_p = None if top_p is None else check_number("top_p", top_p, 0, 1, open_low=True)
     vocab = model.vocab
     if prime is None:
         prime = "\n" if "\n" in vocab.chars else vocab.chars[0]

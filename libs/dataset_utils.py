@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from libs.utils import check_int
+from libs.arguments import check_int
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
 # JPEG's DCT can scale by 1/2, 1/4, 1/8 while decoding, far cheaper than decoding in full and
@@ -128,9 +128,9 @@ class _SlowPath:
     """Completes a batch from `_load_batch`'s fast path: crops the files it did not take --
     JPEGs of another size, PNG, GIF, BMP -- and drops unreadable or truncated files, which are
     warned about (RuntimeWarning, with the running count) and kept in `skipped`. Corrupt data
-    that passes the checks of `_decodable` (a garbled GIF, BMP or odd-sized JPEG) fails the
-    decoding of the whole batch; then its files are cropped one at a time, so that only the
-    corrupt ones are dropped.
+    that passes the checks of `_decodable` (a garbled GIF, BMP or JPEG) fails the decoding of
+    the whole batch, here or on the fast path; then `one_at_a_time` crops its files one by one,
+    so that only the corrupt ones are dropped.
 
     tf.data re-optimises (Grappler) the graph of its functions for every new iterator, at
     ~0.2 ms per op, which for this rarely needed code cost more than decoding a few hundred
@@ -166,31 +166,40 @@ class _SlowPath:
             return tf.boolean_mask(images, ok), ok
 
         self._complete = complete
+        self._blank = tf.zeros((1,) + spec.shape)
 
     def __call__(self, paths, images, contents, hw, todo, keep):
         try:
             images, ok = self._complete(images, contents, hw, todo, keep)
         except tf.errors.InvalidArgumentError:
-            images, ok = self._one_at_a_time(images, contents, hw, todo, keep)
-        for path in paths.numpy()[keep.numpy() & ~ok.numpy()]:
-            path = path.decode()
+            return self.one_at_a_time(tf.boolean_mask(paths, keep))
+        self._skip(tf.boolean_mask(paths, keep & ~ok).numpy())
+        return images
+
+    def one_at_a_time(self, paths):
+        """The crops of those of `paths` (1-D, not empty) that are readable images, each file
+        read and cropped on its own."""
+        crops, bad = [], []
+        for path in paths.numpy():
+            try:
+                contents = tf.io.read_file(path)[None]
+                hw = tf.io.extract_jpeg_shape(contents[0])[None, :2] if _whole_jpegs(contents)[0] \
+                    else tf.zeros([1, 2], tf.int32)
+                crop, ok = self._complete(self._blank, contents, hw, [True], [True])
+            except tf.errors.OpError:  # corrupt, or gone since it was listed
+                crop, ok = self._blank[:0], [False]
+            crops.append(crop)
+            bad += [] if ok[0] else [path]
+        self._skip(bad)
+        return tf.concat(crops, 0)
+
+    def _skip(self, paths):
+        for path in (p.decode() for p in paths):
             if path not in self.skipped:
                 self.skipped.add(path)
                 warnings.warn(f"skipping unreadable or truncated image {path!r} "
                               f"({len(self.skipped)} skipped so far)", RuntimeWarning,
                               stacklevel=1)
-        return images
-
-    def _one_at_a_time(self, images, contents, hw, todo, keep):
-        crops, ok, batch = [], [], (images, contents, hw, todo, keep)
-        for i in range(len(keep)):
-            try:
-                crop, kept = self._complete(*(t[i:i + 1] for t in batch))
-            except tf.errors.InvalidArgumentError:
-                crop, kept = images[:0], [False]
-            crops.append(crop)
-            ok.append(bool(kept[0]))
-        return tf.concat(crops, 0), tf.constant(ok)
 
 
 def _load_batch(paths, size, shape, crop_shape, crop_factor, ratio, slow_path):
@@ -268,9 +277,8 @@ def create_input_pipeline(files: Sequence[str], batch_size: int, n_epochs: int,
 
     Returns:
       A `tf.data.Dataset` of float32 batches (B, h, w, C), values in 0-255. Unreadable,
-      truncated or corrupt files are skipped with a `RuntimeWarning` that counts them; their
-      paths are in the dataset's `skipped` attribute. One exception: a JPEG of the common
-      size that is corrupt past its header checks drops its chunk of 16 files, with a log line.
+      truncated or corrupt files are skipped with a `RuntimeWarning` that names and counts
+      them; their paths are in the dataset's `skipped` attribute.
     """
     files = _check_files(files)
     batch_size = check_int("batch_size", batch_size)
@@ -305,15 +313,40 @@ def create_input_pipeline(files: Sequence[str], batch_size: int, n_epochs: int,
     if shuffle:
         # Shuffling names (not decoded images) gives a full shuffle for the price of a list.
         ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    ds = (ds.repeat(n_epochs).skip(skip).batch(size)
-          .map(lambda paths: _load_batch(paths, size, shape, crop_shape, crop_factor, ratio,
-                                         slow_path),
-               num_parallel_calls=parallel,
-               deterministic=seed is not None or not shuffle)
-          # A JPEG that passes the checks above yet fails to decode on the fast path (a
-          # garbled header, a progressive JPEG garbled mid-scan) fails its whole chunk: tf.data
-          # drops it and logs it, never a crash. Catching it per file costs every chunk ~18%.
-          .ignore_errors(log_warning=True)
+    # Chunks are loaded in groups, each a little dataset read in order, so that a chunk that
+    # fails is noticed: a JPEG that passes the checks yet fails to decode on the fast path (a
+    # garbled header, a progressive JPEG garbled mid-scan) fails its whole chunk, no graph op
+    # can catch that, and `ignore_errors` drops it. The next chunk to arrive then finds a gap
+    # before its start, and the files in the gap are cropped one at a time. A dataset per
+    # group costs ~1 ms, shared by its 8 chunks; catching failures per file cost ~18%.
+    group = 8 * size
+    no_images = tf.zeros((0,) + crop_shape + shape[2:])
+
+    def one_at_a_time(paths):
+        images = tf.py_function(slow_path.one_at_a_time, [paths], tf.float32)
+        return tf.ensure_shape(images, no_images.shape)
+
+    def load(paths):  # up to `group` paths -> the crops of their chunks, in order
+        n = tf.shape(paths, out_type=tf.int64)[0]
+        chunks = (tf.data.Dataset.range(0, n, size)
+                  .map(lambda start: (start, _load_batch(paths[start:start + size], size, shape,
+                                                         crop_shape, crop_factor, ratio,
+                                                         slow_path)))
+                  .ignore_errors()
+                  .concatenate(tf.data.Dataset.from_tensors((n, no_images))))  # the end
+
+        def fill_gap(done, chunk):  # done: how many paths the chunks before have covered
+            start, images = chunk
+            images = tf.cond(start > done, lambda: tf.concat(
+                [one_at_a_time(paths[done:start]), images], 0), lambda: images)
+            return tf.minimum(start + size, n), images
+
+        return (chunks.scan(tf.constant(0, tf.int64), fill_gap)
+                .filter(lambda images: tf.shape(images)[0] > 0))
+
+    ds = (ds.repeat(n_epochs).skip(skip).batch(group)
+          .interleave(load, cycle_length=n_threads, block_length=group // size,
+                      num_parallel_calls=parallel, deterministic=seed is not None or not shuffle)
           .rebatch(batch_size, drop_remainder=drop_remainder)
           .prefetch(tf.data.AUTOTUNE))
     ds.skipped = slow_path.skipped

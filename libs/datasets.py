@@ -23,7 +23,8 @@ import zipfile
 
 import numpy as np
 
-from libs.utils import _temporary_sibling, _write_bytes_atomic
+from libs.arguments import check_int
+from libs.files import temporary_sibling, write_bytes_atomic
 
 ENV_VAR = "CADL_DATA_DIR"
 CELEB_PAGE = "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html"
@@ -194,7 +195,7 @@ def extract(archive: pathlib.Path, target: pathlib.Path) -> pathlib.Path:
 def _into_place(write, target: pathlib.Path) -> None:
     """Run write(tmp) on a temporary sibling folder of `target`, then rename it to `target`."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary_sibling(target, os.mkdir)  # the modes of a new folder, not mkdtemp's 0700
+    tmp = temporary_sibling(target, os.mkdir)  # the modes of a new folder, not mkdtemp's 0700
     try:
         write(tmp)
         os.replace(tmp, target)
@@ -223,9 +224,7 @@ def faces(size: int = 32) -> np.ndarray:
     The 100 face crops of scikit-image's LFW subset, resized with anti-aliasing, followed by
     their left-right mirrors (image i + 100 is image i flipped).
     """
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 8:
-        raise ValueError(f"size must be an int >= 8, got {size!r}")
-    return _faces(int(size)).copy()
+    return _faces(check_int("size", size, 8)).copy()
 
 
 def face_files(folder=None) -> list[str]:
@@ -242,7 +241,7 @@ def face_files(folder=None) -> list[str]:
     paths = [folder / f"face_{i:03d}.png" for i in range(len(images))]
     for path, image in zip(paths, images):
         if not path.is_file():
-            _write_bytes_atomic(path, imwrite("<bytes>", image[..., 0], extension=".png"))
+            write_bytes_atomic(path, imwrite("<bytes>", image[..., 0], extension=".png"))
     return [str(path) for path in paths]
 
 
@@ -364,9 +363,7 @@ def digits(n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     (+-15 degrees), sheared, scaled and shifted, then fitted in 20x20 and centred by mass in
     28x28. The same `seed` gives the same data.
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be an int >= 1, got {n!r}")
-    images, labels = _digits(int(n), int(seed))
+    images, labels = _digits(check_int("n", n, 1), int(seed))
     return images.copy(), labels.copy()
 
 

@@ -60,8 +60,8 @@ import tensorflow as tf
 import keras
 from keras import layers
 
-from libs import images, training, utils
-from libs.utils import arg_int, check_int, check_positive
+from libs import arguments, images, training, utils
+from libs.arguments import arg_int, check_int, check_positive
 
 MODEL_NAME = "draw"
 DATA = ("digits", "mnist")
@@ -105,7 +105,7 @@ class DRAWConfig:
         for name, low in (("image_size", 2), ("T", 1), ("read_n", 1), ("write_n", 1),
                           ("enc_size", 1), ("dec_size", 1), ("n_latent", 1), ("batch_size", 1)):
             setattr(self, name, check_int(name, getattr(self, name), low))
-        self.seed = check_int("seed", self.seed, 0, utils.SEED_MAX)
+        self.seed = check_int("seed", self.seed, 0, arguments.SEED_MAX)
         if self.channels not in (1, 3) or isinstance(self.channels, bool):
             raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {self.channels!r}")
         for name in ("attention", "binarize"):
@@ -118,7 +118,7 @@ class DRAWConfig:
                                  f"{self.image_size}x{self.image_size} image; use 1 to "
                                  f"{self.image_size}")
         self.learning_rate = check_positive("learning_rate", self.learning_rate,
-                                            utils.LEARNING_RATE_MAX)
+                                            arguments.LEARNING_RATE_MAX)
         self.clip = check_positive("clip", self.clip)
 
     @property
@@ -425,7 +425,7 @@ def sample(model: DRAW, n: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndar
     (T, n, S, S, C) (the last is the images): sigmoid of the canvas, the pixels' means. n that
     would not fit in memory is refused."""
     n = check_int("n", n, 1)
-    utils.check_samples_fit(n, model.config.image_shape, model.config.T)
+    arguments.check_samples_fit(n, model.config.image_shape, model.config.T)
     z = latent(n, model.config, seed)
     pixels = [tf.sigmoid(model.generate(z[:, i:i + 256])) for i in range(0, n, 256)]
     canvases = utils.to_uint8(np.concatenate(pixels, axis=1), (0, 1))
@@ -447,13 +447,13 @@ def canvas_gif(model: DRAW, saveto="drawing.gif", n: int = 16, seed: int = 0,
 # ---------------------------------------------------------------------------- command line
 
 def _parser() -> argparse.ArgumentParser:
-    positive = utils.arg_positive()
+    positive = arguments.arg_positive()
     settings = (("--batch-size", arg_int(1)), ("--T", arg_int(1)), ("--read-n", arg_int(1)),
                 ("--write-n", arg_int(1)), ("--enc-size", arg_int(1)), ("--dec-size", arg_int(1)),
                 ("--n-latent", arg_int(1)),
-                ("--learning-rate", utils.arg_positive(utils.LEARNING_RATE_MAX)),
-                ("--clip", positive), ("--seed", arg_int(0, utils.SEED_MAX)))
-    parser, train, _, _ = utils.model_parser(
+                ("--learning-rate", arguments.arg_positive(arguments.LEARNING_RATE_MAX)),
+                ("--clip", positive), ("--seed", arg_int(0, arguments.SEED_MAX)))
+    parser, train, _, _ = arguments.model_parser(
         "python -m libs.draw", "Train DRAW, sample from it, evaluate it.", DRAWConfig(),
         settings, {"choices": DATA}, sample_help="write PNGs, montage.png and canvas.gif",
         eval_help="the bound in nats per image")
@@ -486,7 +486,7 @@ def _evaluate(args) -> None:
 
 
 def main(argv=None) -> int:
-    return utils.run_command(_parser(), argv,
+    return arguments.run_command(_parser(), argv,
                              {"train": _train, "sample": _sample, "eval": _evaluate})
 
 

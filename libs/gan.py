@@ -35,8 +35,8 @@ import tensorflow as tf
 import keras
 from keras import layers
 
-from . import images, training, utils
-from .utils import check_int, check_positive
+from . import arguments, images, training, utils
+from .arguments import check_int, check_positive
 from .layers import (FusedBatchNormalization, LeakyReLU, StridedConv2D,
                      StridedConv2DTranspose)
 
@@ -88,9 +88,9 @@ class GANConfig:
         integer("n_latent", 1)
         integer("n_features", 1)
         integer("batch_size", 1)
-        self.seed = check_int("seed", self.seed, 0, utils.SEED_MAX)
+        self.seed = check_int("seed", self.seed, 0, arguments.SEED_MAX)
         for name in ("g_learning_rate", "d_learning_rate"):
-            setattr(self, name, check_positive(name, getattr(self, name), utils.LEARNING_RATE_MAX))
+            setattr(self, name, check_positive(name, getattr(self, name), arguments.LEARNING_RATE_MAX))
         if not 0 <= self.beta1 < 1:
             raise ValueError(f"beta1 must be in [0, 1), got {self.beta1!r}")
         if not 0 < self.margin < EQUILIBRIUM:
@@ -99,7 +99,7 @@ class GANConfig:
             raise ValueError(f"ema must be in [0, 1) (0 turns it off), got {self.ema!r}")
         self.dense, self.equilibrium = bool(self.dense), bool(self.equilibrium)
         # Weights and Adam's two moments of each, 4 bytes apiece: the least a GAN takes.
-        utils.check_fits(12 * self.n_weights(),
+        arguments.check_fits(12 * self.n_weights(),
                          f"the {self.n_weights():,} weights (and Adam's moments) of a GAN of "
                          f"image_size={self.image_size} and n_features={self.n_features}",
                          "use a smaller image_size (--image-size) or n_features (--n-features)")
@@ -453,9 +453,8 @@ class ProgressFrames(training.Callback):
     latents; the VAE-GAN, reconstructions."""
 
     def __init__(self, images, folder, every: int):
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"montage_every must be an integer >= 1, got {every!r}")
-        self.images, self.folder, self.every = images, Path(folder), every
+        self.images, self.folder = images, Path(folder)
+        self.every = check_int("montage_every", every, 1)
 
     def frame(self, loop: training.Loop) -> None:
         path = self.folder / f"step_{loop.step:06d}.png"
@@ -563,15 +562,15 @@ def _keras_features(path):
 
 
 def _parser() -> argparse.ArgumentParser:
-    positive, learning_rate = utils.arg_positive(), utils.arg_positive(utils.LEARNING_RATE_MAX)
-    settings = (("--image-size", utils.arg_int(16)), ("--batch-size", utils.arg_int(1)),
-                ("--n-latent", utils.arg_int(1)), ("--n-features", utils.arg_int(1)),
+    positive, learning_rate = arguments.arg_positive(), arguments.arg_positive(arguments.LEARNING_RATE_MAX)
+    settings = (("--image-size", arguments.arg_int(16)), ("--batch-size", arguments.arg_int(1)),
+                ("--n-latent", arguments.arg_int(1)), ("--n-features", arguments.arg_int(1)),
                 ("--g-learning-rate", learning_rate), ("--d-learning-rate", learning_rate),
                 ("--margin", positive),
-                ("--ema", utils.arg_type(float, "a number >= 0", lambda v: v >= 0),
+                ("--ema", arguments.arg_type(float, "a number >= 0", lambda v: v >= 0),
                  "default 0: off; e.g. 0.999 (or the saved value when resuming)"),
-                ("--seed", utils.arg_int(0, utils.SEED_MAX)))
-    parser, train, sample, evaluate = utils.model_parser(
+                ("--seed", arguments.arg_int(0, arguments.SEED_MAX)))
+    parser, train, sample, evaluate = arguments.model_parser(
         "python -m libs.gan", "Train a GAN, sample from it, evaluate it.", GANConfig(), settings,
         {"help": "faces, celeb or a folder of images"}, sample_help="write generated images",
         eval_help="sliced Wasserstein distance", eval_min_n=2)
@@ -579,7 +578,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="fully connected networks")
     train.add_argument("--equilibrium", action="store_true", default=None,
                        help="update D and G only near ln 2 (the original homework's rule)")
-    train.add_argument("--montage-every", type=utils.arg_int(1), default=100)
+    train.add_argument("--montage-every", type=arguments.arg_int(1), default=100)
     sample.add_argument("--no-ema", action="store_true",
                         help="use the raw generator, not its average")
     evaluate.add_argument("--features", type=Path, help="a local Keras model (0-255 pixels in, "
@@ -601,7 +600,7 @@ def _train(args) -> None:
 
 def _sample(args) -> None:
     gan = load(args.ckpt)
-    utils.check_samples_fit(args.n, gan.config.image_shape)
+    arguments.check_samples_fit(args.n, gan.config.image_shape)
     ema = False if args.no_ema else None
     images = gan.sample(latent(args.n, gan.config.n_latent, args.seed), ema)
     paths = utils.save_samples(images, args.out, (-1, 1))
@@ -615,7 +614,7 @@ def _evaluate(args) -> None:
 
 
 def main(argv=None) -> int:
-    return utils.run_command(_parser(), argv,
+    return arguments.run_command(_parser(), argv,
                              {"train": _train, "sample": _sample, "eval": _evaluate})
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 
-from .utils import _split_channels, _stack_images, _write_bytes_atomic, to_uint8
+from .files import write_bytes_atomic
+from .utils import split_channels, stack_images, to_uint8
 
 MIN_WIDTH = 256  # CSS pixels: `show` enlarges narrower pictures by a whole factor up to this
 
@@ -134,7 +135,7 @@ def build_gif(imgs, interval: float = 0.1, dpi: float = 72, save_gif: bool = Tru
         raise ValueError(f"interval={interval!r} is not valid; expected seconds per frame > 0")
     if not _positive(dpi):
         raise ValueError(f"dpi={dpi!r} is not valid; expected a number > 0 (72 keeps the frame size)")
-    frames, is_rgb = _split_channels(_stack_images(imgs, "frame"), "frames")
+    frames, is_rgb = split_channels(stack_images(imgs, "frame"), "frames")
     frames = to_uint8(frames, value_range)
     if cmap is not None:
         if is_rgb:
@@ -156,7 +157,7 @@ def build_gif(imgs, interval: float = 0.1, dpi: float = 72, save_gif: bool = Tru
         data = iio.imwrite("<bytes>", frames, extension=".gif", plugin="pillow", is_batch=True,
                            duration=interval * 1000, loop=0, optimize=False)
         if save_gif:
-            _write_bytes_atomic(saveto, data)
+            write_bytes_atomic(saveto, data)
         if show_gif:
             _display(Picture(data, "gif"))
     return frames

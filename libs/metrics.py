@@ -13,6 +13,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from libs.arguments import check_int
+
 LN2 = math.log(2.0)
 
 
@@ -151,8 +153,7 @@ def descriptors(images, patches_per_image: int = 128, patch_size: int = 7,
     x = _as_batch(images)
     for name, value, low in (("patches_per_image", patches_per_image, 1),
                              ("patch_size", patch_size, 1), ("min_resolution", min_resolution, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        check_int(name, value, low)
     if patch_size % 2 == 0:
         raise ValueError(f"patch_size must be odd, got {patch_size}")
     size = min(x.shape[1:3])

@@ -51,7 +51,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
-from libs.utils import _write_bytes_atomic, check_int, check_positive
+from libs.arguments import check_int, check_positive
+from libs.files import write_bytes_atomic
 
 CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.json"
@@ -118,7 +119,7 @@ def prepare_dir(ckpt_dir: Path, model_name: str, config: dict) -> None:
         raise ValueError(f"{ckpt_dir} exists and is not a checkpoint folder of this library "
                          f"(no {CONFIG_FILE}); choose a new or empty folder")
     ckpt_dir.mkdir(parents=True, exist_ok=True)
-    _write_bytes_atomic(ckpt_dir / CONFIG_FILE, _to_json({"model": model_name, "config": config}))
+    write_bytes_atomic(ckpt_dir / CONFIG_FILE, _to_json({"model": model_name, "config": config}))
 
 
 def load_config(ckpt_dir, model_name: str, what: str, config_type):
@@ -287,9 +288,12 @@ class History:
         for name in self.records:
             self.records[name] = [r for r in self.records[name] if r[0] <= step]
 
-    def plot(self, names: Sequence[str] | None = None, ax=None):
-        """Plot the named metrics (default: all) against the step; returns the matplotlib axes."""
+    def plot(self, names: Sequence[str] | None = None, ax=None, ylabel: str | None = None,
+             title: str | None = None):
+        """Plot the named metrics (default: all) against the step, whole steps on the x-axis;
+        returns the matplotlib axes."""
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
 
         if ax is None:
             ax = plt.subplots(figsize=(7, 4))[1]
@@ -297,6 +301,11 @@ class History:
             steps, values = self[name]
             ax.plot(steps, values, label=name, marker="." if len(steps) < 30 else None)
         ax.set_xlabel("step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if ylabel is not None:
+            ax.set_ylabel(ylabel)
+        if title is not None:
+            ax.set_title(title)
         ax.legend()
         return ax
 
@@ -324,9 +333,7 @@ class every(Callback):
     """Call `fn(loop)` every `n` steps (when loop.step % n == 0), and at the end if `at_end`."""
 
     def __init__(self, n: int, fn: Callable[[Loop], None], at_end: bool = False):
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be an integer >= 1, got {n!r}")
-        self.n, self.fn, self.at_end = n, fn, at_end
+        self.n, self.fn, self.at_end = check_int("n", n, 1), fn, at_end
         self._last = None
 
     def on_step_end(self, loop, metrics):
@@ -370,7 +377,7 @@ class KeepBest(Callback):
         if self.best is None or value < self.best["value"]:
             self._manager.save(checkpoint_number=loop.step)
             self.best = {"step": loop.step, "metric": self.metric, "value": value}
-            _write_bytes_atomic(loop.ckpt_dir / BEST_DIR / BEST_FILE, _to_json(self.best))
+            write_bytes_atomic(loop.ckpt_dir / BEST_DIR / BEST_FILE, _to_json(self.best))
             self.waited = 0
         elif self.best["step"] != loop.step:
             self.waited += 1
@@ -461,7 +468,7 @@ class Loop:
                         self.step)
         try:
             self.manager.save(checkpoint_number=self.step)
-            _write_bytes_atomic(self.ckpt_dir / HISTORY_FILE, _to_json(self.history.records))
+            write_bytes_atomic(self.ckpt_dir / HISTORY_FILE, _to_json(self.history.records))
         except (tf.errors.OpError, OSError) as e:
             raise _save_failed(self, e) from e
         self.saved_step = self.step

@@ -4,68 +4,25 @@ Names follow the original course's ``libs/utils.py``; behaviour is today's. Need
 """
 from __future__ import annotations
 
-import argparse
-import contextlib
 import math
 import os
 import re
-import secrets
-import sys
 import zipfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 
+from .arguments import check_int
+from .files import atomic_path, write_bytes_atomic
+
 BORDER = 128  # gray of the montage grid lines; the original used 0.5 on a [0, 1] canvas
 
 
-# ---------------------------------------------------------------------------- shared helpers
+# ---------------------------------------------------------------------------- checks of image batches
 
-def _temporary_sibling(path: Path, create: Callable[[Path], object]) -> Path:
-    """A new hidden ``.NAME.XXXXXXXX.tmp`` beside ``path``, made by ``create`` (which opens a
-    file or makes a folder, and refuses a name that exists with FileExistsError).
-
-    Made as any new file or folder is, the umask applies: 0644 and 0755 where the umask is 022,
-    not the 0600 and 0700 of ``tempfile.mkstemp`` and ``mkdtemp``.
-    """
-    while True:
-        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
-        try:
-            create(tmp)
-            return tmp
-        except FileExistsError:  # taken: draw another name
-            continue
-
-
-@contextlib.contextmanager
-def _atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success rename it onto ``path``, on error delete it.
-
-    Creates the parent folder. Readers never see a half-written file; the file gets the modes
-    of any new file (the umask applies).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary_sibling(path, lambda p: open(p, "xb").close())  # "x": a new file only
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
-
-
-def _write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace``; return the path."""
-    with _atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-    return Path(path)
-
-
-def _stack_images(images, what: str = "image") -> np.ndarray:
+def stack_images(images, what: str = "image") -> np.ndarray:
     """Stack a non-empty sequence (or array) of equally shaped images into one array (N, ...).
 
     Raises ValueError when empty, or naming the first index whose shape differs from item 0.
@@ -84,7 +41,7 @@ def _stack_images(images, what: str = "image") -> np.ndarray:
     return np.stack(items)
 
 
-def _split_channels(batch: np.ndarray, what: str = "images") -> tuple[np.ndarray, bool]:
+def split_channels(batch: np.ndarray, what: str = "images") -> tuple[np.ndarray, bool]:
     """Check a batch is (N, H, W), (N, H, W, 1) or (N, H, W, 3); return it as (N, H, W[, 3]) and is_rgb."""
     if batch.ndim == 3:
         return batch, False
@@ -98,137 +55,6 @@ def _split_channels(batch: np.ndarray, what: str = "images") -> tuple[np.ndarray
     raise ValueError(f"{what} have shape {batch.shape} ({batch.ndim} dims); "
                      "expected (N, H, W), (N, H, W, 1) or (N, H, W, 3)")
 
-
-SEED_MAX = 2**32 - 1  # the largest seed keras.utils.set_random_seed (NumPy's seeding) takes
-# Far above any learning rate that trains, and far below those that overflow float32 (1e39).
-LEARNING_RATE_MAX = 10.0
-
-
-def check_int(name: str, value, low: int = 1, high: int | None = None) -> int:
-    """`value` as an int; ValueError naming `name` unless it is an integer >= `low` (and <=
-    `high`, if given; not a bool)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low \
-            or (high is not None and value > high):
-        raise ValueError(f"{name} must be an integer >= {low}"
-                         f"{'' if high is None else f' and <= {high}'}, got {value!r}")
-    return int(value)
-
-
-def check_positive(name: str, value, high: float | None = None) -> float:
-    """`value` as a float; ValueError naming `name` unless it is a finite number > 0 (and <=
-    `high`, if given; not a bool)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(value) or value <= 0 or (high is not None and value > high):
-        raise ValueError(f"{name} must be a number > 0{'' if high is None else f' and <= {high:g}'}"
-                         f", got {value!r}")
-    return float(value)
-
-
-def check_fits(n_bytes: float, what: str, advice: str) -> None:
-    """ValueError when `n_bytes`, what `what` needs, exceed this machine's memory: "WHAT need
-    about X GiB of memory, more than this machine's Y GiB; ADVICE". No check where the system
-    does not say how much memory it has."""
-    try:
-        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):  # not a POSIX system
-        return
-    if n_bytes > memory:
-        raise ValueError(f"{what} need about {n_bytes / 2**30:,.0f} GiB of memory, more than "
-                         f"this machine's {memory / 2**30:,.0f} GiB; {advice}")
-
-
-def check_samples_fit(n: int, shape: Sequence[int], copies: int = 1) -> None:
-    """``check_fits`` for n sample images of ``shape`` (H, W, C), each made ``copies`` times (DRAW
-    keeps a canvas per step): 12 bytes a value, as float32 and as ``to_uint8``'s float64 copy."""
-    check_fits(12 * copies * n * math.prod(shape),
-               f"{n:,} samples of {'x'.join(map(str, shape))} pixels", "ask for fewer (n, --n)")
-
-
-def arg_type(kind: type, rule: str, ok: Callable[[float], bool]) -> Callable[[str], float]:
-    """An argparse ``type=`` for the command lines: the text parsed by ``kind`` (int or float).
-
-    A value that does not parse, is not finite or fails ``ok`` is refused with the text and
-    ``rule``, in ``check_int``'s words: argparse prints "argument --n-cells: '-3' is not an
-    integer >= 1".
-    """
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if value is None or (kind is float and not math.isfinite(value)) or not ok(value):
-            raise argparse.ArgumentTypeError(f"{text!r} is not {rule}")
-        return value
-    return parse
-
-
-def arg_int(low: int = 1, high: int | None = None) -> Callable[[str], int]:
-    """``arg_type`` for an integer >= ``low`` (and <= ``high``): ``check_int`` for the command
-    lines."""
-    return arg_type(int, f"an integer >= {low}{'' if high is None else f' and <= {high}'}",
-                    lambda value: value >= low and (high is None or value <= high))
-
-
-def arg_positive(high: float | None = None) -> Callable[[str], float]:
-    """``arg_type`` for a number > 0 (and <= ``high``): learning rates, time budgets, clipping."""
-    return arg_type(float, f"a number > 0{'' if high is None else f' and <= {high:g}'}",
-                    lambda value: value > 0 and (high is None or value <= high))
-
-
-def model_parser(prog: str, description: str, defaults, settings: Sequence[tuple],
-                 data: dict, *, sample_help: str, eval_help: str, eval_min_n: int = 1):
-    """The command line of an image model, as DESIGN.md has it: ``train --data --ckpt
-    [--steps] [--seconds] [settings...] [--checkpoint-every]``, ``sample --ckpt [--n] --out
-    [--seed]`` and ``eval --ckpt --data [--n] [--seed]``; strict flags throughout.
-
-    settings: (flag, type) pairs, or (flag, type, help); by default the help names the value in
-    ``defaults`` (the model's config) and that a resumed folder keeps its saved one. data: the
-    keyword arguments of ``--data`` (``choices`` or ``help``). Returns the parser and its
-    train, sample and eval parsers, for the flags only one model has.
-    """
-    parser = argparse.ArgumentParser(prog=prog, allow_abbrev=False, description=description)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="train|sample|eval")
-    train = commands.add_parser("train", allow_abbrev=False, help="train or resume")
-    train.add_argument("--data", required=True, **data)
-    train.add_argument("--ckpt", required=True, type=Path,
-                       help="checkpoint folder (resumed if there)")
-    train.add_argument("--steps", type=arg_int(0), help="total step to reach")
-    train.add_argument("--seconds", type=arg_positive(), help="time budget of this run")
-    for flag, parse, *help_ in settings:
-        name = flag[2:].replace("-", "_")
-        train.add_argument(flag, type=parse, dest=name, help=help_[0] if help_ else
-                           f"default {getattr(defaults, name)} (or the saved value when resuming)")
-    train.add_argument("--checkpoint-every", type=arg_int(1), default=500)
-    sample = commands.add_parser("sample", allow_abbrev=False, help=sample_help)
-    sample.add_argument("--ckpt", required=True, type=Path)
-    sample.add_argument("--n", type=arg_int(1), default=64)
-    sample.add_argument("--out", required=True, type=Path,
-                        help="folder for the pictures: a new one, or one of earlier samples, "
-                             "which are replaced")
-    sample.add_argument("--seed", type=arg_int(0, SEED_MAX), default=0)
-    evaluate = commands.add_parser("eval", allow_abbrev=False, help=eval_help)
-    evaluate.add_argument("--ckpt", required=True, type=Path)
-    evaluate.add_argument("--data", required=True, **data)
-    evaluate.add_argument("--n", type=arg_int(eval_min_n), default=1000)
-    evaluate.add_argument("--seed", type=arg_int(0, SEED_MAX), default=0)
-    return parser, train, sample, evaluate
-
-
-def run_command(parser: argparse.ArgumentParser, argv, commands: Mapping[str, Callable]) -> int:
-    """A command line's `main`: parse `argv` and run ``commands[args.command](args)``; the exit
-    status.
-
-    0 when the command returns. A problem with the user's input, files or checkpoint (ValueError,
-    TypeError, OSError) or a training stopped by a NaN loss (FloatingPointError) is printed on
-    stderr as "PROG COMMAND: error: MESSAGE", with status 1; argparse refuses bad flags with 2.
-    """
-    args = parser.parse_args(argv)
-    try:
-        commands[args.command](args)
-    except (ValueError, TypeError, OSError, FloatingPointError) as e:
-        print(f"{parser.prog} {args.command}: error: {e}", file=sys.stderr)
-        return 1
-    return 0
 
 
 # ---------------------------------------------------------------------------- conversion
@@ -303,7 +129,7 @@ def montage(images, saveto: str | os.PathLike | None = "montage.png",
     Returns uint8 (H*rows+rows+1, W*columns+columns+1) for grayscale or (..., 3) for RGB, and saves
     it as a PNG at ``saveto`` unless that is None (creating the parent folder).
     """
-    batch, is_rgb = _split_channels(_stack_images(images), "images")
+    batch, is_rgb = split_channels(stack_images(images), "images")
     batch = to_uint8(batch, value_range)
     n_imgs, h, w = batch.shape[:3]
     if columns is None:
@@ -316,12 +142,12 @@ def montage(images, saveto: str | os.PathLike | None = "montage.png",
         i, j = divmod(idx, n)
         m[1 + i + i * h:1 + i + (i + 1) * h, 1 + j + j * w:1 + j + (j + 1) * w] = batch[idx]
     if saveto is not None:
-        _write_bytes_atomic(saveto, iio.imwrite("<bytes>", m, extension=".png"))
+        write_bytes_atomic(saveto, iio.imwrite("<bytes>", m, extension=".png"))
     return m
 
 
 # What the sample commands write into their folder (`save_samples`, and DRAW's canvas.gif), and
-# the temporary names `_atomic_path` gives them until they are complete.
+# the temporary names `atomic_path` gives them until they are complete.
 _SAMPLE_NAME = r"sample_\d{4,}\.png|montage\.png|canvas\.gif"
 _SAMPLE_FILE = re.compile(rf"(?:{_SAMPLE_NAME})|\.(?:{_SAMPLE_NAME})\.\w+\.tmp")
 
@@ -345,12 +171,12 @@ def save_samples(images, out: str | os.PathLike,
                          f"{', '.join(others[:5])}{' ...' if len(others) > 5 else ''}; sample "
                          "into a new or empty folder, or one that holds only earlier samples "
                          "(sample_NNNN.png, montage.png, canvas.gif), which are replaced")
-    pictures = to_uint8(_stack_images(images), value_range)
+    pictures = to_uint8(stack_images(images), value_range)
     paths = []
     for i, picture in enumerate(pictures):
         paths.append(out / f"sample_{i:04d}.png")
         picture = picture[..., 0] if picture.ndim == 3 and picture.shape[-1] == 1 else picture
-        _write_bytes_atomic(paths[-1], iio.imwrite("<bytes>", picture, extension=".png"))
+        write_bytes_atomic(paths[-1], iio.imwrite("<bytes>", picture, extension=".png"))
     paths.append(out / "montage.png")
     montage(pictures, saveto=paths[-1])
     for earlier in set(out.iterdir()) - set(paths):
@@ -369,8 +195,7 @@ def interp(l, r, n_samples: int) -> np.ndarray:
     l, r = np.asarray(l), np.asarray(r)
     if l.shape != r.shape:
         raise ValueError(f"l and r must have the same shape, got {l.shape} and {r.shape}")
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 2:
-        raise ValueError(f"n_samples={n_samples!r} is not valid; expected an integer >= 2")
+    n_samples = check_int("n_samples", n_samples, 2)
     dtype = np.result_type(l.dtype, r.dtype, np.float32)
     t = np.linspace(0, 1, n_samples).reshape((n_samples,) + (1,) * l.ndim)
     return ((1 - t) * l + t * r).astype(dtype)
@@ -455,7 +280,7 @@ def build_submission(filename: str | os.PathLike, file_list: Sequence[str | os.P
             raise ValueError(f"two files would have the same name {arc!r} in the zip: "
                              f"{arcnames[arc]} and {full}")
         arcnames[arc] = full
-    with _atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+    with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
         for arc, full in arcnames.items():
             zf.write(full, arc)
     print(f"Your assignment zip file has been created:\n{out}\nSubmit this file for grading.")

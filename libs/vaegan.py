@@ -61,8 +61,8 @@ import tensorflow as tf
 import keras
 from keras import layers
 
-from . import gan, images, training, utils
-from .utils import check_int, check_positive
+from . import arguments, gan, images, training, utils
+from .arguments import check_int, check_positive
 
 MODEL_NAME = "vaegan"
 # The demo's budget (make demo, the benchmark's quality figure): train(data, ckpt, **DEMO), about
@@ -103,7 +103,7 @@ class VAEGANConfig:
         for name in ("image_size", "channels", "n_latent", "n_features", "batch_size", "seed"):
             setattr(self, name, getattr(shared, name))
         for name in ("learning_rate", "d_learning_rate"):
-            setattr(self, name, check_positive(name, getattr(self, name), utils.LEARNING_RATE_MAX))
+            setattr(self, name, check_positive(name, getattr(self, name), arguments.LEARNING_RATE_MAX))
         self.gamma = check_positive("gamma", self.gamma)
         if isinstance(self.beta1, bool) or not isinstance(self.beta1, (int, float)) \
                 or not 0 <= self.beta1 < 1:
@@ -284,7 +284,7 @@ def real_and_reconstructed(model: VAEGAN, images) -> np.ndarray:
 def sample(model: VAEGAN, n: int = 64, seed: int = 0) -> np.ndarray:
     """n new images (n, S, S, C) in [-1, 1], decoded from z ~ N(0, I) drawn from `seed`; n
     that would not fit in memory is refused."""
-    utils.check_samples_fit(check_int("n", n, 1), model.config.image_shape)
+    arguments.check_samples_fit(check_int("n", n, 1), model.config.image_shape)
     return decode(model, gan.latent(n, model.config.n_latent, seed))
 
 
@@ -367,17 +367,17 @@ def load(ckpt_dir) -> VAEGAN:
 # ---------------------------------------------------------------------------- command line
 
 def _parser() -> argparse.ArgumentParser:
-    positive, learning_rate = utils.arg_positive(), utils.arg_positive(utils.LEARNING_RATE_MAX)
-    settings = (("--image-size", utils.arg_int(16)), ("--batch-size", utils.arg_int(1)),
-                ("--n-latent", utils.arg_int(1)), ("--n-features", utils.arg_int(1)),
+    positive, learning_rate = arguments.arg_positive(), arguments.arg_positive(arguments.LEARNING_RATE_MAX)
+    settings = (("--image-size", arguments.arg_int(16)), ("--batch-size", arguments.arg_int(1)),
+                ("--n-latent", arguments.arg_int(1)), ("--n-features", arguments.arg_int(1)),
                 ("--learning-rate", learning_rate), ("--d-learning-rate", learning_rate),
-                ("--gamma", positive), ("--seed", utils.arg_int(0, utils.SEED_MAX)))
-    parser, train_parser, _, _ = utils.model_parser(
+                ("--gamma", positive), ("--seed", arguments.arg_int(0, arguments.SEED_MAX)))
+    parser, train_parser, _, _ = arguments.model_parser(
         "python -m libs.vaegan", "Train a VAE-GAN, sample from it, evaluate it.", VAEGANConfig(),
         settings, {"help": "faces, celeb or a folder of images"},
         sample_help="write generated images", eval_help="reconstruction error and SWD",
         eval_min_n=2)
-    train_parser.add_argument("--montage-every", type=utils.arg_int(1), default=100,
+    train_parser.add_argument("--montage-every", type=arguments.arg_int(1), default=100,
                               help="steps between progress montages (real over reconstructed)")
     return parser
 
@@ -404,7 +404,7 @@ def _evaluate(args) -> None:
 
 
 def main(argv=None) -> int:
-    return utils.run_command(_parser(), argv,
+    return arguments.run_command(_parser(), argv,
                              {"train": _train, "sample": _sample, "eval": _evaluate})
 
 

@@ -83,7 +83,7 @@ def test_vocabulary_round_trip_and_errors(tmp_path):
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("clip", 0.0, "clip must be > 0"), ("clip", -1.0, "clip must be > 0"),
+    ("clip", 0.0, "clip must be a number > 0"), ("clip", -1.0, "clip must be a number > 0"),
     ("cell", "transformer", "cell must be one of"), ("clip_mode", "both", "clip_mode"),
     ("n_cells", 0, "n_cells must be an integer >= 1"), ("dropout", 1.0, "dropout"),
     ("validation_fraction", 1.0, "validation_fraction"), ("learning_rate", 0, "learning_rate"),
@@ -288,7 +288,7 @@ def test_choose_draws_like_tf_random_categorical_at_any_temperature():
 @pytest.mark.parametrize("kwargs, message", [
     ({"temperature": 0}, "temperature must be a number > 0"),
     ({"temperature": -1.0}, "temperature"), ({"top_k": 0}, "top_k must be an integer >= 1"),
-    ({"top_p": 0.0}, r"top_p must be in \(0, 1\]"), ({"top_p": 1.5}, "top_p"),
+    ({"top_p": 0.0}, r"top_p must be a number in \(0, 1\]"), ({"top_p": 1.5}, "top_p"),
     ({"n_chars": -1}, "n_chars must be an integer >= 0"), ({"n_samples": 0}, "n_samples"),
     ({"sampling": "greedy"}, "sampling"), ({"prime": "the Q#"}, r"prime has 2 .*'#', 'Q'"),
     ({"seed": 2**64}, "seed must be an integer >= 0 and <= 4294967295"),

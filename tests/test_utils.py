@@ -10,7 +10,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from libs import utils
+from libs import arguments, files, utils
 
 
 @pytest.fixture(autouse=True)
@@ -156,7 +156,7 @@ def test_interp_endpoints_and_midpoint():
 
 
 def test_interp_bad_input():
-    with pytest.raises(ValueError, match="n_samples=1"):
+    with pytest.raises(ValueError, match="n_samples must be an integer >= 2, got 1"):
         utils.interp(np.zeros(2), np.ones(2), 1)
     with pytest.raises(ValueError, match="same shape"):
         utils.interp(np.zeros(2), np.ones(3), 3)
@@ -214,7 +214,7 @@ def test_make_latent_manifold_corners():
 def test_make_latent_manifold_bad_input():
     with pytest.raises(ValueError, match="4 latent vectors"):
         utils.make_latent_manifold(np.zeros((3, 2)), 3)
-    with pytest.raises(ValueError, match="n_samples=1"):
+    with pytest.raises(ValueError, match="n_samples must be an integer >= 2, got 1"):
         utils.make_latent_manifold(np.zeros((4, 2)), 1)
 
 
@@ -282,7 +282,7 @@ def _umask(mask):
 def test_written_files_get_the_modes_of_a_normal_write(tmp_path, mask):
     with _umask(mask):
         (tmp_path / "p1.ipynb").write_text("{}")
-        written = [utils._write_bytes_atomic(tmp_path / "config.json", b"{}"),
+        written = [files.write_bytes_atomic(tmp_path / "config.json", b"{}"),
                    utils.build_submission("s.zip", ["p1.ipynb"]),
                    *utils.save_samples(np.zeros((2, 4, 4, 1), np.uint8), tmp_path / "out")]
     for path in written:
@@ -293,34 +293,34 @@ def test_written_files_get_the_modes_of_a_normal_write(tmp_path, mask):
 
 
 def test_check_int_accepts_integers_and_names_bad_values():
-    assert utils.check_int("n", np.int64(3)) == 3 and utils.check_int("n", 0, low=0) == 0
+    assert arguments.check_int("n", np.int64(3)) == 3 and arguments.check_int("n", 0, low=0) == 0
     for bad in (0, 1.5, True, "2"):
         with pytest.raises(ValueError, match=r"n must be an integer >= 1"):
-            utils.check_int("n", bad)
+            arguments.check_int("n", bad)
 
 
 def test_check_positive_accepts_finite_numbers_above_zero():
-    assert utils.check_positive("lr", 3) == 3.0 and utils.check_positive("lr", np.float32(0.5)) == 0.5
+    assert arguments.check_positive("lr", 3) == 3.0 and arguments.check_positive("lr", np.float32(0.5)) == 0.5
     for bad in (0, -1.0, float("nan"), float("inf"), True, "2"):
         with pytest.raises(ValueError, match=r"lr must be a number > 0"):
-            utils.check_positive("lr", bad)
+            arguments.check_positive("lr", bad)
 
 
 def test_arg_type_parses_and_names_bad_values():
-    positive = utils.arg_positive()
-    assert positive("2.5") == 2.5 and utils.arg_int(0)("0") == 0 and utils.arg_int()("7") == 7
-    for parse, text, rule in [(utils.arg_int(), "-3", "an integer >= 1"),
-                              (utils.arg_int(), "2.5", "an integer >= 1"),
-                              (utils.arg_int(16), "8", "an integer >= 16"),
+    positive = arguments.arg_positive()
+    assert positive("2.5") == 2.5 and arguments.arg_int(0)("0") == 0 and arguments.arg_int()("7") == 7
+    for parse, text, rule in [(arguments.arg_int(), "-3", "an integer >= 1"),
+                              (arguments.arg_int(), "2.5", "an integer >= 1"),
+                              (arguments.arg_int(16), "8", "an integer >= 16"),
                               (positive, "0", "a number > 0"), (positive, "abc", "a number > 0"),
                               (positive, "inf", "a number > 0"), (positive, "nan", "a number > 0"),
-                              (utils.arg_type(float, "a number in [0, 1)", lambda v: 0 <= v < 1),
+                              (arguments.arg_type(float, "a number in [0, 1)", lambda v: 0 <= v < 1),
                                "1", "a number in [0, 1)")]:
         with pytest.raises(argparse.ArgumentTypeError) as error:
             parse(text)
         assert str(error.value) == f"{text!r} is not {rule}"
     parser = argparse.ArgumentParser()
-    parser.add_argument("--n-cells", type=utils.arg_int())
+    parser.add_argument("--n-cells", type=arguments.arg_int())
     assert parser.parse_args(["--n-cells", "4"]).n_cells == 4
 
 
@@ -363,10 +363,10 @@ def test_run_command_turns_library_errors_into_status_1(capsys):
     def bug(args):
         raise KeyError("a bug is not the user's input: it shows its traceback")
 
-    assert utils.run_command(parser, ["train"], {"train": lambda args: print("done")}) == 0
+    assert arguments.run_command(parser, ["train"], {"train": lambda args: print("done")}) == 0
     assert capsys.readouterr().out == "done\n"
-    assert utils.run_command(parser, ["train"], {"train": bad}) == 1
+    assert arguments.run_command(parser, ["train"], {"train": bad}) == 1
     assert capsys.readouterr().err == ("python -m libs.x train: error: n must be an integer >= 1, "
                                        "got 0\n")
     with pytest.raises(KeyError):
-        utils.run_command(parser, ["train"], {"train": bug})
+        arguments.run_command(parser, ["train"], {"train": bug})
