@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 import keras
 
-from libs import metrics, training
+from libs import checkpoints, metrics, training
 from libs.rnn import CELLS, Recurrent
 from libs.arguments import (LEARNING_RATE_MAX, SEED_MAX, arg_int, arg_positive, arg_type,
                             check_fits, check_int, check_number, check_positive,
@@ -395,7 +395,7 @@ def train(text: str, ckpt_dir, *, steps: int | None = None, seconds: float | Non
     keras.utils.set_random_seed(seed), which also seeds Python's and NumPy's generators.
     """
     ckpt_dir = Path(ckpt_dir)
-    config = training.resume_config(ckpt_dir, MODEL_NAME, "char-RNN", CharRNNConfig, dict(
+    config = checkpoints.resume_config(ckpt_dir, MODEL_NAME, "char-RNN", CharRNNConfig, dict(
         cell=cell, n_layers=n_layers, n_cells=n_cells, batch_size=batch_size,
         sequence_length=sequence_length, learning_rate=learning_rate, clip=clip,
         clip_mode=clip_mode, dropout=dropout, validation_fraction=validation_fraction, seed=seed))
@@ -409,7 +409,7 @@ def train(text: str, ckpt_dir, *, steps: int | None = None, seconds: float | Non
             raise ValueError(f"this text's characters differ from the vocabulary saved in "
                              f"{ckpt_dir}: new {new[:20]}, missing {gone[:20]}; resume with the "
                              "same text or train in a new folder")
-    training.prepare_dir(ckpt_dir, MODEL_NAME, dataclasses.asdict(config))
+    checkpoints.prepare_dir(ckpt_dir, MODEL_NAME, dataclasses.asdict(config))
     if not (ckpt_dir / VOCABULARY_FILE).is_file():
         vocab.save(ckpt_dir / VOCABULARY_FILE)
 
@@ -442,9 +442,9 @@ def train(text: str, ckpt_dir, *, steps: int | None = None, seconds: float | Non
         model_name=MODEL_NAME, config=dataclasses.asdict(config), steps=steps, seconds=seconds,
         checkpoint_every=checkpoint_every, strategy=strategy, progress=progress,
         callbacks=[training.every(eval_every, report, at_end=True), *keep, *callbacks])
-    best, steps_logged = training.read_best(ckpt_dir) if keep else None, history["loss"][0]
+    best, steps_logged = checkpoints.read_best(ckpt_dir) if keep else None, history["loss"][0]
     if best is not None and len(steps_logged) and best["step"] != steps_logged[-1]:
-        used = training.restore(ckpt_dir, "char-RNN", best=True, model=model)
+        used = checkpoints.restore(ckpt_dir, "char-RNN", best=True, model=model)
         print(f"{used} The last step ({steps_logged[-1]}) stays in {ckpt_dir} to resume from.",
               flush=True)
     return model, history
@@ -457,9 +457,9 @@ def load(ckpt_dir, best: bool | None = None) -> CharRNN:
     when training kept one (best=None), else the latest; best=False: the latest. Which one was
     used is in `model.restored_from`."""
     ckpt_dir = Path(ckpt_dir)
-    config = training.load_config(ckpt_dir, MODEL_NAME, "char-RNN", CharRNNConfig)
+    config = checkpoints.load_config(ckpt_dir, MODEL_NAME, "char-RNN", CharRNNConfig)
     model = CharRNN(config, Vocabulary.load(ckpt_dir / VOCABULARY_FILE))
-    model.restored_from = training.restore(ckpt_dir, "char-RNN", best=best, model=model)
+    model.restored_from = checkpoints.restore(ckpt_dir, "char-RNN", best=best, model=model)
     return model
 
 

@@ -60,7 +60,7 @@ import tensorflow as tf
 import keras
 from keras import layers
 
-from libs import arguments, images, training, utils
+from libs import arguments, checkpoints, images, training, utils
 from libs.arguments import arg_int, check_int, check_positive
 
 MODEL_NAME = "draw"
@@ -369,7 +369,7 @@ def train(data="digits", ckpt_dir="checkpoints/draw", *, steps: int | None = Non
     """
     ckpt_dir = Path(ckpt_dir)
     pictures = image_data(data, "train")
-    cfg = training.resume_config(ckpt_dir, MODEL_NAME, "DRAW model", DRAWConfig, settings,
+    cfg = checkpoints.resume_config(ckpt_dir, MODEL_NAME, "DRAW model", DRAWConfig, settings,
                                  dict(image_size=pictures.shape[1], channels=pictures.shape[3]))
     make_epoch = images.array_epochs(pictures, cfg.batch_size, cfg.seed)
     keras.utils.set_random_seed(cfg.seed)  # the initial weights
@@ -394,9 +394,9 @@ def train(data="digits", ckpt_dir="checkpoints/draw", *, steps: int | None = Non
 def load(ckpt_dir) -> DRAW:
     """The DRAW model of the latest checkpoint in `ckpt_dir`, rebuilt from its config.json."""
     ckpt_dir = Path(ckpt_dir)
-    cfg = training.load_config(ckpt_dir, MODEL_NAME, "DRAW model", DRAWConfig)
+    cfg = checkpoints.load_config(ckpt_dir, MODEL_NAME, "DRAW model", DRAWConfig)
     model, step = DRAW(cfg), tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-    training.restore(ckpt_dir, "DRAW model", model=model, step=step)
+    checkpoints.restore(ckpt_dir, "DRAW model", model=model, step=step)
     model.step = int(step.numpy())
     return model
 

@@ -35,7 +35,7 @@ import tensorflow as tf
 import keras
 from keras import layers
 
-from . import arguments, images, training, utils
+from . import arguments, checkpoints, images, training, utils
 from .arguments import check_int, check_positive
 from .layers import (FusedBatchNormalization, LeakyReLU, StridedConv2D,
                      StridedConv2DTranspose)
@@ -493,7 +493,7 @@ def train(data="faces", ckpt_dir="checkpoints/gan", *, steps: int | None = None,
     settings = {**(dataclasses.asdict(config) if config is not None else {}), **settings}
     source = images.training_images(data, ckpt_dir, "gan", "GAN", GANConfig,
                                     settings.get("image_size"))
-    cfg = training.resume_config(ckpt_dir, "gan", "GAN", GANConfig, settings,
+    cfg = checkpoints.resume_config(ckpt_dir, "gan", "GAN", GANConfig, settings,
                                  {"channels": source.channels})
     keras.utils.set_random_seed(cfg.seed)
     gan = GAN(cfg, strategy=strategy)
@@ -512,8 +512,8 @@ def train(data="faces", ckpt_dir="checkpoints/gan", *, steps: int | None = None,
 def load(ckpt_dir) -> GAN:
     """The GAN of the latest checkpoint in `ckpt_dir` (config, weights, EMA, step)."""
     ckpt_dir = Path(ckpt_dir)
-    gan = GAN(training.load_config(ckpt_dir, "gan", "GAN", GANConfig))
-    training.restore(ckpt_dir, "GAN", **gan.trackables())
+    gan = GAN(checkpoints.load_config(ckpt_dir, "gan", "GAN", GANConfig))
+    checkpoints.restore(ckpt_dir, "GAN", **gan.trackables())
     return gan
 
 

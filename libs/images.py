@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from . import training, utils
+from . import checkpoints, training, utils
 from .dataset_utils import IMAGE_EXTENSIONS, create_input_pipeline
 
 
@@ -93,8 +93,8 @@ def training_images(data, ckpt_dir, model_name: str, what: str, config_type,
     """`image_source(data, size)` at the size to train at: `image_size` when given, else that
     of the folder being resumed, else the config's default; a bad size is refused (by
     `config_type`) before any data is read."""
-    if image_size is None and (Path(ckpt_dir) / training.CONFIG_FILE).is_file():
-        image_size = training.load_config(ckpt_dir, model_name, what, config_type).image_size
+    if image_size is None and (Path(ckpt_dir) / checkpoints.CONFIG_FILE).is_file():
+        image_size = checkpoints.load_config(ckpt_dir, model_name, what, config_type).image_size
     if image_size is None:
         image_size = config_type.image_size
     config_type(image_size=image_size)

@@ -14,7 +14,7 @@ and stops there), a `seconds` budget counted from the end of the first (tracing)
 progress bar (also in notebooks), TensorBoard scalars in `ckpt_dir/logs`, a
 `tf.train.CheckpointManager` every `checkpoint_every` steps and at the end, the model's name and
 config in `ckpt_dir/config.json` (checked on resume), a NaN/inf guard (stop, keep the last good
-checkpoint, restore it into memory, raise `NonFiniteLossError`; weights that are not finite are
+checkpoint, checkpoints.restore it into memory, raise `NonFiniteLossError`; weights that are not finite are
 never saved), Ctrl-C, SIGTERM and SIGHUP (finish the step, save, return normally: a notebook
 keeps its model; a second one skips only the final pictures, never the save), a save before any
 error from a callback or the data is raised, a lock so that two trainings never share a folder,
@@ -30,33 +30,28 @@ an optional `tf.distribute` strategy. No pickle: TF checkpoints plus JSON.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import inspect
 import itertools
 import json
 import math
 import os
-import re
 import shutil
 import signal
-import socket
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
+from libs import checkpoints
 from libs.arguments import check_int, check_positive
 from libs.files import write_bytes_atomic
 
-CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.json"
-BEST_DIR, BEST_FILE = "best", "best.json"
 
 
 # TensorBoard's scalar and text plugins read these tags. tf.summary.scalar itself needs the
@@ -71,141 +66,6 @@ _IMAGE = summary_pb2.SummaryMetadata(
 
 class NonFiniteLossError(FloatingPointError):
     """A metric became NaN or infinite; the last good checkpoint was kept."""
-
-
-# --- The checkpoint folder: config.json names the model and holds its config -------------------
-
-def _to_json(data) -> bytes:
-    return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
-
-
-def read_config(ckpt_dir, model_name: str | None = None) -> dict:
-    """The config saved in `ckpt_dir/config.json`; checks it was written for `model_name`.
-
-    Raises FileNotFoundError if the folder or its config is missing, ValueError if it belongs
-    to another model.
-    """
-    ckpt_dir = Path(ckpt_dir)
-    if not ckpt_dir.is_dir():
-        raise FileNotFoundError(f"checkpoint folder {ckpt_dir} does not exist")
-    path = ckpt_dir / CONFIG_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{ckpt_dir} is not a checkpoint folder of this library "
-                                f"(it has no {CONFIG_FILE})")
-    try:
-        saved = json.loads(path.read_text())
-        name, config = saved["model"], saved["config"]
-    except (ValueError, KeyError, TypeError) as e:
-        raise ValueError(f"{path} is damaged or not written by this library ({e})") from e
-    if model_name is not None and name != model_name:
-        raise ValueError(f"{ckpt_dir} holds a {name!r} model, not a {model_name!r} one; "
-                         "use another folder")
-    return config
-
-
-def prepare_dir(ckpt_dir: Path, model_name: str, config: dict) -> None:
-    """Write config.json into a new or empty folder, or check it against the saved one."""
-    if (ckpt_dir / CONFIG_FILE).is_file():
-        saved = read_config(ckpt_dir, model_name)
-        diff = {k: (saved.get(k), config.get(k)) for k in sorted(set(saved) | set(config))
-                if saved.get(k) != config.get(k)}
-        if diff:
-            described = ", ".join(f"{k}: saved {a!r}, given {b!r}" for k, (a, b) in diff.items())
-            raise ValueError(f"{ckpt_dir} holds a {model_name!r} model with another config "
-                             f"({described}); resume with the saved config or use another folder")
-        return
-    if ckpt_dir.exists() and (not ckpt_dir.is_dir() or any(
-            f.name != LOCK_FILE for f in ckpt_dir.iterdir())):
-        raise ValueError(f"{ckpt_dir} exists and is not a checkpoint folder of this library "
-                         f"(no {CONFIG_FILE}); choose a new or empty folder")
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(ckpt_dir / CONFIG_FILE, _to_json({"model": model_name, "config": config}))
-
-
-def load_config(ckpt_dir, model_name: str, what: str, config_type):
-    """The config dataclass `config_type` saved in `ckpt_dir` by `fit` for `model_name`."""
-    try:
-        return config_type(**read_config(ckpt_dir, model_name))
-    except TypeError as e:
-        raise ValueError(f"{Path(ckpt_dir) / CONFIG_FILE} is not a {what} configuration "
-                         f"({e})") from e
-
-
-def resume_config(ckpt_dir, model_name: str, what: str, config_type,
-                  settings: Mapping[str, Any], data: Mapping[str, Any] | None = None):
-    """The config to train with: `config_type(**given, **data)` for a new folder; for a folder
-    being resumed, its saved config, which the `data` settings (taken from the data, such as
-    image size and channels) and the given ones must agree with: a ValueError names each
-    disagreement. The given settings are `settings` less those that are None; a name that is
-    not a field is a TypeError, and a data setting given otherwise than the data have it is a
-    ValueError. `what` names the model in messages ("char-RNN", "DRAW model", ...)."""
-    ckpt_dir, data = Path(ckpt_dir), dict(data or {})
-    fields = {f.name for f in dataclasses.fields(config_type)}
-    unknown = set(settings) - fields
-    if unknown:
-        raise TypeError(f"unknown {what} settings {sorted(unknown)}; valid: {sorted(fields)}")
-    given = {k: v for k, v in settings.items() if v is not None}
-    for name, value in data.items():
-        if given.pop(name, value) != value:
-            raise ValueError(f"{name}={settings[name]!r} but the data have {name}={value!r}; "
-                             "leave it out, it is taken from the data")
-    if not (ckpt_dir / CONFIG_FILE).is_file():
-        return config_type(**given, **data)
-    saved = load_config(ckpt_dir, model_name, what, config_type)
-
-    def differing(settings):
-        return {k: v for k, v in settings.items() if getattr(saved, k) != v}
-
-    if differing(data):
-        was = ", ".join(f"{k}={getattr(saved, k)!r}" for k in data)
-        now = ", ".join(f"{k}={v!r}" for k, v in data.items())
-        raise ValueError(f"the {what} in {ckpt_dir} was trained on data with {was} but these "
-                         f"data have {now}; resume with data like the original, or train in a "
-                         "new folder")
-    if differing(given):
-        described = ", ".join(f"{k}={v!r} (saved: {getattr(saved, k)!r})"
-                              for k, v in differing(given).items())
-        raise ValueError(f"{ckpt_dir} holds a {what} trained with other settings: {described}. "
-                         "Leave them out to resume, or use a new folder")
-    return saved
-
-
-def _unreachable(checkpoint: tf.train.Checkpoint, obj) -> list:
-    """The variables of `obj` that `checkpoint` does not reach."""
-    reachable = {id(o) for o in tf.train.TrackableView(checkpoint).descendants()}
-    return [v for v in getattr(obj, "variables", ())
-            if id(v) not in reachable and id(getattr(v, "value", v)) not in reachable]
-
-
-def _track_seed_states(checkpoint: tf.train.Checkpoint, objects: Mapping[str, Any]) -> None:
-    """Save the random-number states of Keras layers (LSTMCell, Dropout, ...) too.
-
-    Keras 3 keeps them in `SeedGenerator`s, which tf.train.Checkpoint does not see; they are
-    gathered under `checkpoint.seed_states`, named by object and order, so that a resumed run
-    draws what an uninterrupted one would.
-    """
-    states, count = tf.Module(name="seed_states"), 0
-    for name, obj in objects.items():
-        found = [v for v in _unreachable(checkpoint, obj)
-                 if getattr(v, "name", "").startswith("seed_generator_state")]
-        for i, variable in enumerate(found):  # the tf.Variable behind the Keras variable
-            setattr(states, f"{name}_{i}", getattr(variable, "value", variable))
-        count += len(found)
-    if count:  # only then: checkpoints of models without such layers stay as they were
-        checkpoint.seed_states = states
-
-
-def _check_tracked(checkpoint: tf.train.Checkpoint, objects: Mapping[str, Any]) -> None:
-    """Refuse objects whose variables the checkpoint would silently leave out.
-
-    Keras 3 layers kept in a plain Python list inside a subclassed model are not seen by
-    tf.train.Checkpoint: their weights would never be saved. Assign them as attributes.
-    """
-    for name, obj in objects.items():
-        missing = [getattr(v, "path", v.name) for v in _unreachable(checkpoint, obj)]
-        if missing:
-            raise ValueError(f"{len(missing)} variables of {name!r} would not be checkpointed, "
-                             f"e.g. {missing[:3]}; keep layers as attributes, not in a list")
 
 
 # --- Resumable data ------------------------------------------------------------------------------
@@ -353,7 +213,7 @@ class KeepBest(Callback):
 
     objects: name -> trackable to keep (the model, not its optimizer). patience: stop training
     after that many evaluations in a row without improvement (Keras's EarlyStopping); None:
-    never. `restore(ckpt_dir, what, best=True, ...)` loads the best.
+    never. `checkpoints.restore(ckpt_dir, what, best=True, ...)` loads the best.
     """
 
     def __init__(self, metric: str, objects: Mapping[str, Any], patience: int | None = None):
@@ -362,12 +222,12 @@ class KeepBest(Callback):
         self.best, self.waited, self._manager = None, 0, None
 
     def on_train_begin(self, loop):
-        folder = loop.ckpt_dir / BEST_DIR
+        folder = loop.ckpt_dir / checkpoints.BEST_DIR
         if folder.is_dir():
-            _remove_partial_saves(folder)
+            checkpoints.remove_partial_saves(folder)
         self._manager = tf.train.CheckpointManager(tf.train.Checkpoint(**self.objects), folder,
                                                    max_to_keep=1)
-        self.best = read_best(loop.ckpt_dir)
+        self.best = checkpoints.read_best(loop.ckpt_dir)
 
     def on_step_end(self, loop, metrics):
         steps, values = loop.history[self.metric]
@@ -377,7 +237,7 @@ class KeepBest(Callback):
         if self.best is None or value < self.best["value"]:
             self._manager.save(checkpoint_number=loop.step)
             self.best = {"step": loop.step, "metric": self.metric, "value": value}
-            write_bytes_atomic(loop.ckpt_dir / BEST_DIR / BEST_FILE, _to_json(self.best))
+            write_bytes_atomic(loop.ckpt_dir / checkpoints.BEST_DIR / checkpoints.BEST_FILE, checkpoints.to_json(self.best))
             self.waited = 0
         elif self.best["step"] != loop.step:
             self.waited += 1
@@ -389,20 +249,6 @@ class KeepBest(Callback):
 
     def on_train_end(self, loop):
         self.on_step_end(loop, {})  # an evaluation made at the end
-
-
-def read_best(ckpt_dir) -> dict | None:
-    """What `KeepBest` kept in `ckpt_dir/best/`: {"step", "metric", "value"}, or None."""
-    path = Path(ckpt_dir) / BEST_DIR / BEST_FILE
-    if not path.is_file():
-        return None
-    try:
-        best = json.loads(path.read_text())
-        return {"step": int(best["step"]), "metric": str(best["metric"]),
-                "value": float(best["value"])}
-    except (ValueError, KeyError, TypeError) as e:
-        warnings.warn(f"{path} is damaged ({e}); the best model is kept anew", stacklevel=2)
-        return None
 
 
 class Loop:
@@ -417,7 +263,7 @@ class Loop:
         self.signal_name = ""     # the first signal that asked to stop ("SIGINT", "SIGTERM", ...)
         self._in_callbacks = False  # only then may a second signal cut the work short
         self._in_step = False     # an error while True leaves the step half done: not saved
-        self._finite = _float_variables(manager.checkpoint)
+        self._finite = checkpoints.float_variables(manager.checkpoint)
 
     @property
     def step(self) -> int:
@@ -458,7 +304,7 @@ class Loop:
 
         Weights that are not finite are never saved: NonFiniteLossError instead, with the last
         good checkpoint put back into memory. A failed save (disk full, read-only folder)
-        leaves no partial checkpoint and raises CheckpointSaveError saying which one is intact.
+        leaves no partial checkpoint and raises checkpoints.CheckpointSaveError saying which one is intact.
         """
         if self.saved_step == self.step:
             return
@@ -468,7 +314,7 @@ class Loop:
                         self.step)
         try:
             self.manager.save(checkpoint_number=self.step)
-            write_bytes_atomic(self.ckpt_dir / HISTORY_FILE, _to_json(self.history.records))
+            write_bytes_atomic(self.ckpt_dir / HISTORY_FILE, checkpoints.to_json(self.history.records))
         except (tf.errors.OpError, OSError) as e:
             raise _save_failed(self, e) from e
         self.saved_step = self.step
@@ -487,196 +333,19 @@ class Loop:
             self._in_callbacks = False
 
 
-class CheckpointSaveError(OSError):
-    """A checkpoint could not be written (disk full, read-only folder); an earlier one is intact."""
-
-
-class FolderInUseError(OSError):
-    """Another process is training in the same checkpoint folder."""
-
-
-# --- Checkpoint files: find them, restore the newest intact one, clean up after failures --------
-
-_CKPT = re.compile(r"ckpt-(\d+)\.index")
-_PARTIAL = re.compile(r"ckpt-\d+_temp")
-LOCK_FILE = "train.lock"
-
-
-def _float_variables(checkpoint) -> list[tuple[str, tf.Variable]]:
-    """(path, variable) of every floating-point variable `checkpoint` saves, Keras 3's
-    variables included (their `value` is the tf.Variable)."""
-    found, seen = [], set()
-    for path, obj in _named_descendants(checkpoint):
-        if isinstance(obj, (tf.Variable, keras.Variable)):
-            variable = getattr(obj, "value", obj) if isinstance(obj, keras.Variable) else obj
-            if id(variable) not in seen and variable.dtype.is_floating:
-                seen.add(id(variable))
-                found.append((getattr(obj, "path", path), variable))
-    return found
-
-
-def _named_descendants(checkpoint):
-    view = tf.train.TrackableView(checkpoint)
-    seen, queue = {id(checkpoint)}, [("", checkpoint)]
-    while queue:
-        path, obj = queue.pop()
-        for child in view.children(obj).items():
-            name, value = child
-            if id(value) not in seen:
-                seen.add(id(value))
-                queue.append((f"{path}/{name}".lstrip("/"), value))
-                yield f"{path}/{name}".lstrip("/"), value
-
-
-def checkpoint_files(ckpt_dir) -> list[tuple[int, str]]:
-    """(step, prefix) of every checkpoint in `ckpt_dir`, newest first, found from the files
-    themselves (so a missing or garbled `checkpoint` index file loses nothing)."""
-    ckpt_dir = Path(ckpt_dir)
-    found = [(int(m.group(1)), str(ckpt_dir / f"ckpt-{m.group(1)}"))
-             for m in map(_CKPT.fullmatch, os.listdir(ckpt_dir)) if m] if ckpt_dir.is_dir() else []
-    return sorted(found, reverse=True)
-
-
-def _restore_newest(checkpoint, ckpt_dir: Path, what: str, *, partial: bool):
-    """Restore the newest checkpoint of `ckpt_dir` that reads back whole and finite.
-
-    Returns (step, prefix, damaged), damaged being [(prefix, reason)] of the newer ones that
-    failed; (None, None, []) when the folder holds no checkpoint. ValueError when the
-    checkpoints do not fit the objects, or when none of them can be restored.
-    """
-    damaged = []
-    for number, prefix in checkpoint_files(ckpt_dir):
-        try:
-            status = checkpoint.restore(prefix)
-            (status.expect_partial() if partial else status).assert_existing_objects_matched()
-        except (AssertionError, ValueError) as e:  # readable, but made for other objects
-            raise ValueError(f"the checkpoint in {ckpt_dir} does not fit this model ({what}): "
-                             f"{e}") from e
-        except (tf.errors.OpError, IndexError) as e:  # files cut short, garbled or missing
-            damaged.append((prefix, _first_line(e)))
-            continue
-        bad = [name for name, v in _float_variables(checkpoint)
-               if not bool(tf.reduce_all(tf.math.is_finite(v)))]
-        if bad:
-            damaged.append((prefix, f"{len(bad)} tensors are not finite, e.g. {bad[:2]}"))
-            continue
-        return number, prefix, damaged
-    if damaged:
-        listed = "; ".join(f"{Path(p).name}: {reason}" for p, reason in damaged)
-        raise ValueError(f"none of the {len(damaged)} checkpoints in {ckpt_dir} can be restored "
-                         f"({listed}). Nothing was changed; move the folder aside to start "
-                         "again")
-    return None, None, []
-
-
-def _first_line(e: BaseException) -> str:
-    """The gist of an error: its first line, without TensorFlow's function-node prefix."""
-    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", getattr(e, "message", None) or str(e))
-    lines = text.strip().splitlines()
-    return (lines[0] if lines else type(e).__name__)[:400]
-
-
-def _size(n_bytes: float) -> str:
-    return f"{n_bytes / 2**20:.1f} MiB" if n_bytes >= 2**20 else f"{n_bytes / 2**10:.0f} KiB"
-
-
-def _remove_checkpoint(prefix: str) -> None:
-    """Delete the files of one checkpoint this library wrote (`ckpt-N.index`, `.data-*`)."""
-    folder, name = Path(prefix).parent, Path(prefix).name
-    for f in folder.iterdir():
-        if f.name == f"{name}.index" or f.name.startswith(f"{name}.data-"):
-            f.unlink()
-
-
-def _remove_partial_saves(ckpt_dir: Path) -> None:
-    """Remove `ckpt-N_temp` folders: saves cut short by a full disk or a kill -9."""
-    for f in ckpt_dir.iterdir():
-        if _PARTIAL.fullmatch(f.name) and f.is_dir():
-            shutil.rmtree(f, ignore_errors=True)
-
-
-def _save_failed(loop: Loop, error: BaseException) -> CheckpointSaveError:
+def _save_failed(loop: Loop, error: BaseException) -> checkpoints.CheckpointSaveError:
     """The error to raise when saving step `loop.step` failed, after removing its leftovers."""
-    _remove_partial_saves(loop.ckpt_dir)
-    kept = checkpoint_files(loop.ckpt_dir)
+    checkpoints.remove_partial_saves(loop.ckpt_dir)
+    kept = checkpoints.checkpoint_files(loop.ckpt_dir)
     kept = [(n, p) for n, p in kept if n != loop.step]
     intact = (f"The checkpoint of step {kept[0][0]} ({Path(kept[0][1]).name}) is intact; run "
               "again to resume from it" if kept else "No earlier checkpoint was saved")
     need = sum(v.numpy().nbytes for _, v in loop._finite)
     free = shutil.disk_usage(loop.ckpt_dir).free
-    return CheckpointSaveError(
-        f"could not save step {loop.step} in {loop.ckpt_dir}: {_first_line(error)}. A checkpoint "
-        f"needs about {_size(need)} and {_size(free)} are free there. "
+    return checkpoints.CheckpointSaveError(
+        f"could not save step {loop.step} in {loop.ckpt_dir}: {checkpoints.first_line(error)}. A checkpoint "
+        f"needs about {checkpoints.size_text(need)} and {checkpoints.size_text(free)} are free there. "
         f"{intact} once there is room (or the folder is writable).")
-
-
-@contextlib.contextmanager
-def _training_lock(ckpt_dir: Path):
-    """Hold `ckpt_dir/train.lock` (an flock, with our pid in it) while training.
-
-    A second training on the same folder gets FolderInUseError naming the owner. The lock dies
-    with its process, so a killed run leaves no stale lock. Without fcntl (Windows): no lock.
-    """
-    try:
-        import fcntl
-    except ImportError:
-        yield
-        return
-    path = ckpt_dir / LOCK_FILE
-    while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            owner = os.read(fd, 200).decode(errors="replace").strip() or "another process"
-            os.close(fd)
-            raise FolderInUseError(f"{ckpt_dir} is being trained by {owner}; wait for it to "
-                                   "finish (or stop it), or train in another folder") from None
-        try:
-            same = os.fstat(fd).st_ino == os.stat(path).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:  # else the owner removed it between our open and flock: try again
-            break
-        os.close(fd)
-    try:
-        os.ftruncate(fd, 0)
-        os.write(fd, f"process {os.getpid()} on {socket.gethostname()}\n".encode())
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-        os.close(fd)
-
-
-def restore(ckpt_dir, what: str, *, best: bool | None = False, **objects) -> str:
-    """Restore `objects` (name -> trackable, named as `fit` saved them) from the newest intact
-    checkpoint in `ckpt_dir`, to use a trained model; what was saved besides them (optimizer
-    state, data position) is left out. best=True: from the best model `KeepBest` kept in
-    `ckpt_dir/best/`; None: that when there is one, else the latest. A damaged or non-finite
-    newer checkpoint is skipped with a warning naming it. Returns a line saying which was
-    used. FileNotFoundError when nothing is saved yet,
-    ValueError when the checkpoints do not fit the objects or none can be restored."""
-    ckpt_dir = Path(ckpt_dir)
-    kept = read_best(ckpt_dir) if best is not False else None
-    if best and kept is None:
-        raise FileNotFoundError(f"{ckpt_dir} holds no best model ({BEST_DIR}/{BEST_FILE}); "
-                                "it is kept when training evaluates on held-out data")
-    folder = ckpt_dir / BEST_DIR if kept else ckpt_dir
-    number, _, damaged = _restore_newest(tf.train.Checkpoint(**objects), folder, what,
-                                         partial=True)
-    if number is None:
-        raise FileNotFoundError(f"{ckpt_dir} holds a {what} config but no checkpoint; "
-                                "train first")
-    _say_damaged(damaged, f"used the checkpoint of step {number} instead")
-    used = (f"the best {what} on held-out data (step {number}, {kept['metric']} "
-            f"{kept['value']:.4g})" if kept else f"the {what} of step {number}")
-    return f"Using {used} from {folder}."
-
-
-def _say_damaged(damaged, instead: str) -> None:
-    for prefix, reason in damaged:
-        warnings.warn(f"checkpoint {prefix} is damaged ({reason}); {instead}", stacklevel=3)
 
 
 # --- Signals: Ctrl-C, SIGTERM and SIGHUP finish the step, save and return -----------------------
@@ -745,7 +414,7 @@ def fit(train_step: Callable[[Any], Mapping[str, tf.Tensor]], data: Iterable,
       data: iterable of batches; `iter(data)` is called after the checkpoint is restored.
       ckpt_dir: the checkpoint folder; created if new, resumed if it holds a checkpoint (the
         newest intact one: a damaged newer one is removed, with a warning). One training at a
-        time per folder (FolderInUseError).
+        time per folder (checkpoints.FolderInUseError).
       objects: name -> trackable (keras models and optimizers, tf.random.Generator,
         EpochBatches, tf.Variable). An int64 variable under "step" is used as the step counter
         (so the train step can read it); otherwise one is made.
@@ -769,8 +438,8 @@ def fit(train_step: Callable[[Any], Mapping[str, tf.Tensor]], data: Iterable,
     if ckpt_dir.exists() and not ckpt_dir.is_dir():
         raise ValueError(f"{ckpt_dir} is a file, not a folder; choose a new or empty folder")
     ckpt_dir.mkdir(parents=True, exist_ok=True)
-    with _training_lock(ckpt_dir):
-        prepare_dir(ckpt_dir, model_name, json.loads(json.dumps(dict(config))))
+    with checkpoints.training_lock(ckpt_dir):
+        checkpoints.prepare_dir(ckpt_dir, model_name, json.loads(json.dumps(dict(config))))
         checkpoint, step, history = _resume(ckpt_dir, objects, model_name, max_to_keep)
         start = int(step.numpy())
         if steps is not None and start >= steps:
@@ -786,7 +455,7 @@ def fit(train_step: Callable[[Any], Mapping[str, tf.Tensor]], data: Iterable,
             writer = tf.summary.create_file_writer(str(ckpt_dir / "logs"))
         except tf.errors.OpError as e:
             raise OSError(f"cannot write TensorBoard logs in {ckpt_dir / 'logs'} "
-                          f"({_first_line(e)}): is the disk full or the folder read-only?") from e
+                          f"({checkpoints.first_line(e)}): is the disk full or the folder read-only?") from e
         loop = Loop(ckpt_dir, step, manager, writer, bar, history, log_every)
         loop.saved_step = start if manager.latest_checkpoint else -1
         run_step = _distribute(strategy, train_step) if strategy is not None else train_step
@@ -819,13 +488,13 @@ def _resume(ckpt_dir: Path, objects: Mapping[str, Any], model_name: str, max_to_
     if step is None:
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     checkpoint = tf.train.Checkpoint(step=step, **objects)
-    _track_seed_states(checkpoint, objects)
-    _check_tracked(checkpoint, objects)
-    _remove_partial_saves(ckpt_dir)
-    number, prefix, damaged = _restore_newest(checkpoint, ckpt_dir, model_name, partial=False)
-    _say_damaged(damaged, f"it was removed and training resumes from step {number}")
+    checkpoints.track_seed_states(checkpoint, objects)
+    checkpoints.check_tracked(checkpoint, objects)
+    checkpoints.remove_partial_saves(ckpt_dir)
+    number, prefix, damaged = checkpoints.restore_newest(checkpoint, ckpt_dir, model_name, partial=False)
+    checkpoints.say_damaged(damaged, f"it was removed and training resumes from step {number}")
     for bad, _ in damaged:
-        _remove_checkpoint(bad)
+        checkpoints.remove_checkpoint(bad)
     if prefix is None:
         return checkpoint, step, History()
     try:  # the index file lists what the manager keeps and deletes
@@ -833,7 +502,7 @@ def _resume(ckpt_dir: Path, objects: Mapping[str, Any], model_name: str, max_to_
     except (tf.errors.OpError, ValueError):
         state = None
     if state is None or Path(state.model_checkpoint_path).name != Path(prefix).name:
-        kept = [p for _, p in reversed(checkpoint_files(ckpt_dir))]
+        kept = [p for _, p in reversed(checkpoints.checkpoint_files(ckpt_dir))]
         times = [os.stat(f"{p}.index").st_mtime for p in kept]  # the manager deletes by them
         tf.compat.v1.train.update_checkpoint_state(
             str(ckpt_dir), prefix, kept, all_model_checkpoint_timestamps=times,
@@ -892,7 +561,7 @@ def _run(loop: Loop, run_step, batches, callbacks, *, steps, seconds, checkpoint
     except KeyboardInterrupt:  # a second Ctrl-C, or Ctrl-C outside the main thread
         history.stop_reason = "interrupted"
         loop.signal_name = loop.signal_name or "SIGINT"
-    except (NonFiniteLossError, CheckpointSaveError):
+    except (NonFiniteLossError, checkpoints.CheckpointSaveError):
         raise
     except BaseException:
         _save_before_raising(loop)

@@ -61,7 +61,7 @@ import tensorflow as tf
 import keras
 from keras import layers
 
-from . import arguments, gan, images, training, utils
+from . import arguments, checkpoints, gan, images, training, utils
 from .arguments import check_int, check_positive
 
 MODEL_NAME = "vaegan"
@@ -337,7 +337,7 @@ def train(data="faces", ckpt_dir="checkpoints/vaegan", *, steps: int | None = No
     ckpt_dir = Path(ckpt_dir)
     source = images.training_images(data, ckpt_dir, MODEL_NAME, "VAE-GAN", VAEGANConfig,
                                  settings.get("image_size"))
-    cfg = training.resume_config(ckpt_dir, MODEL_NAME, "VAE-GAN", VAEGANConfig, settings,
+    cfg = checkpoints.resume_config(ckpt_dir, MODEL_NAME, "VAE-GAN", VAEGANConfig, settings,
                                  {"channels": source.channels})
     batches = training.EpochBatches(images.epoch_batches(source, cfg.batch_size,
                                                          cfg.image_size, cfg.seed))
@@ -359,8 +359,8 @@ def train(data="faces", ckpt_dir="checkpoints/vaegan", *, steps: int | None = No
 def load(ckpt_dir) -> VAEGAN:
     """The VAE-GAN of the latest checkpoint in `ckpt_dir`, rebuilt from its config.json."""
     ckpt_dir = Path(ckpt_dir)
-    model = VAEGAN(training.load_config(ckpt_dir, MODEL_NAME, "VAE-GAN", VAEGANConfig))
-    training.restore(ckpt_dir, "VAE-GAN", **model.trackables())
+    model = VAEGAN(checkpoints.load_config(ckpt_dir, MODEL_NAME, "VAE-GAN", VAEGANConfig))
+    checkpoints.restore(ckpt_dir, "VAE-GAN", **model.trackables())
     return model
 
 

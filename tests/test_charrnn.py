@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from libs import charrnn, training
+from libs import charrnn, checkpoints, training
 from libs.charrnn import CharRNNConfig, Vocabulary
 from test_rnn import KERAS_CELLS
 
@@ -114,7 +114,7 @@ def test_train_learns_and_writes_a_complete_folder(trained):
     assert history["val_loss"][0].tolist() == [30]  # held out, at the end
     names = {p.name for p in folder.iterdir()}
     assert {"config.json", "vocabulary.json", "checkpoint", "history.json", "logs"} <= names
-    assert training.read_config(folder, "charrnn")["n_cells"] == 16
+    assert checkpoints.read_config(folder, "charrnn")["n_cells"] == 16
 
 
 @pytest.mark.parametrize("cell", ["gru", "rnn"])
@@ -141,7 +141,7 @@ def test_resume_refuses_other_settings_vocabulary_or_model(tmp_path, trained):
         charrnn.train(TEXT, folder, steps=31, cell="gru", progress=False)
     with pytest.raises(ValueError, match=r"characters differ.*new \['Z'\]"):
         charrnn.train(TEXT + "Z", folder, steps=31, progress=False)
-    training.prepare_dir(tmp_path / "gan", "gan", {})
+    checkpoints.prepare_dir(tmp_path / "gan", "gan", {})
     with pytest.raises(ValueError, match="holds a 'gan' model"):
         tiny_train(tmp_path / "gan", 1)
 
@@ -311,10 +311,10 @@ def test_load_rebuilds_the_model_from_the_folder(trained):
 def test_load_refuses_missing_or_foreign_folders(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         charrnn.load(tmp_path / "missing")
-    training.prepare_dir(tmp_path / "gan", "gan", {})
+    checkpoints.prepare_dir(tmp_path / "gan", "gan", {})
     with pytest.raises(ValueError, match="holds a 'gan' model"):
         charrnn.load(tmp_path / "gan")
-    training.prepare_dir(tmp_path / "new", "charrnn", {})
+    checkpoints.prepare_dir(tmp_path / "new", "charrnn", {})
     Vocabulary.from_text("ab").save(tmp_path / "new" / "vocabulary.json")
     with pytest.raises(FileNotFoundError, match="no checkpoint; train first"):
         charrnn.load(tmp_path / "new")
@@ -450,7 +450,7 @@ def test_training_keeps_the_best_model_on_held_out_text(tmp_path, capsys):
     model, history = tiny_train(ckpt, 40, eval_every=5, learning_rate=0.3, cell="rnn",
                                 validation_fraction=0.2)
     steps, losses = history["val_loss"]
-    best = training.read_best(ckpt)
+    best = checkpoints.read_best(ckpt)
     assert best["step"] == steps[np.argmin(losses)]
     assert best["value"] == pytest.approx(losses.min())
     held_out = charrnn._split(TEXT, model.config)[1]
@@ -467,5 +467,5 @@ def test_patience_stops_when_held_out_loss_no_longer_improves(tmp_path):
     _, history = tiny_train(tmp_path / "ckpt", 400, eval_every=2, learning_rate=0.5, cell="rnn",
                             validation_fraction=0.2, patience=2)
     assert history.stop_reason == "patience" and history["loss"][0][-1] < 400
-    best = training.read_best(tmp_path / "ckpt")
+    best = checkpoints.read_best(tmp_path / "ckpt")
     assert history["val_loss"][0][-1] - best["step"] == 4  # two evaluations without improvement

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from libs import training
+from libs import checkpoints, training
 
 X = np.random.default_rng(0).normal(size=(24, 3)).astype(np.float32)
 Y = (X @ np.array([[1.0], [-2.0], [0.5]], np.float32)).astype(np.float32)
@@ -162,14 +162,14 @@ def test_folder_of_another_model_or_config_is_refused(tmp_path):
         training.fit(step, data, tmp_path / "run", objects, model_name="toy",
                      config={"lr": 0.1}, steps=2, progress=False)
     with pytest.raises(ValueError, match="toy"):
-        training.read_config(tmp_path / "run", "charrnn")
+        checkpoints.read_config(tmp_path / "run", "charrnn")
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(ValueError, match="not a checkpoint folder"):
         training.fit(step, data, tmp_path / "other", objects, model_name="toy", config={},
                      steps=2, progress=False)
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        training.read_config(tmp_path / "missing")
+        checkpoints.read_config(tmp_path / "missing")
 
 
 def test_checkpoint_that_does_not_fit_is_refused(tmp_path):
@@ -317,7 +317,7 @@ def test_a_non_finite_checkpoint_is_skipped_when_loading_and_resuming(tmp_path):
     checkpoint.write(str(tmp_path / "run" / "ckpt-6"))
     fresh, _, _, _ = make()
     with pytest.warns(UserWarning, match=r"ckpt-6 is damaged \(1 tensors are not finite"):
-        training.restore(tmp_path / "run", "toy", model=fresh)
+        checkpoints.restore(tmp_path / "run", "toy", model=fresh)
     assert all(np.all(np.isfinite(w)) for w in weights(fresh))
     with pytest.warns(UserWarning, match="removed and training resumes from step 4"):
         _, history, _ = fit(tmp_path / "run", steps=5)
@@ -400,7 +400,7 @@ def test_missing_or_garbled_checkpoint_index_loses_nothing(tmp_path, damage):
     else:
         (run / "checkpoint").write_text("model_checkpoint_path: {{{ garbage")
     fresh, _, _, _ = make()
-    training.restore(run, "toy", model=fresh)  # found from the files themselves
+    checkpoints.restore(run, "toy", model=fresh)  # found from the files themselves
     _, history, _ = fit(run, steps=8)
     assert history["loss"][0].tolist() == list(range(1, 9))  # resumed at 6, not from 0
     assert tf.train.latest_checkpoint(str(run)).endswith("ckpt-8")
@@ -420,11 +420,11 @@ def test_damaged_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, dama
         data.unlink()
     fresh, _, _, _ = make()
     with pytest.warns(UserWarning, match="ckpt-6 is damaged .*used the checkpoint of step 4"):
-        training.restore(run, "toy", model=fresh)
+        checkpoints.restore(run, "toy", model=fresh)
     with pytest.warns(UserWarning, match="ckpt-6 is damaged .*resumes from step 4"):
         _, history, _ = fit(run, steps=8, checkpoint_every=2)
     assert history["loss"][0].tolist() == list(range(1, 9))
-    assert [n for n, _ in training.checkpoint_files(run)] == [8, 6, 4]  # ckpt-6 made anew
+    assert [n for n, _ in checkpoints.checkpoint_files(run)] == [8, 6, 4]  # ckpt-6 made anew
 
 
 def test_every_checkpoint_damaged_is_refused_never_started_over(tmp_path):
@@ -434,8 +434,8 @@ def test_every_checkpoint_damaged_is_refused_never_started_over(tmp_path):
     with pytest.raises(ValueError, match=r"none of the 3 checkpoints .*ckpt-6: .*move the folder"):
         fit(run, steps=8)
     with pytest.raises(ValueError, match="none of the 3 checkpoints"):
-        training.restore(run, "toy", model=make()[0])
-    assert [n for n, _ in training.checkpoint_files(run)] == [6, 4, 2]
+        checkpoints.restore(run, "toy", model=make()[0])
+    assert [n for n, _ in checkpoints.checkpoint_files(run)] == [6, 4, 2]
 
 
 def test_damaged_history_does_not_block_resuming(tmp_path):
