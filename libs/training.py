@@ -26,6 +26,23 @@ an optional `tf.distribute` strategy. No pickle: TF checkpoints plus JSON.
                   {"generator": g, "discriminator": d, "g_opt": g_opt, "d_opt": d_opt, ...},
                   model_name="gan", config=asdict(cfg), steps=10_000,
                   callbacks=[every(500, save_frame)])
+
+The model contract, followed by every model module (charrnn, gan, draw, vaegan; checked by
+tests/test_contract.py, so a fifth model copies the contract, not another model):
+
+* `MODEL_NAME` (the name in config.json) and `Config`, the config dataclass: one field per
+  setting, each checked in `__post_init__` with `libs.arguments`' checks;
+* a model class whose objects carry `.config`, `.step` (an int64 `tf.Variable`, checkpointed),
+  their optimizers and random generators, and `.trackables()`: the one place that names what a
+  checkpoint holds (`{"step": ..., "model" or the networks: ..., "..._optimizer": ..., "rng": ...}`);
+* `train(data, ckpt_dir, *, steps=None, seconds=None, strategy=None, callbacks=(),
+  progress=True, checkpoint_every=500, **settings) -> (model, History)`: settings are `Config`
+  fields; a folder being resumed keeps its saved config;
+* `load(ckpt_dir) -> model`;
+* `sample(model, n, *, seed=None, ...)`: images as uint8 arrays (n, H, W, C); text (char-RNN,
+  whose n counts characters) as a list of strings;
+* `evaluate(model, data, ...) -> dict` of JSON-able figures;
+* `main(argv=None) -> int`, the command line: train, sample and eval.
 """
 from __future__ import annotations
 
