@@ -7,6 +7,7 @@ One message format everywhere: "NAME must be an integer >= 1, got -3" in Python,
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import sys
@@ -52,6 +53,14 @@ def check_number(name: str, value, low: float, high: float, *, open_low: bool = 
             or (open_low and value == low) or (open_high and value == high):
         raise ValueError(f"{name} must be a number in {rule}, got {value!r}")
     return float(value)
+
+
+def seed_or_fresh(seed) -> int:
+    """`seed` checked (an integer from 0 to SEED_MAX), or a fresh random one for None: what
+    the models' `sample(..., seed=None)` draw from."""
+    if seed is None:
+        return int(np.random.SeedSequence().generate_state(1)[0])
+    return check_int("seed", seed, 0, SEED_MAX)
 
 
 def check_fits(n_bytes: float, what: str, advice: str) -> None:
@@ -105,16 +114,52 @@ def arg_positive(high: float | None = None) -> Callable[[str], float]:
                     lambda value: value > 0 and (high is None or value <= high))
 
 
-def model_parser(prog: str, description: str, defaults, settings: Sequence[tuple],
-                 data: dict, *, sample_help: str, eval_help: str, eval_min_n: int = 1):
+def setting(kind: type) -> Callable[[str], object]:
+    """An argparse ``type=`` for a config field of type `kind` (int, float or str): the text
+    parsed as `kind`. Whether the value is valid is for the config dataclass to say (its
+    ``__post_init__`` is the one place each rule is written, and some rules join two settings):
+    `train` refuses it before anything is written, "error: n_latent must be an integer >= 1"."""
+    def parse(text: str):
+        try:
+            return kind(text)
+        except ValueError:
+            what = "an integer" if kind is int else "a number" if kind is float else kind.__name__
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    return parse
+
+
+def config_flags(parser: argparse.ArgumentParser, config_type,
+                 skip: Sequence[str] = ()) -> list[str]:
+    """Add a flag for every field of the config dataclass `config_type` but those in `skip`
+    (settings the data fix): ``--n-latent N`` parsed by `setting`, ``--dense`` /
+    ``--no-dense`` for booleans; None when not given, so a resumed folder keeps its saved
+    value. Returns the field names, for ``{name: getattr(args, name) for name in names}``."""
+    defaults, names = config_type(), []
+    for field in dataclasses.fields(config_type):
+        if field.name in skip:
+            continue
+        default, flag = getattr(defaults, field.name), "--" + field.name.replace("_", "-")
+        help_ = f"default {default} (or the saved value when resuming)"
+        if isinstance(default, bool):
+            parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction,
+                                default=None, help=help_)
+        else:
+            parser.add_argument(flag, dest=field.name, help=help_,
+                                type=setting(type(default)))
+        names.append(field.name)
+    return names
+
+
+def model_parser(prog: str, description: str, config_type, data: dict, *, sample_help: str,
+                 eval_help: str, eval_min_n: int = 1, skip: Sequence[str] = ("channels",)):
     """The command line of an image model, as DESIGN.md has it: ``train --data --ckpt
     [--steps] [--seconds] [settings...] [--checkpoint-every]``, ``sample --ckpt [--n] --out
     [--seed]`` and ``eval --ckpt --data [--n] [--seed]``; strict flags throughout.
 
-    settings: (flag, type) pairs, or (flag, type, help); by default the help names the value in
-    ``defaults`` (the model's config) and that a resumed folder keeps its saved one. data: the
-    keyword arguments of ``--data`` (``choices`` or ``help``). Returns the parser and its
-    train, sample and eval parsers, for the flags only one model has.
+    The settings flags come from the config dataclass `config_type` (`config_flags`, less
+    `skip`). data: the keyword arguments of ``--data`` (``choices`` or ``help``). Returns the
+    parser and its train, sample and eval parsers, for the flags only one model has; a parsed
+    train command's `args.settings` lists the config fields its flags set.
     """
     parser = argparse.ArgumentParser(prog=prog, allow_abbrev=False, description=description)
     commands = parser.add_subparsers(dest="command", required=True, metavar="train|sample|eval")
@@ -124,10 +169,7 @@ def model_parser(prog: str, description: str, defaults, settings: Sequence[tuple
                        help="checkpoint folder (resumed if there)")
     train.add_argument("--steps", type=arg_int(0), help="total step to reach")
     train.add_argument("--seconds", type=arg_positive(), help="time budget of this run")
-    for flag, parse, *help_ in settings:
-        name = flag[2:].replace("-", "_")
-        train.add_argument(flag, type=parse, dest=name, help=help_[0] if help_ else
-                           f"default {getattr(defaults, name)} (or the saved value when resuming)")
+    train.set_defaults(settings=config_flags(train, config_type, skip))
     train.add_argument("--checkpoint-every", type=arg_int(1), default=500)
     sample = commands.add_parser("sample", allow_abbrev=False, help=sample_help)
     sample.add_argument("--ckpt", required=True, type=Path)

@@ -44,6 +44,7 @@ from .layers import (FusedBatchNormalization, LeakyReLU, StridedConv2D,
 # recognisable faces from the embedded ones in a few minutes on a laptop's CPU.
 DEMO = dict(image_size=32, n_features=32, ema=0.99, steps=600)
 EQUILIBRIUM = math.log(2.0)  # the discriminator's BCE when it outputs 0.5 everywhere
+MODEL_NAME = "gan"
 BN_MOMENTUM = 0.9  # moving statistics follow quickly enough for samples after a short run
 
 
@@ -125,6 +126,9 @@ class GANConfig:
                 + 2 * 25 * f * self.channels + self.channels + f  # G's last layer, D's first
                 + 16 * w + 1)  # D: 4x4 maps to the logit
 
+
+
+Config = GANConfig  # the name every model module gives its config (training's contract)
 
 # ---------------------------------------------------------------------------- models
 
@@ -326,7 +330,7 @@ class GAN:
         else:
             update()
 
-    def sample(self, z, ema: bool | None = None, batch_size: int = 256) -> np.ndarray:
+    def generate(self, z, ema: bool | None = None, batch_size: int = 256) -> np.ndarray:
         """Images (N, S, S, C) in [-1, 1] for latents z (N, n_latent), in inference mode.
 
         ema: use the averaged generator (default: when there is one).
@@ -401,7 +405,7 @@ def add_attribute(z, vector, amounts=(-1.0, -0.5, 0.0, 0.5, 1.0)) -> np.ndarray:
 
 def montage_of(gan: GAN, z, saveto=None, ema: bool | None = None) -> np.ndarray:
     """The montage (uint8) of the images of latents z (N, n_latent), saved as PNG if `saveto`."""
-    return utils.montage(gan.sample(z, ema), saveto=saveto, value_range=(-1, 1))
+    return utils.montage(gan.generate(z, ema), saveto=saveto, value_range=(-1, 1))
 
 
 def interpolation_gif(gan: GAN, zs, saveto="interpolation.gif", n_per_segment: int = 8,
@@ -413,12 +417,12 @@ def interpolation_gif(gan: GAN, zs, saveto="interpolation.gif", n_per_segment: i
 
     zs = np.asarray(zs, np.float32)
     if zs.ndim == 2:
-        images = gan.sample(latent_path(zs, n_per_segment, method), ema)  # (T, S, S, C)
+        images = gan.generate(latent_path(zs, n_per_segment, method), ema)  # (T, S, S, C)
         frames = list(images)
     elif zs.ndim == 3:
         paths = np.stack([latent_path(zs[:, m], n_per_segment, method) for m in range(zs.shape[1])],
                          axis=1)  # (T, M, L)
-        flat = gan.sample(paths.reshape(-1, zs.shape[2]), ema)
+        flat = gan.generate(paths.reshape(-1, zs.shape[2]), ema)
         frames = [utils.montage(f, saveto=None, value_range=(-1, 1))
                   for f in flat.reshape(paths.shape[:2] + flat.shape[1:])]
     else:
@@ -475,9 +479,9 @@ class ProgressFrames(training.Callback):
 
 
 def train(data="faces", ckpt_dir="checkpoints/gan", *, steps: int | None = None,
-          seconds: float | None = None, config: GANConfig | None = None,
-          montage_every: int = 100, n_montage: int = 64, checkpoint_every: int = 500,
-          callbacks=(), strategy=None, progress: bool = True, **settings):
+          seconds: float | None = None, strategy=None, callbacks=(), progress: bool = True,
+          checkpoint_every: int = 500, montage_every: int = 100, n_montage: int = 64,
+          **settings) -> tuple[GAN, training.History]:
     """Train (or resume) a GAN on `data` in `ckpt_dir`; returns (gan, history).
 
     data: "faces", "celeb", a folder of images, or an array (N, S, S, C) in 0-255
@@ -490,19 +494,18 @@ def train(data="faces", ckpt_dir="checkpoints/gan", *, steps: int | None = None,
     callbacks, strategy) is `training.fit`'s; history is its `History` (g_loss, d_loss, ...).
     """
     ckpt_dir = Path(ckpt_dir)
-    settings = {**(dataclasses.asdict(config) if config is not None else {}), **settings}
-    source = images.training_images(data, ckpt_dir, "gan", "GAN", GANConfig,
+    source = images.training_images(data, ckpt_dir, MODEL_NAME, "GAN", GANConfig,
                                     settings.get("image_size"))
-    cfg = checkpoints.resume_config(ckpt_dir, "gan", "GAN", GANConfig, settings,
-                                 {"channels": source.channels})
+    cfg = checkpoints.resume_config(ckpt_dir, MODEL_NAME, "GAN", GANConfig, settings,
+                                    {"channels": source.channels})
     keras.utils.set_random_seed(cfg.seed)
     gan = GAN(cfg, strategy=strategy)
     batches = training.EpochBatches(images.epoch_batches(source, cfg.batch_size,
                                                          cfg.image_size, cfg.seed))
     z = latent(n_montage, cfg.n_latent, cfg.seed)
-    frames = ProgressFrames(lambda: gan.sample(z), ckpt_dir / "progress", montage_every)
+    frames = ProgressFrames(lambda: gan.generate(z), ckpt_dir / "progress", montage_every)
     history = training.fit(gan.train_step, batches, ckpt_dir, {**gan.trackables(), "data": batches},
-                           model_name="gan", config=dataclasses.asdict(cfg), steps=steps,
+                           model_name=MODEL_NAME, config=dataclasses.asdict(cfg), steps=steps,
                            seconds=seconds, checkpoint_every=checkpoint_every,
                            callbacks=[frames, *callbacks], strategy=strategy, progress=progress,
                            guard=["g_loss", "d_loss"])
@@ -512,28 +515,38 @@ def train(data="faces", ckpt_dir="checkpoints/gan", *, steps: int | None = None,
 def load(ckpt_dir) -> GAN:
     """The GAN of the latest checkpoint in `ckpt_dir` (config, weights, EMA, step)."""
     ckpt_dir = Path(ckpt_dir)
-    gan = GAN(checkpoints.load_config(ckpt_dir, "gan", "GAN", GANConfig))
+    gan = GAN(checkpoints.load_config(ckpt_dir, MODEL_NAME, "GAN", GANConfig))
     checkpoints.restore(ckpt_dir, "GAN", **gan.trackables())
     return gan
 
 
-def evaluate(gan: GAN, data, n: int = 1000, seed: int = 0, features=None) -> dict:
+def sample(model: GAN, n: int, *, seed: int | None = None,
+           ema: bool | None = None) -> np.ndarray:
+    """n new images, uint8 (n, S, S, C), from latents drawn from `seed` (None: a fresh one);
+    ema: the averaged generator (default: when there is one). n that would not fit in memory
+    is refused."""
+    arguments.check_samples_fit(check_int("n", n, 1), model.config.image_shape)
+    z = latent(n, model.config.n_latent, arguments.seed_or_fresh(seed))
+    return utils.to_uint8(model.generate(z, ema), (-1, 1))
+
+
+def evaluate(model: GAN, data, n: int = 1000, seed: int = 0, features=None) -> dict:
     """Sliced Wasserstein distance (x1e3, `metrics.swd`) between n real images of `data` and n
     generated ones (fewer when the data hold fewer). With `features` (a callable mapping uint8
     images (N, S, S, C) to (N, D) features, e.g. a local Inception model), also FID and KID."""
     from . import metrics
 
-    cfg = gan.config
+    cfg = model.config
     source = images.image_source(data, cfg.image_size)
     if source.channels != cfg.channels:
         raise ValueError(f"the GAN makes {cfg.channels}-channel images but the data have "
                          f"{source.channels} channel(s)")
     real = images.real_images(source, cfg.image_size, n, seed)
-    fake = utils.to_uint8(gan.sample(latent(len(real), cfg.n_latent, seed + 1)), (-1, 1))
+    fake = utils.to_uint8(model.generate(latent(len(real), cfg.n_latent, seed + 1)), (-1, 1))
     result = metrics.swd(real, fake, seed=seed)
     out = {"swd_x1e3": round(result["swd_x1e3"], 3),
            "swd_levels_x1e3": [round(v, 3) for v in result["levels_x1e3"]],
-           "resolutions": result["resolutions"], "n": len(real), "step": int(gan.step.numpy())}
+           "resolutions": result["resolutions"], "n": len(real), "step": int(model.step.numpy())}
     if features is not None:
         f_real, f_fake = np.asarray(features(real)), np.asarray(features(fake))
         out["fid"] = round(metrics.frechet_distance(f_real, f_fake), 3)
@@ -562,22 +575,10 @@ def _keras_features(path):
 
 
 def _parser() -> argparse.ArgumentParser:
-    positive, learning_rate = arguments.arg_positive(), arguments.arg_positive(arguments.LEARNING_RATE_MAX)
-    settings = (("--image-size", arguments.arg_int(16)), ("--batch-size", arguments.arg_int(1)),
-                ("--n-latent", arguments.arg_int(1)), ("--n-features", arguments.arg_int(1)),
-                ("--g-learning-rate", learning_rate), ("--d-learning-rate", learning_rate),
-                ("--margin", positive),
-                ("--ema", arguments.arg_type(float, "a number >= 0", lambda v: v >= 0),
-                 "default 0: off; e.g. 0.999 (or the saved value when resuming)"),
-                ("--seed", arguments.arg_int(0, arguments.SEED_MAX)))
     parser, train, sample, evaluate = arguments.model_parser(
-        "python -m libs.gan", "Train a GAN, sample from it, evaluate it.", GANConfig(), settings,
+        "python -m libs.gan", "Train a GAN, sample from it, evaluate it.", GANConfig,
         {"help": "faces, celeb or a folder of images"}, sample_help="write generated images",
         eval_help="sliced Wasserstein distance", eval_min_n=2)
-    train.add_argument("--dense", action="store_true", default=None,
-                       help="fully connected networks")
-    train.add_argument("--equilibrium", action="store_true", default=None,
-                       help="update D and G only near ln 2 (the original homework's rule)")
     train.add_argument("--montage-every", type=arguments.arg_int(1), default=100)
     sample.add_argument("--no-ema", action="store_true",
                         help="use the raw generator, not its average")
@@ -587,23 +588,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _train(args) -> None:
-    keys = ("image_size", "batch_size", "n_latent", "n_features", "g_learning_rate",
-            "d_learning_rate", "margin", "ema", "seed", "dense", "equilibrium")
-    settings = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     gan, history = train(args.data, args.ckpt, steps=args.steps, seconds=args.seconds,
-                         montage_every=args.montage_every,
-                         checkpoint_every=args.checkpoint_every, **settings)
+                         montage_every=args.montage_every, checkpoint_every=args.checkpoint_every,
+                         **{name: getattr(args, name) for name in args.settings})
     print(json.dumps({"step": int(gan.step.numpy()), "stop_reason": history.stop_reason,
                       **{k: history.last(k) for k in ("g_loss", "d_loss")},
                       "ckpt": str(args.ckpt)}))
 
 
 def _sample(args) -> None:
-    gan = load(args.ckpt)
-    arguments.check_samples_fit(args.n, gan.config.image_shape)
-    ema = False if args.no_ema else None
-    images = gan.sample(latent(args.n, gan.config.n_latent, args.seed), ema)
-    paths = utils.save_samples(images, args.out, (-1, 1))
+    images = sample(load(args.ckpt), args.n, seed=args.seed, ema=False if args.no_ema else None)
+    paths = utils.save_samples(images, args.out)
     print(f"Wrote {len(paths) - 1} samples and {paths[-1]}")
 
 

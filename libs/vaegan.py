@@ -120,6 +120,8 @@ class VAEGANConfig:
                              batch_size=self.batch_size, seed=self.seed)
 
 
+Config = VAEGANConfig  # the name every model module gives its config (training's contract)
+
 # ---------------------------------------------------------------------------- networks
 
 def encoder(config: VAEGANConfig, fast: bool = True) -> keras.Model:
@@ -281,11 +283,12 @@ def real_and_reconstructed(model: VAEGAN, images) -> np.ndarray:
     return np.concatenate([_as_images(model, images), reconstruct(model, images)])
 
 
-def sample(model: VAEGAN, n: int = 64, seed: int = 0) -> np.ndarray:
-    """n new images (n, S, S, C) in [-1, 1], decoded from z ~ N(0, I) drawn from `seed`; n
-    that would not fit in memory is refused."""
+def sample(model: VAEGAN, n: int, *, seed: int | None = None) -> np.ndarray:
+    """n new images, uint8 (n, S, S, C), decoded from z ~ N(0, I) drawn from `seed` (None: a
+    fresh one); n that would not fit in memory is refused."""
     arguments.check_samples_fit(check_int("n", n, 1), model.config.image_shape)
-    return decode(model, gan.latent(n, model.config.n_latent, seed))
+    z = gan.latent(n, model.config.n_latent, arguments.seed_or_fresh(seed))
+    return utils.to_uint8(decode(model, z), (-1, 1))
 
 
 def interpolate(model: VAEGAN, image_a, image_b, n: int = 8, method: str = "slerp") -> np.ndarray:
@@ -312,7 +315,7 @@ def evaluate(model: VAEGAN, data="faces", n: int = 1000, seed: int = 0) -> dict:
     real = images.real_images(source, cfg.image_size, n, seed)                 # uint8
     recon = (reconstruct(model, real) + 1.0) / 2.0
     mse = float(np.mean(np.square(recon - real.astype(np.float32) / 255.0)))
-    fake = utils.to_uint8(sample(model, len(real), seed + 1), (-1, 1))
+    fake = sample(model, len(real), seed=seed + 1)
     return {"reconstruction_mse": round(mse, 5),
             "swd_x1e3": round(metrics.swd(real, fake, seed=seed)["swd_x1e3"], 3),
             "n": len(real), "step": int(model.step.numpy())}
@@ -321,8 +324,8 @@ def evaluate(model: VAEGAN, data="faces", n: int = 1000, seed: int = 0) -> dict:
 # ---------------------------------------------------------------------------- training
 
 def train(data="faces", ckpt_dir="checkpoints/vaegan", *, steps: int | None = None,
-          seconds: float | None = None, progress: bool = True, checkpoint_every: int = 500,
-          montage_every: int = 100, n_montage: int = 32, callbacks=(), strategy=None,
+          seconds: float | None = None, strategy=None, callbacks=(), progress: bool = True,
+          checkpoint_every: int = 500, montage_every: int = 100, n_montage: int = 32,
           **settings) -> tuple[VAEGAN, training.History]:
     """Train (or resume) a VAE-GAN on `data` in `ckpt_dir`; returns (model, history).
 
@@ -367,14 +370,9 @@ def load(ckpt_dir) -> VAEGAN:
 # ---------------------------------------------------------------------------- command line
 
 def _parser() -> argparse.ArgumentParser:
-    positive, learning_rate = arguments.arg_positive(), arguments.arg_positive(arguments.LEARNING_RATE_MAX)
-    settings = (("--image-size", arguments.arg_int(16)), ("--batch-size", arguments.arg_int(1)),
-                ("--n-latent", arguments.arg_int(1)), ("--n-features", arguments.arg_int(1)),
-                ("--learning-rate", learning_rate), ("--d-learning-rate", learning_rate),
-                ("--gamma", positive), ("--seed", arguments.arg_int(0, arguments.SEED_MAX)))
     parser, train_parser, _, _ = arguments.model_parser(
-        "python -m libs.vaegan", "Train a VAE-GAN, sample from it, evaluate it.", VAEGANConfig(),
-        settings, {"help": "faces, celeb or a folder of images"},
+        "python -m libs.vaegan", "Train a VAE-GAN, sample from it, evaluate it.", VAEGANConfig,
+        {"help": "faces, celeb or a folder of images"},
         sample_help="write generated images", eval_help="reconstruction error and SWD",
         eval_min_n=2)
     train_parser.add_argument("--montage-every", type=arguments.arg_int(1), default=100,
@@ -383,19 +381,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _train(args) -> None:
-    names = ("image_size", "batch_size", "n_latent", "n_features", "learning_rate",
-             "d_learning_rate", "gamma", "seed")
     model, history = train(args.data, args.ckpt, steps=args.steps, seconds=args.seconds,
                            checkpoint_every=args.checkpoint_every,
                            montage_every=args.montage_every,
-                           **{k: getattr(args, k) for k in names})
+                           **{name: getattr(args, name) for name in args.settings})
     print(json.dumps({"step": int(model.step.numpy()), "stop_reason": history.stop_reason,
                       **{k: history.last(k) for k in ("enc_loss", "dec_loss", "gan_loss")},
                       "ckpt": str(args.ckpt)}))
 
 
 def _sample(args) -> None:
-    paths = utils.save_samples(sample(load(args.ckpt), args.n, args.seed), args.out, (-1, 1))
+    paths = utils.save_samples(sample(load(args.ckpt), args.n, seed=args.seed), args.out)
     print(f"Wrote {len(paths) - 1} samples and {paths[-1]}")
 
 

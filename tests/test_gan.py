@@ -220,12 +220,16 @@ def test_ema_follows_the_generator():
 
 def test_sample_shapes_and_errors():
     model = gan.GAN(tiny())
-    out = model.sample(gan.latent(5, 4))
+    out = model.generate(gan.latent(5, 4))
     assert out.shape == (5, 16, 16, 1) and out.dtype == np.float32 and np.abs(out).max() <= 1
     with pytest.raises(ValueError, match="no EMA"):
-        model.sample(gan.latent(2, 4), ema=True)
+        model.generate(gan.latent(2, 4), ema=True)
     with pytest.raises(ValueError, match=r"\(N, 4\)"):
-        model.sample(np.zeros((2, 3)))
+        model.generate(np.zeros((2, 3)))
+    drawn = gan.sample(model, 3, seed=5)
+    assert drawn.shape == (3, 16, 16, 1) and drawn.dtype == np.uint8
+    np.testing.assert_array_equal(drawn, gan.sample(model, 3, seed=5))
+    assert not np.array_equal(drawn, gan.sample(model, 3, seed=6))
 
 
 # ---------------------------------------------------------------------------- latent tools
@@ -296,7 +300,7 @@ def test_pictures(tmp_path):
         gan.montage_of(model, gan.latent(4, 4, seed=i), tmp_path / "progress" / f"step_{i:06d}.png")
     out = gan.progress_gif(tmp_path / "progress")
     assert out == tmp_path / "progress.gif" and iio.improps(out, index=None).shape[0] == 2
-    paths = utils.save_samples(model.sample(gan.latent(3, 4)), tmp_path / "samples", (-1, 1))
+    paths = utils.save_samples(model.generate(gan.latent(3, 4)), tmp_path / "samples", (-1, 1))
     assert [p.name for p in paths] == ["sample_0000.png", "sample_0001.png", "sample_0002.png",
                                        "montage.png"]
     assert iio.imread(paths[0]).shape == (16, 16)
@@ -336,7 +340,7 @@ def test_train_writes_checkpoint_progress_and_history(tmp_path):
     loaded = gan.load(tmp_path / "ck")
     assert int(loaded.step.numpy()) == 4 and loaded.config == model.config
     z = gan.latent(3, 4)
-    np.testing.assert_allclose(loaded.sample(z), model.sample(z), atol=1e-6)
+    np.testing.assert_allclose(loaded.generate(z), model.generate(z), atol=1e-6)
 
 
 def test_split_run_ends_where_an_uninterrupted_one_does(tmp_path):
@@ -460,13 +464,9 @@ def test_cli_train_sample_eval(tmp_path, capsys):
     (["train", "--data", "faces", "--ckpt", "x", "--step", "5"], "unrecognized arguments"),
     (["train", "--data", "faces", "--ckpt", "x", "--steps", "-1"],
      "argument --steps: '-1' is not an integer >= 0"),
-    (["train", "--data", "faces", "--ckpt", "x", "--n-latent", "0"],
-     "argument --n-latent: '0' is not an integer >= 1"),
+    (["train", "--data", "faces", "--ckpt", "x", "--n-latent", "zero"],
+     "argument --n-latent: 'zero' is not an integer"),
     (["sample", "--ckpt", "x"], "--out"),
-    (["train", "--data", "faces", "--ckpt", "x", "--g-learning-rate", "1e39"],
-     "argument --g-learning-rate: '1e39' is not a number > 0 and <= 10"),
-    (["train", "--data", "faces", "--ckpt", "x", "--seed", "99999999999999999999999"],
-     "argument --seed: '99999999999999999999999' is not an integer >= 0 and <= 4294967295"),
     (["sample", "--ckpt", "x", "--out", "y", "--seed", "99999999999999999999999"],
      "argument --seed"),
     (["fit"], "invalid choice"),
@@ -475,6 +475,19 @@ def test_cli_refuses_bad_flags(argv, message, capsys):
     with pytest.raises(SystemExit) as stop:
         gan.main(argv)
     assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--n-latent", "0"], "n_latent must be an integer >= 1, got 0"),
+    (["--g-learning-rate", "1e39"], "g_learning_rate must be a number > 0 and <= 10, got 1e+39"),
+    (["--seed", "99999999999999999999999"], "seed must be an integer >= 0 and <= 4294967295"),
+])
+def test_cli_settings_are_checked_by_the_config_before_anything_is_written(tmp_path, capsys,
+                                                                            flags, message):
+    ck = tmp_path / "ck"
+    assert gan.main(["train", "--data", "faces", "--ckpt", str(ck), "--steps", "1", *flags]) == 1
+    assert f"python -m libs.gan train: error: {message}" in capsys.readouterr().err
+    assert not ck.exists()
 
 
 def test_cli_reports_library_errors(tmp_path, capsys):
