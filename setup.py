@@ -20,6 +20,6 @@ setup(
         "tensorboard",
     ],
     extras_require={
-        "test": ["pytest", "nbclient", "nbformat", "nbconvert", "ipykernel", "playwright"],
+        "test": ["pytest", "nbclient", "nbformat", "nbconvert", "ipykernel", "playwright", "ruff"],
     },
 )

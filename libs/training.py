@@ -254,7 +254,8 @@ class KeepBest(Callback):
         if self.best is None or value < self.best["value"]:
             self._manager.save(checkpoint_number=loop.step)
             self.best = {"step": loop.step, "metric": self.metric, "value": value}
-            write_bytes_atomic(loop.ckpt_dir / checkpoints.BEST_DIR / checkpoints.BEST_FILE, checkpoints.to_json(self.best))
+            write_bytes_atomic(loop.ckpt_dir / checkpoints.BEST_DIR / checkpoints.BEST_FILE,
+                               checkpoints.to_json(self.best))
             self.waited = 0
         elif self.best["step"] != loop.step:
             self.waited += 1

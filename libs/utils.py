@@ -187,12 +187,12 @@ def save_samples(images, out: str | os.PathLike,
 
 # ---------------------------------------------------------------------------- latent space
 
-def interp(l, r, n_samples: int) -> np.ndarray:
+def interp(l, r, n_samples: int) -> np.ndarray:  # noqa: E741 (the course's names)
     """Linear interpolation: ``n_samples`` (>= 2) points from ``l`` to ``r`` inclusive.
 
     Returns shape (n_samples, *l.shape), float (float32 stays float32).
     """
-    l, r = np.asarray(l), np.asarray(r)
+    l, r = np.asarray(l), np.asarray(r)  # noqa: E741
     if l.shape != r.shape:
         raise ValueError(f"l and r must have the same shape, got {l.shape} and {r.shape}")
     n_samples = check_int("n_samples", n_samples, 2)

@@ -1,4 +1,5 @@
-"""Tests for the sliced Wasserstein distance of libs.metrics: Laplacian pyramid, sliced Wasserstein distance, FID and KID."""
+"""Tests for libs.metrics' image measures: Laplacian pyramid, sliced Wasserstein distance,
+FID and KID."""
 import numpy as np
 import pytest
 import scipy.ndimage

@@ -146,7 +146,7 @@ def test_montage_bad_input(imgs, match):
 # ---------------------------------------------------------------------------- interp, slerp
 
 def test_interp_endpoints_and_midpoint():
-    l, r = np.array([0.0, 2.0, -4.0]), np.array([1.0, 4.0, 4.0])
+    l, r = np.array([0.0, 2.0, -4.0]), np.array([1.0, 4.0, 4.0])  # noqa: E741
     out = utils.interp(l, r, 5)
     assert out.shape == (5, 3)
     np.testing.assert_array_equal(out[0], l)
