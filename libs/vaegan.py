@@ -33,19 +33,8 @@ a blur. Dis_l is trained to tell real images from decoded ones, so its features 
 makes images look real (edges, texture, parts) and are tolerant to small shifts; an error there
 penalises a blur that L2 would accept, and reconstructions come out sharper.
 
-The TensorFlow 1 forms of the original course (its lecture-5 VAE-GAN on CelebA) beside today's:
-
-    TF1 (the original vaegan code)                     here
-    with tf.variable_scope('encoder'):                 encoder(config): a keras.Model
-        h = tf.contrib.layers.conv2d(x, 64, 5, 2, ...)     from libs.layers (CPU-fast)
-    with tf.variable_scope('generator', reuse=True):   gan.generator(...) called twice:
-                                                         Keras models share their weights
-    tf.get_collection(TRAINABLE_VARIABLES, 'encoder')  model.encoder.trainable_variables
-    tf.train.AdamOptimizer(lr).minimize(               three keras.optimizers.Adam and one
-        loss_enc, var_list=vars_e)  (x3, three ops)      GradientTape in one tf.function step
-    sess.run([opt_e, opt_g, opt_d], feed_dict=...)     model.train_step(batch)
-    saver.save(sess, ...)                              training.fit: weights, optimizers, RNG,
-                                                         data position, config.json; resumable
+The TensorFlow 1 form of the original course (variable scopes, three `minimize` ops, a
+Session) is shown beside this one in the lecture (notebooks/lecture-5.ipynb, "VAE-GAN").
 """
 from __future__ import annotations
 
