@@ -101,9 +101,9 @@ class GANConfig:
         self.dense, self.equilibrium = bool(self.dense), bool(self.equilibrium)
         # Weights and Adam's two moments of each, 4 bytes apiece: the least a GAN takes.
         arguments.check_fits(12 * self.n_weights(),
-                         f"the {self.n_weights():,} weights (and Adam's moments) of a GAN of "
-                         f"image_size={self.image_size} and n_features={self.n_features}",
-                         "use a smaller image_size (--image-size) or n_features (--n-features)")
+                             f"the {self.n_weights():,} weights (and Adam's moments) of a GAN of "
+                             f"image_size={self.image_size} and n_features={self.n_features}",
+                             "use a smaller image_size (--image-size) or n_features (--n-features)")
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -610,7 +610,7 @@ def _evaluate(args) -> None:
 
 def main(argv=None) -> int:
     return arguments.run_command(_parser(), argv,
-                             {"train": _train, "sample": _sample, "eval": _evaluate})
+                                 {"train": _train, "sample": _sample, "eval": _evaluate})
 
 
 if __name__ == "__main__":

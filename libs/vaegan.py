@@ -328,9 +328,9 @@ def train(data="faces", ckpt_dir="checkpoints/vaegan", *, steps: int | None = No
     """
     ckpt_dir = Path(ckpt_dir)
     source = images.training_images(data, ckpt_dir, MODEL_NAME, "VAE-GAN", VAEGANConfig,
-                                 settings.get("image_size"))
+                                    settings.get("image_size"))
     cfg = checkpoints.resume_config(ckpt_dir, MODEL_NAME, "VAE-GAN", VAEGANConfig, settings,
-                                 {"channels": source.channels})
+                                    {"channels": source.channels})
     batches = training.EpochBatches(images.epoch_batches(source, cfg.batch_size,
                                                          cfg.image_size, cfg.seed))
     keras.utils.set_random_seed(cfg.seed)  # the initial weights
@@ -390,7 +390,7 @@ def _evaluate(args) -> None:
 
 def main(argv=None) -> int:
     return arguments.run_command(_parser(), argv,
-                             {"train": _train, "sample": _sample, "eval": _evaluate})
+                                 {"train": _train, "sample": _sample, "eval": _evaluate})
 
 
 if __name__ == "__main__":
