@@ -2,7 +2,9 @@
 
 Read top to bottom: the vocabulary; the model (embedding, n layers of the recurrent cells of
 `libs.rnn`, logits) and its config; training on the shared loop of `libs.training`; sampling;
-evaluation; the command line:
+evaluation; the command line. It follows the model contract of `libs.training` (`MODEL_NAME`,
+`Config`, a model carrying its step, optimizer and RNG, `train`, `load`, `sample`, `evaluate`,
+`main`); `sample`'s n counts characters and it returns strings. The command line:
 
     python -m libs.charrnn train --corpus embedded --ckpt ckpt/charrnn --seconds 600
     python -m libs.charrnn sample --ckpt ckpt/charrnn --prime "The " --temperature 0.8
@@ -141,12 +143,20 @@ class CharRNNConfig:
             setattr(self, name, check_number(name, getattr(self, name), 0, 1, open_high=True))
 
 
+Config = CharRNNConfig  # the contract's name for every model's config
+
+
 class CharRNN(keras.Model):
     """Embedding (V, H), then `n_layers` layers of `cell`, then logits (H -> V).
 
     `model(ids)` maps ids (B, T) to logits (B, T, V) and the final states (one tuple per
-    layer); `model.step(ids, states)` advances S streams by one character each. The
+    layer); `model.advance(ids, states)` advances S streams by one character each. The
     vocabulary and config ride along as `model.vocab` and `model.config`.
+
+    The training state rides along too: `model.step` (int64 variable, the steps trained),
+    `model.train_optimizer` (Adam, clipping by value or global norm, built; not Keras's
+    `model.optimizer`, which belongs to `compile`) and `model.rng` (dropout's seeds);
+    `model.trackables()` names what a checkpoint holds.
     """
 
     def __init__(self, config: CharRNNConfig, vocab: Vocabulary):
@@ -160,6 +170,25 @@ class CharRNN(keras.Model):
         self.head = keras.layers.Dense(V, name="logits")
         self.head.build((None, H))
         self.built = True  # every weight exists now; nothing is left for Keras to build
+        clip = {"clipvalue" if config.clip_mode == "value" else "global_clipnorm": config.clip}
+        optimizer = keras.optimizers.Adam(config.learning_rate, **clip)
+        optimizer.build(self.trainable_variables)
+        # The training state sits beside the network, not inside it: set past Keras's and
+        # TensorFlow's attribute tracking, so that the network's own checkpoint (the best model
+        # in best/, and the "model" of checkpoints written before) holds its weights alone, and
+        # `model.weights` stays the network's. trackables() names them all for a checkpoint.
+        for name, value in (
+                ("step", tf.Variable(0, dtype=tf.int64, trainable=False, name="step")),
+                ("train_optimizer", optimizer),
+                ("rng", tf.random.Generator.from_seed(config.seed))):
+            object.__setattr__(self, name, value)
+
+    def trackables(self) -> dict:
+        """What a `tf.train.Checkpoint` of this char-RNN holds: `step` (the steps trained, which
+        `training.fit` counts in), the `model`'s weights, the `optimizer`'s state and dropout's
+        `rng`. (The best model kept in best/ holds the "model" alone.)"""
+        return {"step": self.step, "model": self, "optimizer": self.train_optimizer,
+                "rng": self.rng}
 
     @property
     def layers_rnn(self) -> list[Recurrent]:
@@ -190,7 +219,7 @@ class CharRNN(keras.Model):
         logits = self.head(h)                                     # (T, B, V)
         return tf.transpose(logits, [1, 0, 2]), final
 
-    def step(self, ids, states=None, table=None):
+    def advance(self, ids, states=None, table=None):
         """One character for each of S streams: ids (S,) -> logits (S, V), new states.
 
         O(1) work per character: the states (None: zeros) carry everything the prefix said.
@@ -216,7 +245,7 @@ class CharRNN(keras.Model):
         table = self.input_table()
 
         def body(t, ids, states, out):
-            logits, states = self.step(ids, states, table)        # (S, V)
+            logits, states = self.advance(ids, states, table)     # (S, V)
             ids = _choose(logits, tf.stack([seed, start + tf.cast(t, tf.int64)]),
                           temperature, top_k, top_p, greedy, use_k, use_p)
             return t + 1, ids, states, out.write(t, ids)
@@ -267,7 +296,7 @@ def _choose(logits, seed, temperature, top_k, top_p, greedy, use_k, use_p):
 def _split(text: str, config: CharRNNConfig) -> tuple[str, str]:
     """The training text and the held-out last part, with clear errors when too short."""
     if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}")
+        raise TypeError(f"the data must be a text (a str), got {type(text).__name__}")
     if not text:
         raise ValueError("the text is empty; give a corpus with some text in it")
     need = config.sequence_length + 1
@@ -338,21 +367,23 @@ def _eval_step(model: CharRNN):
 # --- Training -----------------------------------------------------------------------------------
 
 def build(config: CharRNNConfig, vocab: Vocabulary) -> tuple[CharRNN, keras.optimizers.Optimizer]:
-    """The model and its Adam optimizer (clipping by value or global norm), both built."""
+    """The model and its optimizer, `(model, model.train_optimizer)`, for callers that use them
+    apart (benchmarks); the model carries the optimizer, built, and its RNG itself."""
     model = CharRNN(config, vocab)
-    clip = {"clipvalue" if config.clip_mode == "value" else "global_clipnorm": config.clip}
-    optimizer = keras.optimizers.Adam(config.learning_rate, **clip)
-    optimizer.build(model.trainable_variables)
-    return model, optimizer
+    return model, model.train_optimizer
 
 
-def make_train_step(model: CharRNN, optimizer, rng: tf.random.Generator,
+def make_train_step(model: CharRNN, optimizer=None, rng: tf.random.Generator | None = None,
                     jit_compile: bool = True):
     """The compiled step: (x, y) ids (B, T) -> {"loss": nats/char, "bits_per_char": ...}.
 
-    XLA (`jit_compile`) fuses the cells' element-wise work: 1.15-1.3x faster steps on CPU.
-    Leave it off under a tf.distribute strategy (as Keras does).
+    It updates the model with `optimizer` (default: the model's own) and draws dropout's seeds
+    from `rng` (default: the model's own). XLA (`jit_compile`) fuses the cells' element-wise
+    work: 1.15-1.3x faster steps on CPU. Leave it off under a tf.distribute strategy (as Keras
+    does).
     """
+    optimizer = model.train_optimizer if optimizer is None else optimizer
+    rng = model.rng if rng is None else rng
     n_chars = model.config.batch_size * model.config.sequence_length  # per global batch
 
     @tf.function(jit_compile=jit_compile)
@@ -371,36 +402,30 @@ def make_train_step(model: CharRNN, optimizer, rng: tf.random.Generator,
     return train_step
 
 
-def train(text: str, ckpt_dir, *, steps: int | None = None, seconds: float | None = None,
-          cell: str | None = None, n_layers: int | None = None, n_cells: int | None = None,
-          batch_size: int | None = None, sequence_length: int | None = None,
-          learning_rate: float | None = None, clip: float | None = None,
-          clip_mode: str | None = None, dropout: float | None = None,
-          validation_fraction: float | None = None, seed: int | None = None,
+def train(data: str, ckpt_dir, *, steps: int | None = None, seconds: float | None = None,
+          strategy: tf.distribute.Strategy | None = None, callbacks=(), progress: bool = True,
           checkpoint_every: int = 500, eval_every: int = 500, sample_chars: int = 200,
-          keep_best: bool = True, patience: int | None = None, progress: bool = True,
-          strategy: tf.distribute.Strategy | None = None,
-          callbacks=()) -> tuple[CharRNN, training.History]:
-    """Train a char-RNN on `text`, checkpointing into `ckpt_dir`; returns (model, history).
+          keep_best: bool = True, patience: int | None = None,
+          **settings) -> tuple[CharRNN, training.History]:
+    """Train a char-RNN on the text `data`, checkpointing into `ckpt_dir`: (model, history).
 
-    A new folder starts from the given settings (None: CharRNNConfig's default). A folder that
-    holds a char-RNN is resumed with its saved settings and vocabulary, and training continues
-    to step `steps` exactly where it stopped. `seconds` bounds this call. Every `eval_every`
-    steps and at the end the held-out loss is logged (`val_loss`, `val_bits_per_char`) and a
-    sample of `sample_chars` characters is printed. With held-out text and `keep_best`, the
-    model with the lowest held-out loss is kept in `ckpt_dir/best/` and is the one returned
-    (the last step stays in the checkpoint to resume from); `patience`: stop after that many
-    evaluations without improvement. Ctrl-C stops after the current step, saves and returns.
-    `history["loss"]` is the training loss (nats per character) by step. Calls
-    keras.utils.set_random_seed(seed), which also seeds Python's and NumPy's generators.
+    settings: `CharRNNConfig` fields (cell="lstm", n_cells=16, ...; None: the default); an
+    unknown name is a TypeError. A new folder starts from them. A folder that holds a char-RNN
+    is resumed with its saved settings and vocabulary (a setting that contradicts them is
+    refused), and training continues to step `steps` exactly where it stopped. `seconds`
+    bounds this call. Every `eval_every` steps and at the end the held-out loss is logged
+    (`val_loss`, `val_bits_per_char`) and a sample of `sample_chars` characters is printed.
+    With held-out text and `keep_best`, the model with the lowest held-out loss is kept in
+    `ckpt_dir/best/` and its weights are the ones returned (the last step stays in the
+    checkpoint to resume from; `model.step` is the step training reached); `patience`: stop
+    after that many evaluations without improvement. Ctrl-C stops after the current step,
+    saves and returns. `history["loss"]` is the training loss (nats per character) by step.
+    Calls keras.utils.set_random_seed(seed), which also seeds Python's and NumPy's generators.
     """
     ckpt_dir = Path(ckpt_dir)
-    config = checkpoints.resume_config(ckpt_dir, MODEL_NAME, "char-RNN", CharRNNConfig, dict(
-        cell=cell, n_layers=n_layers, n_cells=n_cells, batch_size=batch_size,
-        sequence_length=sequence_length, learning_rate=learning_rate, clip=clip,
-        clip_mode=clip_mode, dropout=dropout, validation_fraction=validation_fraction, seed=seed))
-    train_text, val_text = _split(text, config)
-    vocab = Vocabulary.from_text(text)
+    config = checkpoints.resume_config(ckpt_dir, MODEL_NAME, "char-RNN", Config, settings)
+    train_text, val_text = _split(data, config)
+    vocab = Vocabulary.from_text(data)
     if (ckpt_dir / VOCABULARY_FILE).is_file():
         saved = Vocabulary.load(ckpt_dir / VOCABULARY_FILE)
         if saved != vocab:
@@ -415,10 +440,9 @@ def train(text: str, ckpt_dir, *, steps: int | None = None, seconds: float | Non
 
     keras.utils.set_random_seed(config.seed)  # weights, and tf.data's shuffles
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
-        model, optimizer = build(config, vocab)
-        rng = tf.random.Generator.from_seed(config.seed)
-    data = _training_batches(vocab.encode(train_text), config)
-    train_step = make_train_step(model, optimizer, rng, jit_compile=strategy is None)
+        model = CharRNN(config, vocab)
+    batches = _training_batches(vocab.encode(train_text), config)
+    train_step = make_train_step(model, jit_compile=strategy is None)
     val_ids = vocab.encode(val_text) if val_text else None
     prime = "\n" if "\n" in vocab.chars else vocab.chars[0]
 
@@ -427,25 +451,24 @@ def train(text: str, ckpt_dir, *, steps: int | None = None, seconds: float | Non
             total, count = _loss_sum(model, val_ids, config.batch_size)
             loop.log(val_loss=total / count, val_bits_per_char=total / count / metrics.LN2)
         if sample_chars:
-            text = sample(model, sample_chars, prime=prime, seed=loop.step)[0]
-            loop.log_text("sample", text)
+            sampled = sample(model, sample_chars, prime=prime, seed=loop.step)[0]
+            loop.log_text("sample", sampled)
             held_out = loop.history.last("val_bits_per_char") if val_ids is not None else None
             loop.write(f"--- step {loop.step}"
                        + (f", held-out {held_out:.3f} bits/char" if held_out is not None else "")
-                       + f" ---\n{text}")
+                       + f" ---\n{sampled}")
 
     keep = [training.KeepBest("val_loss", {"model": model}, patience)] \
         if keep_best and val_ids is not None else []
     history = training.fit(
-        train_step, data, ckpt_dir,
-        {"model": model, "optimizer": optimizer, "rng": rng, "data": data},
+        train_step, batches, ckpt_dir, {**model.trackables(), "data": batches},
         model_name=MODEL_NAME, config=dataclasses.asdict(config), steps=steps, seconds=seconds,
         checkpoint_every=checkpoint_every, strategy=strategy, progress=progress,
         callbacks=[training.every(eval_every, report, at_end=True), *keep, *callbacks])
-    best, steps_logged = checkpoints.read_best(ckpt_dir) if keep else None, history["loss"][0]
-    if best is not None and len(steps_logged) and best["step"] != steps_logged[-1]:
+    best, reached = checkpoints.read_best(ckpt_dir) if keep else None, int(model.step.numpy())
+    if best is not None and best["step"] != reached:
         used = checkpoints.restore(ckpt_dir, "char-RNN", best=True, model=model)
-        print(f"{used} The last step ({steps_logged[-1]}) stays in {ckpt_dir} to resume from.",
+        print(f"{used} The last step ({reached}) stays in {ckpt_dir} to resume from.",
               flush=True)
     return model, history
 
@@ -455,11 +478,17 @@ def train(text: str, ckpt_dir, *, steps: int | None = None, seconds: float | Non
 def load(ckpt_dir, best: bool | None = None) -> CharRNN:
     """The model saved in `ckpt_dir`, rebuilt from the saved config: the best on held-out text
     when training kept one (best=None), else the latest; best=False: the latest. Which one was
-    used is in `model.restored_from`."""
+    used is in `model.restored_from`, and `model.step` is its step. The latest comes with its
+    whole training state (optimizer and RNG too); the best holds the weights alone."""
     ckpt_dir = Path(ckpt_dir)
-    config = checkpoints.load_config(ckpt_dir, MODEL_NAME, "char-RNN", CharRNNConfig)
+    config = checkpoints.load_config(ckpt_dir, MODEL_NAME, "char-RNN", Config)
     model = CharRNN(config, Vocabulary.load(ckpt_dir / VOCABULARY_FILE))
-    model.restored_from = checkpoints.restore(ckpt_dir, "char-RNN", best=best, model=model)
+    kept = checkpoints.read_best(ckpt_dir) if best is not False else None
+    if best or kept is not None:  # best=True without a best model: restore says so
+        model.restored_from = checkpoints.restore(ckpt_dir, "char-RNN", best=True, model=model)
+        model.step.assign(kept["step"])
+    else:
+        model.restored_from = checkpoints.restore(ckpt_dir, "char-RNN", **model.trackables())
     return model
 
 
@@ -624,11 +653,11 @@ def _train(args) -> None:
         text = datasets.load_text(args.text)
     else:
         text = datasets.corpus() if args.corpus == "embedded" else datasets.ALICE()
-    names = [f.name for f in dataclasses.fields(CharRNNConfig)]
-    _, history = train(text, args.ckpt, steps=args.steps, seconds=args.seconds,
-                       checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
-                       patience=args.patience, **{name: getattr(args, name) for name in names})
-    print(json.dumps({"step": int(history["loss"][0][-1]) if "loss" in history else 0,
+    names = [f.name for f in dataclasses.fields(Config)]
+    model, history = train(text, args.ckpt, steps=args.steps, seconds=args.seconds,
+                           checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
+                           patience=args.patience, **{name: getattr(args, name) for name in names})
+    print(json.dumps({"step": int(model.step.numpy()),
                       "loss_nats": history.last("loss"),
                       "val_loss_nats": history.last("val_loss"),
                       "stop_reason": history.stop_reason}))

@@ -35,15 +35,15 @@ def trained(tmp_path_factory):
 
 # --- Model -------------------------------------------------------------------------------------
 
-def test_model_step_continues_the_sequence():
+def test_model_advance_continues_the_sequence():
     keras.utils.set_random_seed(3)
     model = charrnn.CharRNN(CharRNNConfig(cell="lstm", **TINY), Vocabulary.from_text(TEXT))
     ids = model.vocab.encode("the lazy dog")[None]                        # (1, 12)
     logits, _ = model(ids)
     _, states = model(ids[:, :-1])
-    last, _ = model.step(ids[:, -1], states)                              # (1, V)
+    last, _ = model.advance(ids[:, -1], states)                           # (1, V)
     np.testing.assert_allclose(last, logits[:, -1], atol=1e-5)
-    first, _ = model.step(ids[:, 0])                                      # from zero states
+    first, _ = model.advance(ids[:, 0])                                   # from zero states
     np.testing.assert_allclose(first, logits[:, 0], atol=1e-5)
 
 
@@ -133,6 +133,41 @@ def test_split_run_ends_where_an_uninterrupted_one_does(tmp_path):
     for a, b in zip(whole.weights, split.weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(h_split["loss"][1], h_whole["loss"][1], rtol=1e-5)
+
+
+def test_model_carries_its_training_state_and_a_split_run_equals_one_run(tmp_path):
+    # The model contract: the step, optimizer and RNG ride on the model, trackables() names
+    # them, and a run split at 3 ends at 6 exactly where one run to 6 does.
+    model = charrnn.CharRNN(charrnn.Config(**TINY), Vocabulary.from_text(TEXT))
+    items = model.trackables()
+    assert set(items) == {"step", "model", "optimizer", "rng"} and items["model"] is model
+    assert items["step"] is model.step and model.step.dtype == tf.int64
+    assert items["optimizer"] is model.train_optimizer and items["rng"] is model.rng
+    assert getattr(model, "optimizer", None) is None  # Keras's compile slot is left alone
+    assert len(model.weights) == 1 + 3 * 2 + 2  # the network's alone: embedding, cells, head
+    whole, _ = tiny_train(tmp_path / "whole", 6, dropout=0.2, validation_fraction=0,
+                          learning_rate=0.01)
+    first, _ = tiny_train(tmp_path / "split", 3, dropout=0.2, validation_fraction=0,
+                          learning_rate=0.01)
+    assert int(first.step.numpy()) == 3 and int(first.train_optimizer.iterations.numpy()) == 3
+    split, _ = tiny_train(tmp_path / "split", 6)  # settings come from the folder
+    for model in (whole, split):
+        assert int(model.step.numpy()) == 6 and int(model.train_optimizer.iterations.numpy()) == 6
+    np.testing.assert_array_equal(whole.rng.state.numpy(), split.rng.state.numpy())
+    for a, b in zip(whole.weights + whole.train_optimizer.variables,
+                    split.weights + split.train_optimizer.variables):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    loaded = charrnn.load(tmp_path / "split")  # no held-out text: the latest, whole state
+    assert int(loaded.step.numpy()) == 6
+    np.testing.assert_array_equal(loaded.rng.state.numpy(), split.rng.state.numpy())
+    for a, b in zip(loaded.train_optimizer.variables, split.train_optimizer.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_train_refuses_unknown_settings(tmp_path):
+    with pytest.raises(TypeError, match=r"unknown char-RNN settings \['n_cell'\]"):
+        tiny_train(tmp_path / "x", 1, n_cell=8)
+    assert not (tmp_path / "x").exists()
 
 
 def test_resume_refuses_other_settings_vocabulary_or_model(tmp_path, trained):
@@ -458,8 +493,10 @@ def test_training_keeps_the_best_model_on_held_out_text(tmp_path, capsys):
     assert best["step"] < 40 and ours < losses[-1]  # the run ended worse than its best
     assert "best char-RNN on held-out data" in capsys.readouterr().out
     assert charrnn.evaluate(charrnn.load(ckpt), held_out)["loss_nats"] == pytest.approx(ours)
+    assert int(model.step.numpy()) == 40  # the step reached; the weights are the best's
+    assert int(charrnn.load(ckpt).step.numpy()) == best["step"]
     latest = charrnn.load(ckpt, best=False)
-    assert "of step 40" in latest.restored_from
+    assert "of step 40" in latest.restored_from and int(latest.step.numpy()) == 40
     assert charrnn.evaluate(latest, held_out)["loss_nats"] == pytest.approx(losses[-1], rel=1e-4)
 
 
