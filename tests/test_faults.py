@@ -124,7 +124,7 @@ def test_fault_damaged_checkpoints_from_the_command_line(tmp_path, text):
     assert steps_saved(ckpt) == [2, 4, 6]
     data = ckpt / "ckpt-6.data-00000-of-00001"
     data.write_bytes(data.read_bytes()[:data.stat().st_size // 2])
-    sampled = charrnn("sample", "--ckpt", ckpt, "--n-chars", 20, "--seed", 1)
+    sampled = charrnn("sample", "--ckpt", ckpt, "--n-chars", 20, "--seed", 1, "--latest")
     assert sampled.returncode == 0, sampled.stderr
     assert "ckpt-6 is damaged" in sampled.stderr and "step 4 instead" in sampled.stderr
     (ckpt / "checkpoint").write_text("model_checkpoint_path: {{{ garbage")
