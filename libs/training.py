@@ -166,9 +166,10 @@ class History:
             self.records[name] = [r for r in self.records[name] if r[0] <= step]
 
     def plot(self, names: Sequence[str] | None = None, ax=None, ylabel: str | None = None,
-             title: str | None = None):
+             title: str | None = None, mark_best: str | None = None):
         """Plot the named metrics (default: all) against the step, whole steps on the x-axis;
-        returns the matplotlib axes."""
+        `mark_best`: circle that metric's lowest value (the model `KeepBest` keeps). Returns the
+        matplotlib axes."""
         import matplotlib.pyplot as plt
         from matplotlib.ticker import MaxNLocator
 
@@ -183,6 +184,11 @@ class History:
             ax.set_ylabel(ylabel)
         if title is not None:
             ax.set_title(title)
+        steps, values = self[mark_best] if mark_best else ([], [])
+        if len(values):
+            best = int(np.argmin(values))
+            ax.plot(steps[best], values[best], "o", markersize=10, fillstyle="none", color="black",
+                    label=f"best {mark_best}: {values[best]:.3g} at step {steps[best]}")
         ax.legend()
         return ax
 

@@ -249,6 +249,12 @@ def test_history_plot(tmp_path):
     _, history, _ = fit(tmp_path / "run", steps=3)
     ax = history.plot(["loss"])
     assert ax.get_xlabel() == "step" and len(ax.lines) == 1
+    ax = history.plot(["loss"], mark_best="loss", ylabel="nats", title="toy")
+    steps, losses = history["loss"]
+    best = ax.lines[-1]
+    assert best.get_xdata()[0] == steps[np.argmin(losses)] and best.get_ydata()[0] == losses.min()
+    assert ax.get_ylabel() == "nats" and ax.get_title() == "toy"
+    assert "best loss" in best.get_label()
 
 
 def test_mirrored_strategy_on_two_cpus_matches_one_device(tmp_path, on_two_cpus):
