@@ -105,9 +105,10 @@ def draw(out: Path, quick: bool) -> list[Path]:
     model, _ = draws.train("digits", ckpt, steps=steps, **settings)
     after = draws.evaluate(model, "digits", n=n_eval)["nll_bound_nats"]
     print(f"Bound on -log p(x) of {n_eval} held-out digits, nats per digit (lower is better): "
-          f"{before:.1f} at step {start.step} -> {after:.1f} at step {model.step}")
+          f"{before:.1f} at step {int(start.step.numpy())} -> {after:.1f} at step "
+          f"{int(model.step.numpy())}")
     samples = out / "draw_samples.png"
-    utils.montage(draws.sample(model, n_drawn, seed=0)[0], saveto=samples)
+    utils.montage(draws.sample(model, n_drawn, seed=0), saveto=samples)
     animation = out / "draw_canvas.gif"
     draws.canvas_gif(model, animation, n=n_drawn, seed=0)
     return [samples, animation]

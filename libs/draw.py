@@ -7,7 +7,8 @@
 From Python (a notebook):
 
     model, history = draw.train("digits", "checkpoints/draw", seconds=60)   # resumable
-    images, canvases = draw.sample(model, 16)    # uint8 (16, 28, 28, 1) and (T, 16, 28, 28, 1)
+    images = draw.sample(model, 16, seed=0)      # uint8 (16, 28, 28, 1)
+    canvases = draw.drawing_steps(model, 16, seed=0)   # uint8 (T, 16, 28, 28, 1), the same 16
     draw.canvas_gif(model, "drawing.gif")        # watch the canvas fill in, step by step
     draw.evaluate(model, "digits")               # {"nll_bound_nats": ..., ...} on held-out digits
 
@@ -26,6 +27,11 @@ reported as `nll_bound_nats`. Generating runs the decoder alone on z_t ~ N(0, I)
 (section 3) is an N x N grid of Gaussian filters whose centre, stride, width and intensity the
 decoder picks anew at every step: `filterbank`, `attention_params`, `read`, `write`. Images are
 square, S x S with C channels; B is the batch, L = n_latent.
+
+`DRAW` follows the model contract of `libs.training`: the model carries its config, its Adam
+optimizer, the random generator of its noise and `step`, and `trackables()` names what a
+checkpoint holds. `train(..., strategy=...)` trains on several devices at once (see
+`make_train_step`).
 
 Speed: the T steps run in a `tf.while_loop`, so tracing (about 3 s) does not grow with T. On 2
 CPU cores at the default size a step took about 150 ms; XLA was slower in that loop (250 ms)
@@ -61,7 +67,7 @@ import keras
 from keras import layers
 
 from libs import arguments, checkpoints, images, training, utils
-from libs.arguments import arg_int, check_int, check_positive
+from libs.arguments import check_int, check_positive
 
 MODEL_NAME = "draw"
 DATA = ("digits", "mnist")
@@ -126,6 +132,9 @@ class DRAWConfig:
         return (self.image_size, self.image_size, self.channels)
 
 
+Config = DRAWConfig  # the name every model module gives its config (training's contract)
+
+
 # ---------------------------------------------------------------------------- attention (section 3)
 
 def filterbank(gx, gy, log_sigma2, log_delta, N: int, A: int, B: int):
@@ -178,35 +187,57 @@ def write(patch, Fx, Fy, gamma):
 # ---------------------------------------------------------------------------- the model
 
 class DRAW(keras.Model):
-    """Encoder and decoder LSTMs, Q(z | h_enc), and the read and write heads.
+    """Encoder and decoder LSTMs, Q(z | h_enc), and the read and write heads; the Adam optimizer
+    that trains them, the random generator of the training noise and the step count.
 
     `model(x, noise)`: x (B, S, S, C) in [0, 1], noise (T, B, L) standard normal (None: drawn
     here) -> the canvas logits after every step (T, B, S, S, C) and the KL of every step (T, B).
     `model.generate(noise)`: the decoder alone, noise (T, N, L) -> canvas logits (T, N, S, S, C).
-    `model.step` is the number of steps it was trained (0 for a new model).
+    The training state rides along: `model.step` (the steps trained, an int64 variable that
+    `training.fit` counts in; `int(model.step.numpy())` is the number), `model.train_optimizer`
+    (Adam clipping the global gradient norm, built; not Keras's `model.optimizer`, which belongs
+    to `compile`) and `model.rng` (the training noise's generator); `model.trackables()` names
+    what a checkpoint holds. With a `strategy` every variable is built under it, for
+    `train(..., strategy=...)`.
     """
 
-    def __init__(self, config: DRAWConfig | None = None):
+    def __init__(self, config: DRAWConfig | None = None, *, strategy=None):
         super().__init__(name=MODEL_NAME)
         self.config = cfg = config if config is not None else DRAWConfig()
         S, C, H = cfg.image_size, cfg.channels, cfg.dec_size
         glimpse = 2 * (cfg.read_n ** 2 if cfg.attention else S * S) * C
-        self.encoder = layers.LSTMCell(cfg.enc_size, name="encoder")
-        self.decoder = layers.LSTMCell(cfg.dec_size, name="decoder")
-        self.q = layers.Dense(2 * cfg.n_latent, name="q")  # mean and log-variance of z
-        self.write_patch = layers.Dense((cfg.write_n ** 2 if cfg.attention else S * S) * C,
-                                        name="write_patch")
-        self.encoder.build((None, glimpse + H))
-        self.decoder.build((None, cfg.n_latent))
-        self.q.build((None, cfg.enc_size))
-        self.write_patch.build((None, H))
-        if cfg.attention:  # attributes, not a list: tf.train.Checkpoint sees them
-            self.read_attention = layers.Dense(5, name="read_attention")
-            self.write_attention = layers.Dense(5, name="write_attention")
-            self.read_attention.build((None, H))
-            self.write_attention.build((None, H))
-        self.built = True  # every weight exists now
-        self.step = 0
+        with (strategy or tf.distribute.get_strategy()).scope():
+            self.encoder = layers.LSTMCell(cfg.enc_size, name="encoder")
+            self.decoder = layers.LSTMCell(cfg.dec_size, name="decoder")
+            self.q = layers.Dense(2 * cfg.n_latent, name="q")  # mean and log-variance of z
+            self.write_patch = layers.Dense((cfg.write_n ** 2 if cfg.attention else S * S) * C,
+                                            name="write_patch")
+            self.encoder.build((None, glimpse + H))
+            self.decoder.build((None, cfg.n_latent))
+            self.q.build((None, cfg.enc_size))
+            self.write_patch.build((None, H))
+            if cfg.attention:  # attributes, not a list: tf.train.Checkpoint sees them
+                self.read_attention = layers.Dense(5, name="read_attention")
+                self.write_attention = layers.Dense(5, name="write_attention")
+                self.read_attention.build((None, H))
+                self.write_attention.build((None, H))
+            self.built = True  # every weight exists now
+            optimizer = keras.optimizers.Adam(cfg.learning_rate, global_clipnorm=cfg.clip)
+            optimizer.build(self.trainable_variables)
+            # Set past Keras's and TF's attribute tracking, as the char-RNN's: the model's
+            # weights stay its weights alone. The noise comes from a checkpointed generator, so
+            # that a resumed run draws what an uninterrupted one would have.
+            for name, value in (
+                    ("step", tf.Variable(0, dtype=tf.int64, trainable=False, name="step")),
+                    ("train_optimizer", optimizer),
+                    ("rng", tf.random.Generator.from_seed(cfg.seed))):
+                object.__setattr__(self, name, value)
+
+    def trackables(self) -> dict:
+        """What a `tf.train.Checkpoint` of this model holds: `step`, the `model`'s weights, the
+        `optimizer`'s state and the noise generator `rng`."""
+        return {"step": self.step, "model": self, "optimizer": self.train_optimizer,
+                "rng": self.rng}
 
     def _filters(self, layer, h_dec, N):
         S = self.config.image_size
@@ -337,67 +368,105 @@ def image_data(data, split: str = "train", n: int | None = None) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- training
 
-def make_train_step(model: DRAW, optimizer, rng: tf.random.Generator):
-    """The compiled step: uint8 images (B, S, S, C) -> {"nll_bound_nats", "reconstruction_nats",
-    "kl_nats"}, means over the batch. The noise comes from `rng`, which is checkpointed."""
-    cfg = model.config
+def make_train_step(model: DRAW, optimizer=None, rng: tf.random.Generator | None = None, *,
+                    distributed: bool = False):
+    """The step: uint8 images (B, S, S, C) -> {"nll_bound_nats", "reconstruction_nats",
+    "kl_nats"}, means over the batch. `optimizer` and `rng` default to the model's own.
 
-    @tf.function
+    A tf.function, unless `distributed`: `training.fit` then compiles `strategy.run` around it
+    and each replica trains on its slice of the batch. The replicas then do what one device
+    does with the whole batch: each draws its slice of the whole batch's noise
+    (`whole_batch_normal`), scales its mean loss by 1 / replicas (the optimizer sums their
+    gradients), and the gradient is clipped as a whole (`clip_whole_gradient`).
+    """
+    cfg = model.config
+    optimizer = optimizer if optimizer is not None else model.train_optimizer
+    rng = rng if rng is not None else model.rng
+
     def train_step(images):
-        z = rng.normal([cfg.T, tf.shape(images)[0], cfg.n_latent])
+        replicas = tf.distribute.get_replica_context().num_replicas_in_sync
+        z = whole_batch_normal(rng, cfg.T, tf.shape(images)[0], cfg.n_latent)
         with tf.GradientTape() as tape:
             reconstruction, kl = model.bound(images, z)
             loss = tf.reduce_mean(reconstruction + kl)
-        grads = tape.gradient(loss, model.trainable_variables)
+            scaled = loss / replicas  # the optimizer sums the replicas' gradients
+        grads = tape.gradient(scaled, model.trainable_variables)
+        if replicas > 1 and optimizer.global_clipnorm is not None:
+            grads = clip_whole_gradient(grads, optimizer.global_clipnorm)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return {"nll_bound_nats": loss, "reconstruction_nats": tf.reduce_mean(reconstruction),
                 "kl_nats": tf.reduce_mean(kl)}
-    return train_step
+    return train_step if distributed else tf.function(train_step)
+
+
+def whole_batch_normal(rng: tf.random.Generator, T, batch, n_latent):
+    """Noise (T, batch, n_latent) for this replica's `batch` images: its slice of one draw for
+    the whole batch, `rng.normal([T, replicas * batch, n_latent])`, the same on every replica.
+    On one device it is exactly `rng.normal([T, batch, n_latent])`. (Under a strategy,
+    `rng.normal` mixes the replica's number into its key: replicas would draw other noise than
+    one device does.) The generator's state is its counter, then its key."""
+    ctx = tf.distribute.get_replica_context()
+    i, replicas = ctx.replica_id_in_sync_group, ctx.num_replicas_in_sync
+    shape = tf.stack([T, replicas * batch, n_latent])
+    state = rng.skip(tf.reduce_prod(shape))  # the state rng.normal(shape) would use
+    noise = tf.raw_ops.StatelessRandomNormalV2(
+        shape=shape, key=tf.bitcast(state[-1:], tf.uint64),
+        counter=tf.bitcast(state[:-1], tf.uint64), alg=rng.algorithm)
+    return noise[:, i * batch:(i + 1) * batch] if replicas > 1 else noise
+
+
+def clip_whole_gradient(grads, clip_norm: float):
+    """In a replica: the whole batch's gradient (the sum over replicas) clipped to `clip_norm`,
+    divided by the number of replicas, for the optimizer to sum again. Keras clips each
+    replica's part before summing; on one device it clips the whole."""
+    ctx = tf.distribute.get_replica_context()
+    whole, _ = tf.clip_by_global_norm(ctx.all_reduce("SUM", grads), clip_norm)
+    return [g / ctx.num_replicas_in_sync for g in whole]
 
 
 def train(data="digits", ckpt_dir="checkpoints/draw", *, steps: int | None = None,
-          seconds: float | None = None, progress: bool = True, checkpoint_every: int = 500,
-          callbacks=(), **settings) -> tuple[DRAW, training.History]:
+          seconds: float | None = None, strategy: tf.distribute.Strategy | None = None,
+          callbacks=(), progress: bool = True, checkpoint_every: int = 500,
+          **settings) -> tuple[DRAW, training.History]:
     """Train (or resume) DRAW on `data` in `ckpt_dir`; returns (model, history).
 
     data: "digits", "mnist" or an image array (see `image_data`). steps: total step to reach
     (a second call resumes there); seconds: budget of this call. settings: DRAWConfig fields
     (T=20, attention=False, read_n=2, ...); a folder being resumed keeps its saved config and
     refuses settings that contradict it. Resume, Ctrl-C, NaN guard, progress bar, TensorBoard
-    (ckpt_dir/logs) and callbacks are `training.fit`'s; the history holds nll_bound_nats,
+    (ckpt_dir/logs), callbacks and `strategy` (each batch split across its replicas, which then
+    train as one device would) are `training.fit`'s; the history holds nll_bound_nats,
     reconstruction_nats and kl_nats, batch means by step.
     """
     ckpt_dir = Path(ckpt_dir)
     pictures = image_data(data, "train")
     cfg = checkpoints.resume_config(ckpt_dir, MODEL_NAME, "DRAW model", DRAWConfig, settings,
                                  dict(image_size=pictures.shape[1], channels=pictures.shape[3]))
+    replicas = strategy.num_replicas_in_sync if strategy is not None else 1
+    if cfg.batch_size % replicas:
+        raise ValueError(f"batch_size={cfg.batch_size} does not split evenly across the "
+                         f"strategy's {replicas} replicas; use a multiple of {replicas}")
     make_epoch = images.array_epochs(pictures, cfg.batch_size, cfg.seed)
     keras.utils.set_random_seed(cfg.seed)  # the initial weights
-    model = DRAW(cfg)
-    optimizer = keras.optimizers.Adam(cfg.learning_rate, global_clipnorm=cfg.clip)
-    optimizer.build(model.trainable_variables)
-    rng = tf.random.Generator.from_seed(cfg.seed)
-    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    model = DRAW(cfg, strategy=strategy)
     batches = training.EpochBatches(make_epoch)
     history = training.fit(
-        make_train_step(model, optimizer, rng), batches, ckpt_dir,
-        {"model": model, "optimizer": optimizer, "rng": rng, "step": step, "data": batches},
-        model_name=MODEL_NAME, config=dataclasses.asdict(cfg), steps=steps, seconds=seconds,
-        checkpoint_every=checkpoint_every, callbacks=callbacks, progress=progress,
-        guard=["nll_bound_nats"])
-    model.step = int(step.numpy())
+        make_train_step(model, distributed=strategy is not None), batches, ckpt_dir,
+        {**model.trackables(), "data": batches}, model_name=MODEL_NAME,
+        config=dataclasses.asdict(cfg), steps=steps, seconds=seconds,
+        checkpoint_every=checkpoint_every, callbacks=callbacks, strategy=strategy,
+        progress=progress, guard=["nll_bound_nats"])
     return model, history
 
 
 # ---------------------------------------------------------------------------- using a model
 
 def load(ckpt_dir) -> DRAW:
-    """The DRAW model of the latest checkpoint in `ckpt_dir`, rebuilt from its config.json."""
+    """The DRAW model of the latest checkpoint in `ckpt_dir`, rebuilt from its config.json
+    (weights, optimizer state, noise generator and step)."""
     ckpt_dir = Path(ckpt_dir)
-    cfg = checkpoints.load_config(ckpt_dir, MODEL_NAME, "DRAW model", DRAWConfig)
-    model, step = DRAW(cfg), tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-    checkpoints.restore(ckpt_dir, "DRAW model", model=model, step=step)
-    model.step = int(step.numpy())
+    model = DRAW(checkpoints.load_config(ckpt_dir, MODEL_NAME, "DRAW model", DRAWConfig))
+    checkpoints.restore(ckpt_dir, "DRAW model", **model.trackables())
     return model
 
 
@@ -417,28 +486,44 @@ def evaluate(model: DRAW, data="digits", n: int = 1000, seed: int = 0) -> dict:
     reconstruction, kl = (float(v) for v in sums / len(images))
     return {"nll_bound_nats": round(reconstruction + kl, 4),
             "reconstruction_nats": round(reconstruction, 4), "kl_nats": round(kl, 4),
-            "n": len(images), "step": model.step}
+            "n": len(images), "step": int(model.step.numpy())}
 
 
-def sample(model: DRAW, n: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """n new images, uint8 (n, S, S, C), and the canvas after every step, uint8
-    (T, n, S, S, C) (the last is the images): sigmoid of the canvas, the pixels' means. n that
-    would not fit in memory is refused."""
+def sample(model: DRAW, n: int = 16, *, seed: int | None = None) -> np.ndarray:
+    """n new images, uint8 (n, S, S, C): sigmoid of the final canvas, the pixels' means. The
+    same `seed` gives the same images (the last of `drawing_steps`'); None draws a new one.
+    n that would not fit in memory is refused."""
+    n = check_int("n", n, 1)
+    arguments.check_samples_fit(n, model.config.image_shape)
+    return utils.to_uint8(np.concatenate([p[-1] for p in _drawings(model, n, seed)]), (0, 1))
+
+
+def drawing_steps(model: DRAW, n: int = 16, *, seed: int | None = None) -> np.ndarray:
+    """The canvas of n new images after every step, uint8 (T, n, S, S, C): the drawing of
+    `sample`'s images, which are the last. The same `seed` gives the same drawings; None draws
+    a new one. n that would not fit in memory is refused."""
     n = check_int("n", n, 1)
     arguments.check_samples_fit(n, model.config.image_shape, model.config.T)
+    return utils.to_uint8(np.concatenate(_drawings(model, n, seed), axis=1), (0, 1))
+
+
+def _drawings(model: DRAW, n: int, seed: int | None) -> list[tf.Tensor]:
+    """sigmoid(canvas) after every step for n images drawn from `seed` (None: a new seed), by
+    chunks of 256 images: [(T, chunk, S, S, C)]."""
+    seed = int(np.random.SeedSequence().generate_state(1)[0]) if seed is None \
+        else check_int("seed", seed, 0, arguments.SEED_MAX)
     z = latent(n, model.config, seed)
-    pixels = [tf.sigmoid(model.generate(z[:, i:i + 256])) for i in range(0, n, 256)]
-    canvases = utils.to_uint8(np.concatenate(pixels, axis=1), (0, 1))
-    return canvases[-1], canvases
+    return [tf.sigmoid(model.generate(z[:, i:i + 256])) for i in range(0, n, 256)]
 
 
-def canvas_gif(model: DRAW, saveto="drawing.gif", n: int = 16, seed: int = 0,
+def canvas_gif(model: DRAW, saveto="drawing.gif", n: int = 16, seed: int | None = None,
                interval: float = 0.1, scale: float = 2, hold: int = 10) -> np.ndarray:
-    """A looping GIF of n images being drawn: a montage of the canvases per step, the finished
-    drawing held for `hold` frames. Returns the uint8 frames (see `gif.build_gif`)."""
+    """A looping GIF of n images being drawn (`drawing_steps`; seed None: new ones): a montage
+    of the canvases per step, the finished drawing held for `hold` frames. Returns the uint8
+    frames (see `gif.build_gif`)."""
     from libs import gif
 
-    _, canvases = sample(model, n, seed)
+    canvases = drawing_steps(model, n, seed=seed)
     frames = [utils.montage(c, saveto=None) for c in canvases]
     return gif.build_gif(frames + frames[-1:] * hold, interval=interval, dpi=72 * scale,
                          saveto=saveto)
@@ -447,19 +532,10 @@ def canvas_gif(model: DRAW, saveto="drawing.gif", n: int = 16, seed: int = 0,
 # ---------------------------------------------------------------------------- command line
 
 def _parser() -> argparse.ArgumentParser:
-    positive = arguments.arg_positive()
-    settings = (("--batch-size", arg_int(1)), ("--T", arg_int(1)), ("--read-n", arg_int(1)),
-                ("--write-n", arg_int(1)), ("--enc-size", arg_int(1)), ("--dec-size", arg_int(1)),
-                ("--n-latent", arg_int(1)),
-                ("--learning-rate", arguments.arg_positive(arguments.LEARNING_RATE_MAX)),
-                ("--clip", positive), ("--seed", arg_int(0, arguments.SEED_MAX)))
-    parser, train, _, _ = arguments.model_parser(
-        "python -m libs.draw", "Train DRAW, sample from it, evaluate it.", DRAWConfig(),
-        settings, {"choices": DATA}, sample_help="write PNGs, montage.png and canvas.gif",
-        eval_help="the bound in nats per image")
-    for name in ("attention", "binarize"):
-        train.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=None,
-                           help=f"default {getattr(DRAWConfig(), name)}")
+    parser, _, _, _ = arguments.model_parser(
+        "python -m libs.draw", "Train DRAW, sample from it, evaluate it.", DRAWConfig,
+        {"choices": DATA}, sample_help="write PNGs, montage.png and canvas.gif",
+        eval_help="the bound in nats per image", skip=("image_size", "channels"))
     return parser
 
 
@@ -469,15 +545,15 @@ def _train(args) -> None:
     model, history = train(args.data, args.ckpt, steps=args.steps, seconds=args.seconds,
                            checkpoint_every=args.checkpoint_every,
                            **{k: getattr(args, k) for k in names})
-    print(json.dumps({"step": model.step, "stop_reason": history.stop_reason,
+    print(json.dumps({"step": int(model.step.numpy()), "stop_reason": history.stop_reason,
                       "nll_bound_nats": history.last("nll_bound_nats"), "ckpt": str(args.ckpt)}))
 
 
 def _sample(args) -> None:
     model = load(args.ckpt)
-    images, _ = sample(model, args.n, args.seed)
+    images = sample(model, args.n, seed=args.seed)
     paths = utils.save_samples(images, args.out)
-    canvas_gif(model, args.out / "canvas.gif", args.n, args.seed)
+    canvas_gif(model, args.out / "canvas.gif", args.n, args.seed)  # the same images, drawn
     print(f"Wrote {len(paths) - 1} samples, {paths[-1]} and {args.out / 'canvas.gif'}")
 
 

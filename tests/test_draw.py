@@ -1,6 +1,7 @@
 """Tests for libs.draw: the filterbank attention against hand-computed values, the model's
-shapes and bound, training/resume through training.fit, load/evaluate/sample, the CLI, and
-bad input. Tiny shapes: 8x8 images, T=3, 16 units."""
+shapes and bound, the model contract (step, optimizer, noise generator, trackables),
+training/resume through training.fit, two replicas against one device, load/evaluate/sample,
+the CLI, and bad input. Tiny shapes: 8x8 images, T=3, 16 units."""
 import json
 import math
 
@@ -159,6 +160,28 @@ def test_targets():
     np.testing.assert_allclose(draw.targets(images, False), images / 255.0)
 
 
+def test_the_model_carries_its_training_state():
+    assert draw.Config is draw.DRAWConfig and draw.MODEL_NAME == "draw"
+    model = draw.DRAW(tiny(learning_rate=0.01, clip=2.0))
+    assert model.step.dtype == tf.int64 and int(model.step.numpy()) == 0
+    optimizer = model.train_optimizer
+    assert optimizer.built and optimizer.global_clipnorm == 2.0
+    assert float(optimizer.learning_rate) == pytest.approx(0.01)
+    assert isinstance(model.rng, tf.random.Generator)
+    held = model.trackables()
+    assert list(held) == ["step", "model", "optimizer", "rng"]
+    assert held["step"] is model.step and held["optimizer"] is optimizer
+    assert held["rng"] is model.rng and held["model"] is model
+    assert {w.path.split("/")[0] for w in model.weights} == {  # the networks' weights only
+        "encoder", "decoder", "q", "write_patch", "read_attention", "write_attention"}
+
+
+def test_whole_batch_noise_on_one_device_is_the_generators_own():
+    a, b = tf.random.Generator.from_seed(5), tf.random.Generator.from_seed(5)
+    np.testing.assert_array_equal(draw.whole_batch_normal(a, 3, 4, 2), b.normal([3, 4, 2]))
+    np.testing.assert_array_equal(a.state, b.state)
+
+
 def test_latent_is_per_image():
     cfg = tiny()
     a, b = draw.latent(3, cfg, seed=7), draw.latent(5, cfg, seed=7)
@@ -178,7 +201,7 @@ def test_loss_decreases(tmp_path):
     saved = json.loads((tmp_path / "ck" / "config.json").read_text())
     assert saved["model"] == "draw" and saved["config"] == {
         **saved["config"], **TINY, "image_size": 8, "channels": 1, "learning_rate": 1e-2}
-    assert model.step == 40
+    assert model.step.dtype == tf.int64 and int(model.step.numpy()) == 40
 
 
 def test_split_run_ends_where_an_uninterrupted_one_does(tmp_path):
@@ -186,28 +209,73 @@ def test_split_run_ends_where_an_uninterrupted_one_does(tmp_path):
     whole, _ = draw.train(images, tmp_path / "whole", steps=7, **TRAIN)
     draw.train(images, tmp_path / "split", steps=4, **TRAIN)
     split, history = draw.train(images, tmp_path / "split", steps=7, **TRAIN)
-    assert list(history["nll_bound_nats"][0]) == list(range(1, 8)) and split.step == 7
+    assert list(history["nll_bound_nats"][0]) == list(range(1, 8)) and int(split.step.numpy()) == 7
     for a, b in zip(weights(whole), weights(split)):
         np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_mirrored_strategy_trains_like_one_device(tmp_path, on_two_cpus):
+    """Two replicas of half a batch each end where one device with the whole batch does: the
+    same noise, and the gradient clipped as a whole (clip=0.5 clips every step here; Keras
+    alone would clip each replica's half)."""
+    on_two_cpus("""
+        import numpy as np
+        from libs import draw
+        from test_draw import TRAIN, digits8
+        def run(folder, **kwargs):
+            model, history = draw.train(digits8(), sys.argv[1] + folder, steps=4, clip=0.5,
+                                        **TRAIN, **kwargs)
+            assert int(model.step.numpy()) == 4 and history.stop_reason == "steps"
+            return model, history
+        one, one_history = run("/one")
+        two, two_history = run("/two", strategy=strategy)
+        for a, b in zip(one.weights, two.weights):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(one_history["nll_bound_nats"][1],
+                                   two_history["nll_bound_nats"][1], rtol=1e-5)
+        loaded = draw.load(sys.argv[1] + "/two")
+        assert int(loaded.step.numpy()) == 4
+        np.testing.assert_array_equal(loaded.rng.state.numpy(), one.rng.state.numpy())
+        assert draw.sample(loaded, 2, seed=0).shape == (2, 8, 8, 1)
+        try:
+            draw.train(digits8(), sys.argv[1] + "/odd", steps=1, strategy=strategy,
+                       **{**TRAIN, "batch_size": 7})
+        except ValueError as e:
+            assert "batch_size=7 does not split evenly across the strategy's 2 replicas" in str(e)
+        else:
+            raise AssertionError("a batch of 7 was split across 2 replicas")
+        print("ok")
+    """, tmp_path)
 
 
 def test_load_evaluate_sample_and_gif(tmp_path):
     model, _ = draw.train(digits8(), tmp_path / "ck", steps=3, **TRAIN)
     loaded = draw.load(tmp_path / "ck")
-    assert loaded.config == model.config and loaded.step == 3
+    assert loaded.config == model.config and int(loaded.step.numpy()) == 3
     for a, b in zip(weights(model), weights(loaded)):
         np.testing.assert_array_equal(a, b)
+    # The whole training state comes back: optimizer moments and the noise generator.
+    assert int(loaded.train_optimizer.iterations.numpy()) == 3
+    for a, b in zip(model.train_optimizer.variables, loaded.train_optimizer.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_array_equal(loaded.rng.state.numpy(), model.rng.state.numpy())
     result = draw.evaluate(loaded, digits8(), n=20)
     assert result == draw.evaluate(model, digits8(), n=20)  # the same noise: repeatable
     assert result["n"] == 20 and result["step"] == 3 and result["kl_nats"] >= 0
     assert result["nll_bound_nats"] == pytest.approx(result["reconstruction_nats"]
                                                      + result["kl_nats"], abs=1e-3)
-    images, canvases = draw.sample(loaded, 5, seed=1)
+    json.dumps(result)
+    images = draw.sample(loaded, 5, seed=1)
     assert images.shape == (5, 8, 8, 1) and images.dtype == np.uint8
+    canvases = draw.drawing_steps(loaded, 5, seed=1)
     assert canvases.shape == (3, 5, 8, 8, 1) and canvases.dtype == np.uint8
     np.testing.assert_array_equal(images, canvases[-1])
-    np.testing.assert_array_equal(draw.sample(loaded, 2, seed=1)[0], images[:2])
-    assert not np.array_equal(draw.sample(loaded, 5, seed=2)[0], images)
+    np.testing.assert_array_equal(draw.sample(loaded, 5, seed=1), images)
+    np.testing.assert_array_equal(draw.sample(loaded, 2, seed=1), images[:2])
+    assert not np.array_equal(draw.sample(loaded, 5, seed=2), images)
+    assert not np.array_equal(draw.sample(loaded, 5), draw.sample(loaded, 5))  # new seeds
+    assert draw.drawing_steps(loaded, 300, seed=1).shape == (3, 300, 8, 8, 1)  # two chunks
+    np.testing.assert_array_equal(draw.sample(loaded, 300, seed=1)[:5], images)
     frames = draw.canvas_gif(loaded, tmp_path / "d.gif", n=4, scale=1, hold=2)
     assert frames.shape == (3 + 2, 19, 19) and (tmp_path / "d.gif").is_file()
     paths = utils.save_samples(images, tmp_path / "out")
@@ -218,11 +286,12 @@ def test_load_evaluate_sample_and_gif(tmp_path):
 def test_resume_keeps_the_saved_config_and_refuses_others(tmp_path):
     draw.train(digits8(), tmp_path / "ck", steps=1, **TRAIN)
     model, _ = draw.train(digits8(), tmp_path / "ck", steps=2, progress=False)  # no settings
-    assert model.config.enc_size == 16 and model.step == 2
+    assert model.config.enc_size == 16 and int(model.step.numpy()) == 2
     with pytest.raises(ValueError, match=r"T=4 \(saved: 3\)"):
         draw.train(digits8(), tmp_path / "ck", steps=3, progress=False, T=4)
     rgb = np.repeat(digits8(), 3, axis=-1)
-    with pytest.raises(ValueError, match="trained on data with image_size=8, channels=1 but these data have image_size=8, channels=3"):
+    with pytest.raises(ValueError, match="trained on data with image_size=8, channels=1 but "
+                                         "these data have image_size=8, channels=3"):
         draw.train(rgb, tmp_path / "ck", steps=3, progress=False)
 
 
@@ -293,9 +362,14 @@ def test_evaluate_refuses_other_image_sizes():
         draw.evaluate(draw.DRAW(tiny()), "digits", n=2)
 
 
-def test_sample_refuses_more_images_than_fit_in_memory():
+def test_sample_refuses_more_images_than_fit_in_memory_and_bad_seeds():
+    model = draw.DRAW(tiny())
     with pytest.raises(ValueError, match=r"99,999,999,999 samples of 8x8x1 pixels need .*--n\)"):
-        draw.sample(draw.DRAW(tiny()), 99_999_999_999)
+        draw.sample(model, 99_999_999_999)
+    with pytest.raises(ValueError, match=r"9,999,999,999 samples of 8x8x1 pixels need .*--n\)"):
+        draw.drawing_steps(model, 9_999_999_999)  # T canvases each
+    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+        draw.sample(model, 2, seed=-1)
 
 
 # ---------------------------------------------------------------------------- command line
@@ -324,10 +398,10 @@ def test_cli_train_sample_eval(tmp_path, capsys, monkeypatch):
     (["train", "--data", "digits", "--ckpt", "x", "--colour"], "unrecognized arguments: --colour"),
     (["train", "--data", "digits", "--ckpt", "x", "--step", "5"], "unrecognized arguments"),
     (["train", "--data", "faces", "--ckpt", "x"], "invalid choice: 'faces'"),
-    (["train", "--data", "digits", "--ckpt", "x", "--T", "0"],
-     "argument --T: '0' is not an integer >= 1"),
+    (["train", "--data", "digits", "--ckpt", "x", "--T", "ten"],
+     "argument --T: 'ten' is not an integer"),
     (["train", "--data", "digits", "--ckpt", "x", "--learning-rate", "fast"],
-     "argument --learning-rate: 'fast' is not a number > 0"),
+     "argument --learning-rate: 'fast' is not a number"),
     (["sample", "--ckpt", "x"], "--out"),
     (["eval", "--ckpt", "x", "--data", "digits", "--n", "0"], "'0' is not an integer >= 1"),
     (["fit"], "invalid choice"),
@@ -345,6 +419,9 @@ def test_cli_reports_library_errors(tmp_path, capsys, monkeypatch):
     assert draw.main(["train", "--data", "digits", "--ckpt", str(tmp_path / "ck"),
                       "--read-n", "40", "--steps", "1"]) == 1
     assert "read_n=40 is larger than the 28x28 image" in capsys.readouterr().err
+    assert draw.main(["train", "--data", "digits", "--ckpt", str(tmp_path / "ck"),
+                      "--T", "0", "--steps", "1"]) == 1
+    assert "T must be an integer >= 1, got 0" in capsys.readouterr().err
 
 
 def test_nan_loss_stops_training(tmp_path, monkeypatch):
