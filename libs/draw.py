@@ -37,20 +37,8 @@ Speed: the T steps run in a `tf.while_loop`, so tracing (about 3 s) does not gro
 CPU cores at the default size a step took about 150 ms; XLA was slower in that loop (250 ms)
 and, unrolled, faster (107 ms) only after 23 s of compiling, so the step is a plain tf.function.
 
-The TensorFlow 1 forms of these pieces, as the original course's VAE and char-RNN wrote them:
-
-    TF1 (the original vae.py and charrnn.py)         here
-    x = tf.placeholder(tf.float32, [None, 784])      uint8 batches from training.EpochBatches
-    with tf.variable_scope("rnn"):                   self.encoder = keras.layers.LSTMCell(256)
-        cells = tf.contrib.rnn.BasicLSTMCell(256)    h, state = self.encoder(inputs, state)
-    z_mu = utils.linear(h, n_code, name="mu")[0]     self.q = keras.layers.Dense(2 * n_latent)
-    epsilon = tf.random_normal([n, n_code])          rng.normal(...): a checkpointed Generator
-    z = z_mu + tf.multiply(epsilon, tf.exp(...))     z = mu + tf.exp(0.5 * log_var) * noise[t]
-    optimizer.compute_gradients(cost), clipped,      keras.optimizers.Adam(lr, global_clipnorm=5)
-        then optimizer.apply_gradients(...)
-    sess.run([cost, updates], feed_dict={X: xs})     train_step(batch), a tf.function
-    saver.save(sess, ckpt_name)                      training.fit: weights, optimizer, RNG, data
-                                                     position and config.json; resumable
+The TensorFlow 1 forms of these pieces (placeholders, variable scopes, `tf.contrib` cells, one
+graph per step) are shown beside these in the lecture (notebooks/lecture-5.ipynb, "DRAW").
 """
 from __future__ import annotations
 
