@@ -172,15 +172,15 @@ class _SlowPath:
         try:
             images, ok = self._complete(images, contents, hw, todo, keep)
         except tf.errors.InvalidArgumentError:
-            return self.one_at_a_time(tf.boolean_mask(paths, keep))
+            return self.one_at_a_time(tf.boolean_mask(paths, keep).numpy())
         self._skip(tf.boolean_mask(paths, keep & ~ok).numpy())
         return images
 
-    def one_at_a_time(self, paths):
-        """The crops of those of `paths` (1-D, not empty) that are readable images, each file
-        read and cropped on its own."""
-        crops, bad = [], []
-        for path in paths.numpy():
+    def one_at_a_time(self, paths) -> tf.Tensor:
+        """The crops of those of `paths` (bytes) that are readable images, each file read and
+        cropped on its own."""
+        crops, bad = [self._blank[:0]], []
+        for path in paths:
             try:
                 contents = tf.io.read_file(path)[None]
                 hw = tf.io.extract_jpeg_shape(contents[0])[None, :2] if _whole_jpegs(contents)[0] \
@@ -267,7 +267,7 @@ def create_input_pipeline(files: Sequence[str], batch_size: int, n_epochs: int,
       crop_shape: (h, w) of the output; None keeps `shape[:2]`.
       crop_factor: in (0, 1]; fraction of the resized image the crop covers.
       n_threads: chunks of files loaded in parallel; None lets tf.data tune it.
-      seed: shuffle seed, for a repeatable order.
+      seed: shuffle seed, for a repeatable order (each epoch its own).
       shuffle: False keeps the order of `files`, epoch after epoch.
       drop_remainder: drop the last batch when it is smaller than `batch_size`.
       skip: files at the start of the (shuffled) order to leave out without reading them.
@@ -278,7 +278,8 @@ def create_input_pipeline(files: Sequence[str], batch_size: int, n_epochs: int,
     Returns:
       A `tf.data.Dataset` of float32 batches (B, h, w, C), values in 0-255. Unreadable,
       truncated or corrupt files are skipped with a `RuntimeWarning` that names and counts
-      them; their paths are in the dataset's `skipped` attribute.
+      them; their paths are in the dataset's `skipped` attribute. Every iteration of the
+      dataset reads the files in the same order.
     """
     files = _check_files(files)
     batch_size = check_int("batch_size", batch_size)
@@ -309,44 +310,46 @@ def create_input_pipeline(files: Sequence[str], batch_size: int, n_epochs: int,
     # optimising it (~25 ms at 16, ~60 ms at 64); 16 measured as fast per image as 64.
     size = min(batch_size, 16)
 
-    ds = tf.data.Dataset.from_tensor_slices(files)
-    if shuffle:
-        # Shuffling names (not decoded images) gives a full shuffle for the price of a list.
-        ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    # Chunks are loaded in groups, each a little dataset read in order, so that a chunk that
-    # fails is noticed: a JPEG that passes the checks yet fails to decode on the fast path (a
-    # garbled header, a progressive JPEG garbled mid-scan) fails its whole chunk, no graph op
-    # can catch that, and `ignore_errors` drops it. The next chunk to arrive then finds a gap
-    # before its start, and the files in the gap are cropped one at a time. A dataset per
-    # group costs ~1 ms, shared by its 8 chunks; catching failures per file cost ~18%.
-    group = 8 * size
-    no_images = tf.zeros((0,) + crop_shape + shape[2:])
+    # Each epoch's order is a function of (seed, epoch), so that the files of any chunk can be
+    # found again: a JPEG that passes the checks yet fails to decode on the fast path (a garbled
+    # header, a progressive JPEG garbled mid-scan) fails its whole chunk, no graph op can catch
+    # that, and ignore_errors() drops the chunk. The chunks are numbered and kept in order, so
+    # the next one to arrive (or a last, empty one) finds the gap, and the files of the chunks
+    # missing are cropped one at a time. Catching failures per file cost every chunk ~18%.
+    seed = int(np.random.SeedSequence().generate_state(1)[0]) if seed is None else seed
+    names, total = tf.constant(files), n_epochs * len(files)
 
-    def one_at_a_time(paths):
-        images = tf.py_function(slow_path.one_at_a_time, [paths], tf.float32)
-        return tf.ensure_shape(images, no_images.shape)
+    def order(epoch):  # the files of an epoch, in the order they are read
+        return tf.random.experimental.stateless_shuffle(names, tf.stack([
+            tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])) if shuffle else names
 
-    def load(paths):  # up to `group` paths -> the crops of their chunks, in order
-        n = tf.shape(paths, out_type=tf.int64)[0]
-        chunks = (tf.data.Dataset.range(0, n, size)
-                  .map(lambda start: (start, _load_batch(paths[start:start + size], size, shape,
-                                                         crop_shape, crop_factor, ratio,
-                                                         slow_path)))
-                  .ignore_errors()
-                  .concatenate(tf.data.Dataset.from_tensors((n, no_images))))  # the end
+    def chunks_again(first, end):  # the files (bytes) of the chunks numbered first..end-1
+        epochs, where = np.divmod(np.arange(skip + int(first) * size,
+                                            min(skip + int(end) * size, total)), len(files))
+        orders = {e: order(e).numpy() for e in set(epochs.tolist())}
+        return [orders[e][i] for e, i in zip(epochs.tolist(), where)]
 
-        def fill_gap(done, chunk):  # done: how many paths the chunks before have covered
-            start, images = chunk
-            images = tf.cond(start > done, lambda: tf.concat(
-                [one_at_a_time(paths[done:start]), images], 0), lambda: images)
-            return tf.minimum(start + size, n), images
+    def missed(first, end):  # the crops of the readable files of chunks first..end-1
+        crops = tf.py_function(lambda a, b: slow_path.one_at_a_time(chunks_again(a, b)),
+                               [first, end], tf.float32)
+        return tf.ensure_shape(crops, (None,) + crop_shape + shape[2:])
 
-        return (chunks.scan(tf.constant(0, tf.int64), fill_gap)
-                .filter(lambda images: tf.shape(images)[0] > 0))
+    def fill_gap(expected, chunk):  # expected: the number of the next chunk
+        number, images = chunk
+        images = tf.cond(number > expected,
+                         lambda: tf.concat([missed(expected, number), images], 0), lambda: images)
+        return number + 1, images
 
-    ds = (ds.repeat(n_epochs).skip(skip).batch(group)
-          .interleave(load, cycle_length=n_threads, block_length=group // size,
-                      num_parallel_calls=parallel, deterministic=seed is not None or not shuffle)
+    n_chunks = -(-max(total - skip, 0) // size)
+    ds = (tf.data.Dataset.range(n_epochs).map(order).unbatch()
+          .skip(skip).batch(size).enumerate()
+          .map(lambda number, paths: (number, _load_batch(
+              paths, size, shape, crop_shape, crop_factor, ratio, slow_path)),
+               num_parallel_calls=parallel, deterministic=True)
+          .ignore_errors()
+          .concatenate(tf.data.Dataset.from_tensors(
+              (tf.constant(n_chunks, tf.int64), tf.zeros((0,) + crop_shape + shape[2:]))))
+          .scan(tf.constant(0, tf.int64), fill_gap)
           .rebatch(batch_size, drop_remainder=drop_remainder)
           .prefetch(tf.data.AUTOTUNE))
     ds.skipped = slow_path.skipped

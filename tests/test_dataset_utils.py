@@ -223,11 +223,11 @@ def test_unreadable_files_are_skipped_warned_and_counted(tmp_path):
     assert len(messages) == 3 and "3 skipped so far" in " ".join(messages)
 
 
-@pytest.mark.parametrize("name", ["truncated.gif", "garbled.bmp"])
+@pytest.mark.parametrize("name", ["truncated.gif", "garbled.bmp", "garbled.jpg", "header.jpg"])
 def test_a_corrupt_file_costs_only_itself(tmp_path, name):
     # Such a file fails the decoding of its whole chunk of 16; the chunk's other 15 images
-    # used to be dropped with it, with nothing but a log line. (A JPEG of the common size
-    # corrupt past its header checks still costs its chunk: see create_input_pipeline.)
+    # used to be dropped with it, with nothing but a log line. The JPEGs are of the declared
+    # shape, so they fail on the fast path, where no op can catch the error.
     values = list(range(10, 250, 10))  # 24 good files, then 2 epochs: 4 chunks of 16 or less
     good = flat_jpegs(tmp_path, values)
     bad = write_corrupt(tmp_path / name)
@@ -246,8 +246,10 @@ def test_corrupt_files_among_good_ones_of_every_format(tmp_path):
     good = flat_jpegs(tmp_path, values[:18]) + [
         write(tmp_path / f"flat_{v:03d}{ext}", np.full((H, W, 3), v, np.uint8))
         for v, ext in zip(values[18:], [".png", ".gif", ".bmp"] * 2)]
-    # The larger JPEG takes the other path, for JPEGs not of the declared shape.
-    bad = [write_corrupt(tmp_path / name) for name in ("truncated.gif", "garbled.bmp")]
+    # The larger JPEG takes the other path, for JPEGs not of the declared shape; the others
+    # the fast path, where their whole chunk fails.
+    bad = [write_corrupt(tmp_path / name)
+           for name in ("truncated.gif", "garbled.bmp", "garbled.jpg", "header.jpg")]
     bad.append(write_corrupt(tmp_path / "garbled_larger.jpg", 90, 70))
     ds = pipeline(good + bad, batch_size=16, n_epochs=3, seed=0)
     with pytest.warns(RuntimeWarning, match="skipping unreadable or truncated image") as record:
@@ -255,7 +257,18 @@ def test_corrupt_files_among_good_ones_of_every_format(tmp_path):
     assert Counter(nearest(values, x)) == {v: 3 for v in values}  # each good one, each epoch
     assert ds.skipped == set(bad)
     messages = " ".join(str(w.message) for w in record if w.category is RuntimeWarning)
-    assert all(repr(path) in messages for path in bad) and "3 skipped so far" in messages
+    assert all(repr(path) in messages for path in bad) and "5 skipped so far" in messages
+
+
+def test_a_corrupt_jpeg_in_the_last_chunk_costs_only_itself(tmp_path):
+    values = list(range(10, 250, 10))
+    good = flat_jpegs(tmp_path, values)
+    bad = write_corrupt(tmp_path / "zz_garbled.jpg")  # read last, in the last chunk
+    ds = pipeline(good + [bad], batch_size=16, shuffle=False, skip=3)
+    with pytest.warns(RuntimeWarning, match=re.escape(repr(bad))):
+        x = images_of(ds)
+    np.testing.assert_allclose(x.mean(axis=(1, 2, 3)), values[3:], atol=2)
+    assert ds.skipped == {bad}
 
 
 def test_errors_name_the_problem(tmp_path):
