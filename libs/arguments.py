@@ -190,7 +190,8 @@ def run_command(parser: argparse.ArgumentParser, argv, commands: Mapping[str, Ca
     """A command line's `main`: parse `argv` and run ``commands[args.command](args)``; the exit
     status.
 
-    0 when the command returns. A problem with the user's input, files or checkpoint (ValueError,
+    0 when the command returns, 130 when Ctrl-C stops it outside training (training itself
+    saves and returns). A problem with the user's input, files or checkpoint (ValueError,
     TypeError, OSError) or a training stopped by a NaN loss (FloatingPointError) is printed on
     stderr as "PROG COMMAND: error: MESSAGE", with status 1; argparse refuses bad flags with 2.
     """
@@ -200,4 +201,7 @@ def run_command(parser: argparse.ArgumentParser, argv, commands: Mapping[str, Ca
     except (ValueError, TypeError, OSError, FloatingPointError) as e:
         print(f"{parser.prog} {args.command}: error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # after training has saved (fit handles one during training)
+        print(f"{parser.prog} {args.command}: interrupted", file=sys.stderr)
+        return 130
     return 0

@@ -36,7 +36,7 @@ from libs import checkpoints, metrics, training
 from libs.rnn import CELLS, Recurrent
 from libs.arguments import (LEARNING_RATE_MAX, SEED_MAX, arg_int, arg_positive, arg_type,
                             check_fits, check_int, check_number, check_positive,
-                            run_command)
+                            config_flags, run_command)
 from libs.files import write_bytes_atomic
 
 # The cell that learns fastest in equal wall time at the default settings, measured on 2 CPU
@@ -584,14 +584,12 @@ def _sample_streams(model: CharRNN, ids: np.ndarray, S: int, n_chars: int, seed:
 
 _POSITIVE_INT, _NATURAL = arg_int(1), arg_int(0)
 _POSITIVE = arg_positive()
-_SEED, _LEARNING_RATE = arg_int(0, SEED_MAX), arg_positive(LEARNING_RATE_MAX)
-_FRACTION = arg_type(float, "a number in [0, 1)", lambda v: 0 <= v < 1)
+_SEED = arg_int(0, SEED_MAX)
 _PROBABILITY = arg_type(float, "a number in (0, 1]", lambda v: 0 < v <= 1)
 CORPORA = ("embedded", "alice")
 
 
 def _parser() -> argparse.ArgumentParser:
-    d = CharRNNConfig()
     parser = argparse.ArgumentParser(prog="python -m libs.charrnn", allow_abbrev=False,
                                      description="Character-level language model.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -607,18 +605,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="total step to reach; a folder already trained resumes up to it")
     p.add_argument("--seconds", type=_POSITIVE,
                    help="time budget of this run (neither flag: until Ctrl-C, which saves)")
-    p.add_argument("--cell", choices=CELLS, help=f"default {d.cell}")
-    p.add_argument("--n-layers", type=_POSITIVE_INT, help=f"default {d.n_layers}")
-    p.add_argument("--n-cells", type=_POSITIVE_INT, help=f"default {d.n_cells}")
-    p.add_argument("--batch-size", type=_POSITIVE_INT, help=f"default {d.batch_size}")
-    p.add_argument("--sequence-length", type=_POSITIVE_INT, help=f"default {d.sequence_length}")
-    p.add_argument("--learning-rate", type=_LEARNING_RATE, help=f"default {d.learning_rate}")
-    p.add_argument("--clip", type=_POSITIVE, help=f"default {d.clip}")
-    p.add_argument("--clip-mode", choices=("value", "norm"), help=f"default {d.clip_mode}")
-    p.add_argument("--dropout", type=_FRACTION, help=f"default {d.dropout}")
-    p.add_argument("--validation-fraction", type=_FRACTION,
-                   help=f"default {d.validation_fraction}")
-    p.add_argument("--seed", type=_SEED, help=f"default {d.seed}")
+    p.set_defaults(settings=config_flags(p, Config))  # --cell, --n-layers, ...
     p.add_argument("--checkpoint-every", type=_POSITIVE_INT, default=500,
                    help="save every N steps (and at least every 5 minutes); default 500")
     p.add_argument("--eval-every", type=_POSITIVE_INT, default=500,
@@ -653,10 +640,10 @@ def _train(args) -> None:
         text = datasets.load_text(args.text)
     else:
         text = datasets.corpus() if args.corpus == "embedded" else datasets.ALICE()
-    names = [f.name for f in dataclasses.fields(Config)]
     model, history = train(text, args.ckpt, steps=args.steps, seconds=args.seconds,
                            checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
-                           patience=args.patience, **{name: getattr(args, name) for name in names})
+                           patience=args.patience,
+                           **{name: getattr(args, name) for name in args.settings})
     print(json.dumps({"step": int(model.step.numpy()),
                       "loss_nats": history.last("loss"),
                       "val_loss_nats": history.last("val_loss"),

@@ -430,9 +430,8 @@ def test_cli_train_on_the_embedded_corpus(tmp_path, capsys):
 @pytest.mark.parametrize("args, message", [
     (["train", "--corpus", "embedded", "--ckpt", "x", "--bogus"], "unrecognized arguments"),
     (["train", "--corpus", "embedded", "--ckpt", "x", "--step", "3"], "unrecognized"),
-    (["train", "--corpus", "embedded", "--ckpt", "x", "--clip", "0"],
-     "argument --clip: '0' is not a number > 0"),
-    (["train", "--corpus", "embedded", "--ckpt", "x", "--cell", "cnn"], "invalid choice"),
+    (["train", "--corpus", "embedded", "--ckpt", "x", "--clip", "none"],
+     "argument --clip: 'none' is not a number"),
     (["train", "--corpus", "nowhere", "--ckpt", "x"], "invalid choice"),
     (["train", "--ckpt", "x"], "one of the arguments --text --corpus is required"),
     (["train", "--corpus", "embedded", "--text", "t", "--ckpt", "x"], "not allowed with"),
@@ -445,20 +444,29 @@ def test_cli_train_on_the_embedded_corpus(tmp_path, capsys):
      "argument --n-chars: '-5' is not an integer >= 0"),
     (["sample", "--ckpt", "x", "--seed", "99999999999999999999999"],
      "argument --seed: '99999999999999999999999' is not an integer >= 0 and <= 4294967295"),
-    (["train", "--corpus", "embedded", "--ckpt", "x", "--learning-rate", "1e39"],
-     "argument --learning-rate: '1e39' is not a number > 0 and <= 10"),
     (["eval", "--ckpt", "x"], "--text"), (["fly"], "invalid choice")])
 def test_cli_refuses_bad_flags(args, message, capsys):
     code, _, err = cli(args, capsys)
     assert code == 2 and message in err.replace("\n", " ")
 
 
-def test_a_refused_seed_leaves_nothing_written(tmp_path, capsys):
+@pytest.mark.parametrize("flags, message", [
+    (["--clip", "0"], "clip must be a number > 0, got 0.0"),
+    (["--cell", "cnn"], "cell must be one of rnn, lstm, gru, got 'cnn'"),
+    (["--learning-rate", "1e39"], "learning_rate must be a number > 0 and <= 10, got 1e+39"),
+    (["--seed", "99999999999999999999999"], "seed must be an integer >= 0 and <= 4294967295"),
+])
+def test_cli_settings_are_checked_by_the_config_before_anything_is_written(tmp_path, capsys,
+                                                                            flags, message):
     text_file, ckpt = tmp_path / "text.txt", tmp_path / "ckpt"
     text_file.write_text(TEXT)
-    code, _, err = cli(["train", "--text", str(text_file), "--ckpt", str(ckpt), "--seed",
-                        "99999999999999999999999"], capsys)
-    assert code == 2 and "argument --seed" in err and not ckpt.exists()
+    code, _, err = cli(["train", "--text", str(text_file), "--ckpt", str(ckpt), *flags], capsys)
+    assert code == 1 and f"python -m libs.charrnn train: error: {message}" in err
+    assert not ckpt.exists()
+
+
+def test_a_refused_seed_leaves_nothing_written(tmp_path):
+    ckpt = tmp_path / "ckpt"
     with pytest.raises(ValueError, match="seed must be an integer >= 0 and <= 4294967295"):
         tiny_train(ckpt, 1, seed=2**70)  # Python callers: the config's check
     assert not ckpt.exists()
