@@ -171,17 +171,9 @@ class CharRNN(keras.Model):
         self.head.build((None, H))
         self.built = True  # every weight exists now; nothing is left for Keras to build
         clip = {"clipvalue" if config.clip_mode == "value" else "global_clipnorm": config.clip}
-        optimizer = keras.optimizers.Adam(config.learning_rate, **clip)
-        optimizer.build(self.trainable_variables)
-        # The training state sits beside the network, not inside it: set past Keras's and
-        # TensorFlow's attribute tracking, so that the network's own checkpoint (the best model
-        # in best/, and the "model" of checkpoints written before) holds its weights alone, and
-        # `model.weights` stays the network's. trackables() names them all for a checkpoint.
-        for name, value in (
-                ("step", tf.Variable(0, dtype=tf.int64, trainable=False, name="step")),
-                ("train_optimizer", optimizer),
-                ("rng", tf.random.Generator.from_seed(config.seed))):
-            object.__setattr__(self, name, value)
+        # The training state sits beside the network (its best/ checkpoint holds weights alone).
+        training.carry_training_state(self, keras.optimizers.Adam(config.learning_rate, **clip),
+                                      config.seed)
 
     def trackables(self) -> dict:
         """What a `tf.train.Checkpoint` of this char-RNN holds: `step` (the steps trained, which

@@ -210,16 +210,10 @@ class DRAW(keras.Model):
                 self.read_attention.build((None, H))
                 self.write_attention.build((None, H))
             self.built = True  # every weight exists now
-            optimizer = keras.optimizers.Adam(cfg.learning_rate, global_clipnorm=cfg.clip)
-            optimizer.build(self.trainable_variables)
-            # Set past Keras's and TF's attribute tracking, as the char-RNN's: the model's
-            # weights stay its weights alone. The noise comes from a checkpointed generator, so
-            # that a resumed run draws what an uninterrupted one would have.
-            for name, value in (
-                    ("step", tf.Variable(0, dtype=tf.int64, trainable=False, name="step")),
-                    ("train_optimizer", optimizer),
-                    ("rng", tf.random.Generator.from_seed(cfg.seed))):
-                object.__setattr__(self, name, value)
+            # The noise comes from a checkpointed generator, so that a resumed run draws what
+            # an uninterrupted one would have.
+            training.carry_training_state(
+                self, keras.optimizers.Adam(cfg.learning_rate, global_clipnorm=cfg.clip), cfg.seed)
 
     def trackables(self) -> dict:
         """What a `tf.train.Checkpoint` of this model holds: `step`, the `model`'s weights, the

@@ -60,6 +60,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
@@ -83,6 +84,19 @@ _IMAGE = summary_pb2.SummaryMetadata(
 
 class NonFiniteLossError(FloatingPointError):
     """A metric became NaN or infinite; the last good checkpoint was kept."""
+
+
+def carry_training_state(model: keras.Model, optimizer, seed: int) -> None:
+    """Give a Keras model the training state the contract asks for: `.step` (an int64
+    variable), `.train_optimizer` (built on its weights) and `.rng` (a generator from `seed`).
+    They are set past Keras's and TensorFlow's attribute tracking, so that `model.weights` and
+    the model's own checkpoint (a best model, say) stay its weights alone; the model's
+    `trackables()` names them for a checkpoint. Keras's own `.optimizer` is left to compile."""
+    optimizer.build(model.trainable_variables)
+    for name, value in (("step", tf.Variable(0, dtype=tf.int64, trainable=False, name="step")),
+                        ("train_optimizer", optimizer),
+                        ("rng", tf.random.Generator.from_seed(seed))):
+        object.__setattr__(model, name, value)
 
 
 # --- Resumable data ------------------------------------------------------------------------------
