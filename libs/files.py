@@ -14,7 +14,7 @@ from pathlib import Path
 
 
 def temporary_sibling(path: Path, create: Callable[[Path], object]) -> Path:
-    """A new hidden ``.NAME.XXXXXXXX.tmp`` beside ``path``, made by ``create`` (which opens a
+    """A new hidden ``.NAME.<8 hex digits>.tmp`` beside ``path``, made by ``create`` (which opens a
     file or makes a folder, and refuses a name that exists with FileExistsError).
 
     Made as any new file or folder is, the umask applies: 0644 and 0755 where the umask is 022,
