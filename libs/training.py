@@ -267,10 +267,10 @@ class KeepBest(Callback):
         self.best = checkpoints.read_best(loop.ckpt_dir)
 
     def on_step_end(self, loop, metrics):
-        steps, values = loop.history[self.metric]
-        if not len(steps) or steps[-1] != loop.step or not math.isfinite(values[-1]):
+        records = loop.history.records.get(self.metric)  # the last one only: this runs each step
+        if not records or records[-1][0] != loop.step or not math.isfinite(records[-1][1]):
             return
-        value = float(values[-1])
+        value = float(records[-1][1])
         if self.best is None or value < self.best["value"]:
             self._manager.save(checkpoint_number=loop.step)
             self.best = {"step": loop.step, "metric": self.metric, "value": value}
@@ -378,7 +378,7 @@ def _save_failed(loop: Loop, error: BaseException) -> checkpoints.CheckpointSave
     kept = [(n, p) for n, p in kept if n != loop.step]
     intact = (f"The checkpoint of step {kept[0][0]} ({Path(kept[0][1]).name}) is intact; run "
               "again to resume from it" if kept else "No earlier checkpoint was saved")
-    need = sum(v.numpy().nbytes for _, v in loop._finite)
+    need = sum(v.shape.num_elements() * v.dtype.size for _, v in loop._finite)  # no copies
     free = shutil.disk_usage(loop.ckpt_dir).free
     return checkpoints.CheckpointSaveError(
         f"could not save step {loop.step} in {loop.ckpt_dir}: {checkpoints.first_line(error)}. A checkpoint "
