@@ -39,11 +39,12 @@ STEPS_PER_ROUND, ROUNDS = 3, 4
 
 def _batches(config, n: int):
     """`n` (x, y) training batches of the embedded corpus, as numpy int32 (B, T)."""
-    from libs import charrnn, datasets
+    from libs import datasets
     from libs.dataset_utils import create_character_windows
+    from libs.text import Vocabulary
 
     text = datasets.corpus()
-    vocab = charrnn.Vocabulary.from_text(text)
+    vocab = Vocabulary.from_text(text)
     ds = create_character_windows(vocab.encode(text), config.sequence_length, config.batch_size,
                                   shuffle=True, seed=0)
     return vocab, [(x.numpy(), y.numpy()) for x, y in ds.take(n)]
@@ -66,21 +67,22 @@ def _keras_model(config, vocab_size: int):
 @contextlib.contextmanager
 def _library_draw():
     """Within: models traced for sampling draw with `tf.random.stateless_categorical` (the
-    library's multinomial) instead of `charrnn._choose`'s inverse-CDF draw."""
+    library's multinomial) instead of `sampling.choose`'s inverse-CDF draw (patched where
+    `charrnn` calls it)."""
     import tensorflow as tf
     from libs import charrnn
 
-    ours = charrnn._choose
+    ours = charrnn.choose
 
     def categorical(logits, seed, temperature, *_):
         draws = tf.random.stateless_categorical(logits / temperature, 1, tf.cast(seed, tf.int32))
         return tf.cast(draws[:, 0], tf.int32)
 
-    charrnn._choose = categorical
+    charrnn.choose = categorical
     try:
         yield
     finally:
-        charrnn._choose = ours
+        charrnn.choose = ours
 
 
 def _matrix_products_only(model, streams: int, n_chars: int):
@@ -230,6 +232,84 @@ def compare_cells(seconds: float, slice_seconds: float = 60.0, cells=("rnn", "ls
     return results
 
 
+def _keras_gru_recipe(vocab_size: int, n_cells: int = 256, n_layers: int = 2,
+                      sequence_length: int = 100):
+    """The best plain-Keras recipe known for a text of this size: GRU layers, Adam 2e-3."""
+    import keras
+
+    model = keras.Sequential(
+        [keras.Input((sequence_length,), dtype="int32"), keras.layers.Embedding(vocab_size, n_cells)]
+        + [keras.layers.GRU(n_cells, return_sequences=True) for _ in range(n_layers)]
+        + [keras.layers.Dense(vocab_size)])
+    model.compile(keras.optimizers.Adam(2e-3),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def _as_charrnn(reference, vocab):
+    """The Keras model's weights in a `charrnn.CharRNN` (same gates and layout), so that both
+    recipes are scored by the one `charrnn.evaluate`."""
+    from libs import charrnn
+
+    grus = [layer for layer in reference.layers if "gru" in layer.name]
+    model = charrnn.CharRNN(charrnn.CharRNNConfig(cell="gru", n_layers=len(grus),
+                                                  n_cells=grus[0].units), vocab)
+    model.embedding.assign(reference.layers[0].embeddings)
+    for ours, theirs in zip(model.layers_rnn, grus):
+        for name in ("kernel", "recurrent_kernel", "bias"):
+            getattr(ours, name).assign(getattr(theirs.cell, name))
+    model.head.kernel.assign(reference.layers[-1].kernel)
+    model.head.bias.assign(reference.layers[-1].bias)
+    return model
+
+
+def versus_keras(seconds: float, path: str, test_fraction: float = 0.1, **settings) -> dict:
+    """Our default recipe against the plain-Keras one, in equal wall time, on held-out text.
+
+    The last `test_fraction` of the text at `path` is the test text, seen by neither. Ours
+    (`charrnn.train`, `settings` over the defaults: its own validation split of what remains,
+    best-model keeping) trains for `seconds`; the whole call is timed, and the Keras recipe
+    (2 x 256 GRU, Adam 2e-3, `train_on_batch` on all that remains, no validation split) gets the
+    same wall time, tracing included. Both are scored by `charrnn.evaluate` on the test text.
+    """
+    import keras
+    from libs import charrnn, datasets
+    from libs.dataset_utils import create_character_windows
+    from libs.text import Vocabulary
+
+    text = datasets.load_text(path)
+    cut = len(text) - int(len(text) * test_fraction)
+    available, test = text[:cut], text[cut:]
+    result = {"text": os.path.basename(path), "chars": len(text), "test_chars": len(test),
+              "settings": settings}
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        ours, history = charrnn.train(available, tmp, seconds=seconds, progress=False,
+                                      sample_chars=0, **settings)
+        wall = time.perf_counter() - start
+        result["ours"] = {"steps": int(ours.step.numpy()), "seconds": round(wall, 1),
+                          "kept_step": (charrnn.checkpoints.read_best(tmp) or {}).get("step"),
+                          "test_nats": charrnn.evaluate(ours, test, skip_unknown=True)["loss_nats"]}
+    vocab = Vocabulary.from_text(available)
+    keras.utils.set_random_seed(0)
+    reference = _keras_gru_recipe(len(vocab))
+    ids, steps, epoch = vocab.encode(available), 0, 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < wall:
+        for x, y in create_character_windows(ids, 100, 100, seed=epoch):
+            reference.train_on_batch(x, y)
+            steps += 1
+            if time.perf_counter() - start >= wall:
+                break
+        epoch += 1
+    test_nats = charrnn.evaluate(_as_charrnn(reference, vocab), test, skip_unknown=True)["loss_nats"]
+    result["keras"] = {"steps": steps, "seconds": round(time.perf_counter() - start, 1),
+                       "test_nats": test_nats}
+    result["ours_minus_keras_nats"] = round(result["ours"]["test_nats"] - test_nats, 4)
+    print(json.dumps(result), flush=True)
+    return result
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--compare-cells", type=float, metavar="SECONDS",
@@ -237,8 +317,17 @@ if __name__ == "__main__":
     parser.add_argument("--slice", type=float, default=60.0, help="seconds per turn")
     parser.add_argument("--dir", help="keep (or extend) the runs in this folder")
     parser.add_argument("--cells", default="rnn,lstm,gru", help="comma-separated cells")
+    parser.add_argument("--versus-keras", type=float, metavar="SECONDS",
+                        help="our recipe against the plain-Keras one, this long each, on --text")
+    parser.add_argument("--text", action="append", help="a UTF-8 text file (repeatable)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a charrnn setting for our recipe (repeatable)")
     args = parser.parse_args()
-    if args.compare_cells:
+    if args.versus_keras:
+        settings = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
+        for path in args.text:
+            versus_keras(args.versus_keras, path, **settings)
+    elif args.compare_cells:
         compare_cells(args.compare_cells, args.slice, tuple(args.cells.split(",")), args.dir)
     else:
         print(json.dumps(run()))

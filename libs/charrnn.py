@@ -1,10 +1,11 @@
-"""Character-level language model (char-RNN): vocabulary, model, training, sampling, CLI.
+"""Character-level language model (char-RNN): model, training, sampling, command line.
 
-Read top to bottom: the vocabulary; the model (embedding, n layers of the recurrent cells of
-`libs.rnn`, logits) and its config; training on the shared loop of `libs.training`; sampling;
-evaluation; the command line. It follows the model contract of `libs.training` (`MODEL_NAME`,
-`Config`, a model carrying its step, optimizer and RNG, `train`, `load`, `sample`, `evaluate`,
-`main`); `sample`'s n counts characters and it returns strings. The command line:
+Read top to bottom: the model (embedding, n layers of the recurrent cells of `libs.rnn`,
+logits) and its config (the text's vocabulary and windows are `libs.text`'s); training on the
+shared loop of `libs.training`; sampling; evaluation; the command line. It follows the model
+contract of `libs.training` (`MODEL_NAME`, `Config`, a model carrying its step, optimizer and
+RNG, `train`, `load`, `sample`, `evaluate`, `main`); `sample`'s n counts characters and it
+returns strings. The command line:
 
     python -m libs.charrnn train --corpus embedded --ckpt ckpt/charrnn --seconds 600
     python -m libs.charrnn sample --ckpt ckpt/charrnn --prime "The " --temperature 0.8
@@ -33,11 +34,14 @@ import tensorflow as tf
 import keras
 
 from libs import checkpoints, metrics, training
-from libs.rnn import CELLS, Recurrent
 from libs.arguments import (LEARNING_RATE_MAX, SEED_MAX, arg_int, arg_positive, arg_type,
                             check_fits, check_int, check_number, check_positive,
-                            config_flags, run_command)
-from libs.files import write_bytes_atomic
+                            seed_or_fresh)
+from libs.callbacks import History, KeepBest, every
+from libs.commands import config_flags, run_command
+from libs.rnn import CELLS, Recurrent
+from libs.sampling import CHUNK, choose, streams
+from libs.text import Vocabulary, split_held_out, training_windows
 
 # The cell that learns fastest in equal wall time at the default settings, measured on 2 CPU
 # cores with `python benchmarks/bench_charrnn.py --compare-cells SECONDS` (held-out nats/char):
@@ -46,65 +50,6 @@ from libs.files import write_bytes_atomic
 DEFAULT_CELL = "gru"
 MODEL_NAME = "charrnn"
 VOCABULARY_FILE = "vocabulary.json"
-CHUNK = 256  # characters per call of the compiled sampling loop
-STREAMS = 4096  # texts sampled side by side at most, so that memory stays bounded for any number
-
-
-# --- Vocabulary ---------------------------------------------------------------------------------
-
-class Vocabulary:
-    """Characters <-> integer ids, the characters sorted: a text always gives the same ids."""
-
-    def __init__(self, chars):
-        chars = list(chars)
-        if not chars or len(set(chars)) != len(chars) or any(len(c) != 1 for c in chars):
-            raise ValueError("a vocabulary needs at least one character, each once")
-        self.chars = sorted(chars)
-        self._ids = {c: i for i, c in enumerate(self.chars)}
-
-    @classmethod
-    def from_text(cls, text: str) -> Vocabulary:
-        if not text:
-            raise ValueError("the text is empty; give some text to build a vocabulary from")
-        return cls(set(text))
-
-    def __len__(self) -> int:
-        return len(self.chars)
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, Vocabulary) and self.chars == other.chars
-
-    def unknown(self, text: str) -> list[str]:
-        """Characters of `text` that are not in the vocabulary, sorted."""
-        return sorted(set(text) - set(self._ids))
-
-    def encode(self, text: str, what: str = "text") -> np.ndarray:
-        """int32 ids (len(text),); ValueError naming any character outside the vocabulary."""
-        bad = self.unknown(text)
-        if bad:
-            shown = ", ".join(repr(c) for c in bad[:20]) + (" ..." if len(bad) > 20 else "")
-            raise ValueError(f"the {what} has {len(bad)} character(s) that are not in the "
-                             f"model's vocabulary: {shown}")
-        return np.fromiter((self._ids[c] for c in text), np.int32, len(text))
-
-    def decode(self, ids) -> str:
-        return "".join(self.chars[int(i)] for i in np.asarray(ids).ravel())
-
-    def save(self, path) -> None:
-        write_bytes_atomic(path, json.dumps({"chars": self.chars}, ensure_ascii=False).encode())
-
-    @classmethod
-    def load(cls, path) -> Vocabulary:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path.parent} has no {path.name}; is it a char-RNN "
-                                    "checkpoint folder?")
-        try:
-            return cls(json.loads(path.read_text(encoding="utf-8"))["chars"])
-        except (ValueError, KeyError, TypeError) as e:
-            raise ValueError(f"{path} is damaged ({e}); the model cannot be used without its "
-                             "vocabulary: restore the file from a copy, or train in a new "
-                             "folder") from e
 
 
 # --- The model ----------------------------------------------------------------------------------
@@ -229,16 +174,16 @@ class CharRNN(keras.Model):
         return self.head(h), new
 
     @tf.function(jit_compile=True)
-    def _generate(self, first, states, n, seed, start, temperature, top_k, top_p,
-                  greedy, use_k, use_p):
-        """n <= CHUNK characters for each of S streams in one compiled loop: ids (CHUNK, S), of
-        which the first n rows are written, and the final states. `n` is a tensor, so one
-        compilation serves every length."""
+    def generate_chunk(self, first, states, n, seed, start, temperature, top_k, top_p,
+                       greedy, use_k, use_p):
+        """n <= CHUNK characters for each of S streams in one compiled loop, each drawn by
+        `choose` (`libs.sampling`): ids (CHUNK, S), of which the first n rows are written, and the
+        final states. `n` is a tensor, so one compilation serves every length."""
         table = self.input_table()
 
         def body(t, ids, states, out):
             logits, states = self.advance(ids, states, table)     # (S, V)
-            ids = _choose(logits, tf.stack([seed, start + tf.cast(t, tf.int64)]),
+            ids = choose(logits, tf.stack([seed, start + tf.cast(t, tf.int64)]),
                           temperature, top_k, top_p, greedy, use_k, use_p)
             return t + 1, ids, states, out.write(t, ids)
 
@@ -247,76 +192,7 @@ class CharRNN(keras.Model):
         return out.stack(), states
 
 
-def _choose(logits, seed, temperature, top_k, top_p, greedy, use_k, use_p):
-    """Next ids (S,) from logits (S, V): argmax, or a draw from the softmax at `temperature`
-    among the top-k / top-p characters.
-
-    The draw inverts the cumulative distribution with one uniform number per stream: the id is
-    how many cumulative probabilities lie at or below u * total. That takes one random number
-    per stream where `tf.random.categorical` takes one per vocabulary entry, and it is faster
-    (`benchmarks/bench_charrnn.py` compares the two); the cumulative sums are one small matmul
-    with a triangle of ones, which XLA runs faster than `tf.cumsum` on the CPU.
-    """
-    if greedy:
-        return tf.argmax(logits, -1, output_type=tf.int32)
-    # Shifted so that the largest is 0 before dividing: a tiny temperature sends the others to
-    # -inf and leaves the most likely at 0, which is greedy sampling, never inf - inf = NaN.
-    logits = (logits - tf.reduce_max(logits, -1, keepdims=True)) / temperature
-    V = tf.shape(logits)[-1]
-    if use_k or use_p:
-        ranked = tf.sort(logits, axis=-1, direction="DESCENDING")  # (S, V)
-        if use_k:
-            k = tf.minimum(top_k, V)
-            ranked = tf.where(tf.range(V) < k, ranked, -np.inf)
-        if use_p:  # keep the most likely characters until their mass reaches top_p
-            probs = tf.nn.softmax(ranked)
-            before = tf.cumsum(probs, axis=-1, exclusive=True)
-            k = tf.reduce_sum(tf.cast(before < top_p, tf.int32), -1, keepdims=True)
-            ranked = tf.where(tf.range(V) < k, ranked, -np.inf)
-        kept = tf.reduce_min(tf.where(tf.math.is_inf(ranked), np.inf, ranked), -1, keepdims=True)
-        logits = tf.where(logits < kept, -np.inf, logits)
-    p = tf.exp(logits)  # unnormalised, (S, V), the largest 1
-    cdf = tf.matmul(p, tf.linalg.band_part(tf.ones([V, V]), 0, -1))  # cumulative sums
-    u = tf.random.stateless_uniform([tf.shape(p)[0], 1], seed) * cdf[:, -1:]
-    ids = tf.reduce_sum(tf.cast(cdf <= u, tf.int32), -1)
-    last = tf.argmax(tf.where(p > 0, tf.range(V), -1), -1, output_type=tf.int32)
-    return tf.minimum(ids, last)  # u * total can round up to the total
-
-
 # --- Data ---------------------------------------------------------------------------------------
-
-def _split(text: str, config: CharRNNConfig) -> tuple[str, str]:
-    """The training text and the held-out last part, with clear errors when too short."""
-    if not isinstance(text, str):
-        raise TypeError(f"the data must be a text (a str), got {type(text).__name__}")
-    if not text:
-        raise ValueError("the text is empty; give a corpus with some text in it")
-    need = config.sequence_length + 1
-    if len(text) < need:
-        raise ValueError(f"the text has {len(text)} characters, fewer than sequence_length + 1 "
-                         f"= {need}; use more text or a smaller sequence_length")
-    n_val = int(len(text) * config.validation_fraction)
-    train_text, val_text = text[:len(text) - n_val], text[len(text) - n_val:]
-    need = config.batch_size * config.sequence_length + 1
-    if len(train_text) < need:
-        raise ValueError(
-            f"the training part of the text has {len(train_text)} characters ({len(text)} "
-            f"minus {n_val} held out); one batch needs batch_size * sequence_length + 1 = {need}. "
-            "Use more text, or a smaller batch_size, sequence_length or validation_fraction")
-    if config.validation_fraction > 0 and len(val_text) < 2:
-        raise ValueError(f"validation_fraction={config.validation_fraction} holds out "
-                         f"{len(val_text)} character(s), too few to evaluate; use more text or 0")
-    return train_text, val_text
-
-
-def _training_batches(ids: np.ndarray, config: CharRNNConfig) -> training.EpochBatches:
-    """Shuffled (input, target) windows, a new order each epoch from (seed, epoch): resumable."""
-    from libs.dataset_utils import create_character_windows
-
-    return training.EpochBatches(lambda epoch: create_character_windows(
-        ids, config.sequence_length, config.batch_size, shuffle=True,
-        seed=training.epoch_seed(config.seed, epoch)))
-
 
 def _loss_sum(model: CharRNN, ids: np.ndarray, batch_size: int) -> tuple[float, int]:
     """Summed nats over every character of `ids` after the first, and their count.
@@ -398,7 +274,7 @@ def train(data: str, ckpt_dir, *, steps: int | None = None, seconds: float | Non
           strategy: tf.distribute.Strategy | None = None, callbacks=(), progress: bool = True,
           checkpoint_every: int = 500, eval_every: int = 500, sample_chars: int = 200,
           keep_best: bool = True, patience: int | None = None,
-          **settings) -> tuple[CharRNN, training.History]:
+          **settings) -> tuple[CharRNN, History]:
     """Train a char-RNN on the text `data`, checkpointing into `ckpt_dir`: (model, history).
 
     settings: `CharRNNConfig` fields (cell="lstm", n_cells=16, ...; None: the default); an
@@ -416,7 +292,8 @@ def train(data: str, ckpt_dir, *, steps: int | None = None, seconds: float | Non
     """
     ckpt_dir = Path(ckpt_dir)
     config = checkpoints.resume_config(ckpt_dir, MODEL_NAME, "char-RNN", Config, settings)
-    train_text, val_text = _split(data, config)
+    train_text, val_text = split_held_out(data, config.sequence_length, config.batch_size,
+                                          config.validation_fraction)
     vocab = Vocabulary.from_text(data)
     if (ckpt_dir / VOCABULARY_FILE).is_file():
         saved = Vocabulary.load(ckpt_dir / VOCABULARY_FILE)
@@ -433,7 +310,8 @@ def train(data: str, ckpt_dir, *, steps: int | None = None, seconds: float | Non
     keras.utils.set_random_seed(config.seed)  # weights, and tf.data's shuffles
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model = CharRNN(config, vocab)
-    batches = _training_batches(vocab.encode(train_text), config)
+    batches = training_windows(vocab.encode(train_text), config.sequence_length,
+                               config.batch_size, config.seed)
     train_step = make_train_step(model, jit_compile=strategy is None)
     val_ids = vocab.encode(val_text) if val_text else None
     prime = "\n" if "\n" in vocab.chars else vocab.chars[0]
@@ -450,13 +328,13 @@ def train(data: str, ckpt_dir, *, steps: int | None = None, seconds: float | Non
                        + (f", held-out {held_out:.3f} bits/char" if held_out is not None else "")
                        + f" ---\n{sampled}")
 
-    keep = [training.KeepBest("val_loss", {"model": model}, patience)] \
+    keep = [KeepBest("val_loss", {"model": model}, patience)] \
         if keep_best and val_ids is not None else []
     history = training.fit(
         train_step, batches, ckpt_dir, {**model.trackables(), "data": batches},
         model_name=MODEL_NAME, config=dataclasses.asdict(config), steps=steps, seconds=seconds,
         checkpoint_every=checkpoint_every, strategy=strategy, progress=progress,
-        callbacks=[training.every(eval_every, report, at_end=True), *keep, *callbacks])
+        callbacks=[every(eval_every, report, at_end=True), *keep, *callbacks])
     best, reached = checkpoints.read_best(ckpt_dir) if keep else None, int(model.step.numpy())
     if best is not None and best["step"] != reached:
         used = checkpoints.restore(ckpt_dir, "char-RNN", best=True, model=model)
@@ -517,7 +395,7 @@ def sample(model, n_chars: int = 500, prime: str | None = None, temperature: flo
     restricted to the `top_k` most likely characters and/or the smallest set whose probability
     reaches `top_p`; a temperature too small for float32 (below 1.2e-38) samples greedily. The
     prime (default: a new line) is read once; then each character costs one step of the
-    network, carrying its state. Up to STREAMS texts are drawn side by side at a time; texts
+    network, carrying its state. Up to `sampling.STREAMS` texts are drawn side by side at a time; texts
     that would not fit in memory are refused. The same `seed` gives the same texts.
     """
     model = _model(model)
@@ -533,8 +411,7 @@ def sample(model, n_chars: int = 500, prime: str | None = None, temperature: flo
     if not prime:
         raise ValueError("prime must have at least one character")
     ids = vocab.encode(prime, "prime")
-    seed = int(np.random.SeedSequence().generate_state(1)[0]) if seed is None \
-        else check_int("seed", seed, 0, SEED_MAX)
+    seed = seed_or_fresh(seed)
     n_samples = int(n_samples)
     check_fits(4 * n_samples * (len(prime) + n_chars),
                f"{n_samples:,} texts of {len(prime) + n_chars:,} characters",
@@ -545,31 +422,8 @@ def sample(model, n_chars: int = 500, prime: str | None = None, temperature: flo
     args = (tf.constant(temperature, tf.float32), tf.constant(top_k or 1, tf.int32),
             tf.constant(top_p or 1.0, tf.float32), sampling == "max", top_k is not None,
             top_p is not None)
-    texts = []
-    for start in range(0, n_samples, STREAMS):  # each batch of streams draws from its own seed
-        batch_seed = int(np.random.SeedSequence([seed, start]).generate_state(1)[0])
-        generated = _sample_streams(model, ids, min(STREAMS, n_samples - start), n_chars,
-                                    batch_seed, args)  # (n_chars, S)
-        texts += [prime + vocab.decode(generated[:, s]) for s in range(generated.shape[1])]
-    return texts
-
-
-def _sample_streams(model: CharRNN, ids: np.ndarray, S: int, n_chars: int, seed: int, args):
-    """ids (n_chars, S) generated after the prime's `ids` by S streams side by side; `args` are
-    those of `CharRNN._generate` after `start`."""
-    states = model.initial_states(S)
-    if len(ids) > 1:  # read the prime once, all of it but the last character
-        _, states = model(np.tile(ids[None, :-1], (S, 1)), states)
-    first = tf.fill([S], int(ids[-1]))
-    pieces, done = [np.zeros((0, S), np.int32)], 0
-    while done < n_chars:
-        n = min(CHUNK, n_chars - done)
-        out, states = model._generate(first, states, tf.constant(n), tf.constant(seed, tf.int64),
-                                      tf.constant(done, tf.int64), *args)
-        pieces.append(out.numpy()[:n])                             # (n, S)
-        first = tf.constant(pieces[-1][-1])
-        done += n
-    return np.concatenate(pieces)
+    generated = streams(model, ids, n_samples, n_chars, seed, args)  # (n_chars, N)
+    return [prime + vocab.decode(generated[:, s]) for s in range(n_samples)]
 
 
 # --- Command line -------------------------------------------------------------------------------
@@ -591,7 +445,7 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--text", type=Path, help="a UTF-8 text file")
     source.add_argument("--corpus", choices=CORPORA,
                         help="embedded: text from the Python installation; alice: Alice in "
-                             "Wonderland (downloaded once)")
+                             "Wonderland (embedded too)")
     p.add_argument("--ckpt", type=Path, required=True, help="checkpoint folder")
     p.add_argument("--steps", type=_NATURAL,
                    help="total step to reach; a folder already trained resumes up to it")

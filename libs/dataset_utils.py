@@ -7,9 +7,11 @@ that a `for` loop, `model.fit` or a `tf.function` consumes directly.
 """
 from __future__ import annotations
 
+import inspect
+import itertools
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -387,3 +389,49 @@ def create_character_windows(encoded: np.ndarray, sequence_length: int, batch_si
     return (ds.batch(batch_size, drop_remainder=True)
             .map(lambda w: (w[:, :-1], w[:, 1:]), num_parallel_calls=tf.data.AUTOTUNE)
             .prefetch(tf.data.AUTOTUNE))
+
+
+# --- Resumable epochs: where a resumed run continues ------------------------------------------
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The shuffling seed of `epoch` in a run seeded with `seed`: the one scheme for every
+    model's data, so that a resumed run shuffles as an uninterrupted one."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
+class EpochBatches(tf.Module):
+    """Batches epoch after epoch, from `make_epoch(epoch)`, resumable exactly.
+
+    `make_epoch(epoch)` returns the batches of that epoch (a tf.data.Dataset or any iterable),
+    deterministically from the epoch number (e.g. shuffled with a seed derived from it). The
+    position, `epoch` and `batch` (batches of it already handed out), lives in two variables;
+    put this object in `fit`'s `objects` and a resumed run continues with the next batch.
+    A resumed epoch drops the batches already handed out. When reading them is costly (decoding
+    image files), `make_epoch(epoch, skip)` can take the count and leave them unread.
+    """
+
+    def __init__(self, make_epoch: Callable[[int], Iterable], name: str = "data"):
+        super().__init__(name=name)
+        self.make_epoch = make_epoch
+        self._takes_skip = "skip" in inspect.signature(make_epoch).parameters
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        self.batch = tf.Variable(0, dtype=tf.int64, trainable=False, name="batch")
+
+    def __iter__(self):
+        while True:
+            epoch, skip = int(self.epoch.numpy()), int(self.batch.numpy())
+            if self._takes_skip:  # it leaves the first `skip` batches out itself
+                batches = self.make_epoch(epoch, skip=skip)
+            else:
+                batches = self.make_epoch(epoch)
+                batches = batches.skip(skip) if isinstance(batches, tf.data.Dataset) \
+                    else itertools.islice(batches, skip, None)
+            empty = True
+            for batch in batches:
+                empty = False
+                self.batch.assign_add(1)
+                yield batch
+            if empty and skip == 0:
+                raise ValueError(f"make_epoch({epoch}) yielded no batches")
+            self.epoch.assign_add(1)
+            self.batch.assign(0)

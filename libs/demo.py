@@ -43,16 +43,16 @@ def pipeline(out: Path, quick: bool) -> list[Path]:
 
 def gan(out: Path, quick: bool) -> list[Path]:
     """A short GAN run on the embedded faces: progress GIF, samples, an interpolation GIF."""
-    from libs import gan as gans
+    from libs import gan as gans, latents
 
     settings = dict(image_size=16, n_features=4, steps=6, montage_every=2) if quick \
         else dict(gans.DEMO, montage_every=25)
     print(f"\nGAN on the embedded faces, {settings['steps']} steps (resumes if run again)")
     model, _ = gans.train("faces", out / "gan", **settings)
     samples = out / "gan_samples.png"
-    gans.montage_of(model, gans.latent(64, model.config.n_latent, seed=1), samples)
+    gans.montage_of(model, latents.latent(64, model.config.n_latent, seed=1), samples)
     walk = out / "gan_interpolation.gif"
-    gans.interpolation_gif(model, gans.latent(4, model.config.n_latent, seed=2), walk,
+    gans.interpolation_gif(model, latents.latent(4, model.config.n_latent, seed=2), walk,
                            n_per_segment=2 if quick else 12)
     print("Sliced Wasserstein distance to the real faces (x1e3, lower is better):",
           round(gans.evaluate(model, "faces", n=64 if quick else 200)["swd_x1e3"], 1))

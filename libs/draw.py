@@ -42,10 +42,9 @@ graph per step) are shown beside these in the lecture (notebooks/lecture-5.ipynb
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -54,8 +53,10 @@ import tensorflow as tf
 import keras
 from keras import layers
 
-from libs import arguments, checkpoints, images, training, utils
+from libs import arguments, checkpoints, commands, images, training, utils
 from libs.arguments import check_int, check_positive
+from libs.callbacks import History
+from libs.dataset_utils import EpochBatches
 
 MODEL_NAME = "draw"
 DATA = ("digits", "mnist")
@@ -317,8 +318,8 @@ def latent(n: int, config: DRAWConfig, seed: int = 0) -> np.ndarray:
 
 def image_data(data, split: str = "train", n: int | None = None) -> np.ndarray:
     """uint8 images (N, S, S, C) 0-255. data: "digits" (the embedded digits; "test" renders
-    other ones), "mnist" (downloaded once) or an array (N, S, S[, C]) of uint8 0-255 or of
-    floats in [0, 1] (quantised to 256 levels). n: at most this many (the first ones)."""
+    other ones), "mnist" (downloaded once) or an array (`images.image_array`: uint8 0-255 or
+    floats in [0, 1]). n: at most this many (the first ones)."""
     from libs import datasets
 
     if isinstance(data, str):
@@ -328,24 +329,7 @@ def image_data(data, split: str = "train", n: int | None = None) -> np.ndarray:
             train, test = datasets.MNIST()
             return (train if split == "train" else test)[0][:n]
         raise ValueError(f"data must be 'digits', 'mnist' or an image array, got {data!r}")
-    x = np.asarray(data)
-    shape = x.shape
-    x = x[..., None] if x.ndim == 3 else x
-    if x.ndim != 4 or len(x) == 0 or x.shape[1] != x.shape[2] or x.shape[3] not in (1, 3):
-        raise ValueError(f"an image array must be (N, S, S) or (N, S, S, 1 or 3): square "
-                         f"images, N >= 1; got shape {shape}")
-    if np.issubdtype(x.dtype, np.floating):
-        lo, hi = float(np.min(x)), float(np.max(x))
-        if not (0.0 <= lo and hi <= 1.0):  # NaN fails too
-            raise ValueError(f"float images must be in [0, 1], got values in [{lo}, {hi}]; "
-                             "divide 0-255 data by 255 or pass uint8")
-        x = utils.to_uint8(x, (0, 1))
-    elif x.dtype != np.uint8:
-        if x.dtype.kind not in "iub" or x.min() < 0 or x.max() > 255:
-            raise ValueError(f"images must be uint8 0-255 or floats in [0, 1], got {x.dtype}"
-                             + (f" in [{x.min()}, {x.max()}]" if x.dtype.kind in "iu" else ""))
-        x = utils.to_uint8(x)
-    return x[:n]
+    return images.image_array(data)[:n]
 
 
 # ---------------------------------------------------------------------------- training
@@ -409,7 +393,7 @@ def clip_whole_gradient(grads, clip_norm: float):
 def train(data="digits", ckpt_dir="checkpoints/draw", *, steps: int | None = None,
           seconds: float | None = None, strategy: tf.distribute.Strategy | None = None,
           callbacks=(), progress: bool = True, checkpoint_every: int = 500,
-          **settings) -> tuple[DRAW, training.History]:
+          **settings) -> tuple[DRAW, History]:
     """Train (or resume) DRAW on `data` in `ckpt_dir`; returns (model, history).
 
     data: "digits", "mnist" or an image array (see `image_data`). steps: total step to reach
@@ -431,7 +415,7 @@ def train(data="digits", ckpt_dir="checkpoints/draw", *, steps: int | None = Non
     make_epoch = images.array_epochs(pictures, cfg.batch_size, cfg.seed)
     keras.utils.set_random_seed(cfg.seed)  # the initial weights
     model = DRAW(cfg, strategy=strategy)
-    batches = training.EpochBatches(make_epoch)
+    batches = EpochBatches(make_epoch)
     history = training.fit(
         make_train_step(model, distributed=strategy is not None), batches, ckpt_dir,
         {**model.trackables(), "data": batches}, model_name=MODEL_NAME,
@@ -513,40 +497,16 @@ def canvas_gif(model: DRAW, saveto="drawing.gif", n: int = 16, seed: int | None 
 
 # ---------------------------------------------------------------------------- command line
 
-def _parser() -> argparse.ArgumentParser:
-    parser, _, _, _ = arguments.model_parser(
+def main(argv=None) -> int:
+    parser, _, _, _ = commands.model_parser(
         "python -m libs.draw", "Train DRAW, sample from it, evaluate it.", DRAWConfig,
         {"choices": DATA}, sample_help="write PNGs, montage.png and canvas.gif",
         eval_help="the bound in nats per image", skip=("image_size", "channels"))
-    return parser
-
-
-def _train(args) -> None:
-    names = [f.name for f in dataclasses.fields(DRAWConfig)
-             if f.name not in ("image_size", "channels")]
-    model, history = train(args.data, args.ckpt, steps=args.steps, seconds=args.seconds,
-                           checkpoint_every=args.checkpoint_every,
-                           **{k: getattr(args, k) for k in names})
-    print(json.dumps({"step": int(model.step.numpy()), "stop_reason": history.stop_reason,
-                      "nll_bound_nats": history.last("nll_bound_nats"), "ckpt": str(args.ckpt)}))
-
-
-def _sample(args) -> None:
-    model = load(args.ckpt)
-    images = sample(model, args.n, seed=args.seed)
-    paths = utils.save_samples(images, args.out)
-    canvas_gif(model, args.out / "canvas.gif", args.n, args.seed)  # the same images, drawn
-    print(f"Wrote {len(paths) - 1} samples, {paths[-1]} and {args.out / 'canvas.gif'}")
-
-
-def _evaluate(args) -> None:
-    print(json.dumps(evaluate(load(args.ckpt), args.data, args.n, args.seed)))
-
-
-def main(argv=None) -> int:
-    return arguments.run_command(_parser(), argv,
-                             {"train": _train, "sample": _sample, "eval": _evaluate})
-
+    return commands.run_command(parser, argv, commands.image_commands(
+        sys.modules[__name__], ("nll_bound_nats",),
+        # the same images, drawn step by step
+        also_write=lambda model, args: canvas_gif(model, args.out / "canvas.gif", args.n,
+                                                  args.seed)))
 
 if __name__ == "__main__":
     raise SystemExit(main())

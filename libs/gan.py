@@ -1,4 +1,4 @@
-"""Generative adversarial networks: DCGAN or fully connected, equilibrium training, latent tools, CLI.
+"""Generative adversarial networks: DCGAN or fully connected, equilibrium training, CLI.
 
     python -m libs.gan train  --data faces|celeb|DIR --ckpt DIR [--image-size 32] [--steps N] ...
     python -m libs.gan sample --ckpt DIR [--n 64] --out DIR
@@ -7,8 +7,8 @@
 From Python (a notebook):
 
     model, history = gan.train("faces", "checkpoints/gan", **gan.DEMO)   # resumable
-    gan.montage_of(model, gan.latent(64, model.config.n_latent), "samples.png")
-    gan.interpolation_gif(model, gan.latent(4, model.config.n_latent), "walk.gif")
+    gan.montage_of(model, latents.latent(64, model.config.n_latent), "samples.png")
+    gan.interpolation_gif(model, latents.latent(4, model.config.n_latent), "walk.gif")
     gan.evaluate(model, "faces")                                        # {"swd_x1e3": ...}
 
 The generator maps z ~ N(0, I) of `n_latent` values to images in [-1, 1] (tanh); the
@@ -23,10 +23,9 @@ reference uses.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +34,10 @@ import tensorflow as tf
 import keras
 from keras import layers
 
-from . import arguments, checkpoints, images, training, utils
+from . import arguments, checkpoints, commands, gif, images, latents, training, utils
 from .arguments import check_int, check_positive
+from .callbacks import Callback, History
+from .dataset_utils import EpochBatches
 from .layers import (FusedBatchNormalization, LeakyReLU, StridedConv2D,
                      StridedConv2DTranspose)
 
@@ -348,60 +349,7 @@ class GAN:
                                for i in range(0, len(z), batch_size)])
 
 
-# ---------------------------------------------------------------------------- latent tools
-
-def latent(n: int, n_latent: int, seed: int = 0) -> np.ndarray:
-    """n latent vectors z ~ N(0, I), float32 (n, n_latent), the same for the same seed."""
-    return np.random.default_rng(seed).standard_normal((n, n_latent)).astype(np.float32)
-
-
-def interpolate(z0, z1, n: int = 8, method: str = "slerp") -> np.ndarray:
-    """n latents from z0 to z1 inclusive, (n, n_latent): "slerp" (great circle, keeps the norm
-    typical of a Gaussian, as the latents were drawn) or "lerp" (straight line)."""
-    if method == "slerp":
-        return utils.slerp(np.linspace(0.0, 1.0, n), z0, z1).astype(np.float32)
-    if method == "lerp":
-        return utils.interp(np.asarray(z0, np.float32), np.asarray(z1, np.float32), n)
-    raise ValueError(f"method must be 'slerp' or 'lerp', got {method!r}")
-
-
-def latent_path(zs, n_per_segment: int = 8, method: str = "slerp", loop: bool = True) -> np.ndarray:
-    """Latents visiting each of zs (K, n_latent) in turn, n_per_segment per segment; with `loop`
-    it returns to zs[0], so a GIF of it plays seamlessly. (K * n_per_segment, n_latent)."""
-    zs = np.asarray(zs, np.float32)
-    if zs.ndim != 2 or len(zs) < 2:
-        raise ValueError(f"zs must hold at least 2 latents, shape (K, n_latent); got {zs.shape}")
-    ends = np.concatenate([zs, zs[:1]]) if loop else zs
-    return np.concatenate([interpolate(a, b, n_per_segment + 1, method)[:-1]
-                           for a, b in zip(ends[:-1], ends[1:])] + ([] if loop else [zs[-1:]]))
-
-
-def manifold(corners, n: int = 8) -> np.ndarray:
-    """An n x n grid of latents between 4 corner latents (4, n_latent), row by row:
-    (n * n, n_latent), as `utils.make_latent_manifold` (corners 0 top-left, 2 top-right,
-    1 bottom-left, 3 bottom-right)."""
-    return utils.make_latent_manifold(np.asarray(corners, np.float32), n).astype(np.float32)
-
-
-def attribute_vector(with_attribute, without_attribute) -> np.ndarray:
-    """Mean latent of images with an attribute minus the mean of images without (n_latent,).
-    Both are (N, n_latent) or (n_latent,)."""
-    a = np.atleast_2d(np.asarray(with_attribute, np.float32)).mean(axis=0)
-    b = np.atleast_2d(np.asarray(without_attribute, np.float32)).mean(axis=0)
-    if a.shape != b.shape:
-        raise ValueError(f"latent sizes differ: {a.shape} and {b.shape}")
-    return a - b
-
-
-def add_attribute(z, vector, amounts=(-1.0, -0.5, 0.0, 0.5, 1.0)) -> np.ndarray:
-    """z + a * vector for each a in amounts: (len(amounts), n_latent), e.g. to show a smile
-    appear. Vector arithmetic "a - b + c" is add_attribute(c, a - b, [1])."""
-    z, vector = np.asarray(z, np.float32), np.asarray(vector, np.float32)
-    if z.shape != vector.shape or z.ndim != 1:
-        raise ValueError(f"z and vector must be single latents of the same size, got {z.shape} "
-                         f"and {vector.shape}")
-    return z[None] + np.asarray(amounts, np.float32)[:, None] * vector[None]
-
+# ---------------------------------------------------------------------------- pictures of latents
 
 def montage_of(gan: GAN, z, saveto=None, ema: bool | None = None) -> np.ndarray:
     """The montage (uint8) of the images of latents z (N, n_latent), saved as PNG if `saveto`."""
@@ -413,14 +361,12 @@ def interpolation_gif(gan: GAN, zs, saveto="interpolation.gif", n_per_segment: i
                       ema: bool | None = None) -> np.ndarray:
     """A looping GIF through the images of latents zs (K, n_latent), or of several walks at
     once (K, M, n_latent), shown side by side as a montage per frame. Returns the frames."""
-    from . import gif
-
     zs = np.asarray(zs, np.float32)
     if zs.ndim == 2:
-        images = gan.generate(latent_path(zs, n_per_segment, method), ema)  # (T, S, S, C)
+        images = gan.generate(latents.latent_path(zs, n_per_segment, method), ema)  # (T, S, S, C)
         frames = list(images)
     elif zs.ndim == 3:
-        paths = np.stack([latent_path(zs[:, m], n_per_segment, method) for m in range(zs.shape[1])],
+        paths = np.stack([latents.latent_path(zs[:, m], n_per_segment, method) for m in range(zs.shape[1])],
                          axis=1)  # (T, M, L)
         flat = gan.generate(paths.reshape(-1, zs.shape[2]), ema)
         frames = [utils.montage(f, saveto=None, value_range=(-1, 1))
@@ -431,26 +377,9 @@ def interpolation_gif(gan: GAN, zs, saveto="interpolation.gif", n_per_segment: i
                          interval=interval, dpi=72 * scale, saveto=saveto)
 
 
-def progress_gif(folder, saveto=None, interval: float = 0.2, scale: float = 1) -> Path:
-    """Assemble the montages `train` saved in `folder` (step_*.png) into an animated GIF
-    (default folder/../progress.gif); returns its path."""
-    import imageio.v3 as iio
-
-    from . import gif
-
-    folder = Path(folder)
-    frames = sorted(folder.glob("step_*.png"))
-    if not frames:
-        raise FileNotFoundError(f"no progress montages (step_*.png) in {folder}")
-    saveto = Path(saveto) if saveto is not None else folder.parent / "progress.gif"
-    gif.build_gif([iio.imread(f) for f in frames], interval=interval, dpi=72 * scale,
-                  saveto=saveto)
-    return saveto
-
-
 # ---------------------------------------------------------------------------- training
 
-class ProgressFrames(training.Callback):
+class ProgressFrames(Callback):
     """Every `every` steps (and at the start and end) a montage of `images()` (N, S, S, C) in
     [-1, 1] is saved as folder/step_000100.png (six-digit step), shown in TensorBoard under
     "progress", and folder/../progress.gif is rebuilt from all of them. The GAN shows fixed
@@ -465,7 +394,7 @@ class ProgressFrames(training.Callback):
         if not path.exists():
             loop.log_image("progress", utils.montage(self.images(), saveto=path,
                                                      value_range=(-1, 1)))
-            progress_gif(self.folder)
+            gif.progress_gif(self.folder)
 
     def on_train_begin(self, loop):
         self.frame(loop)
@@ -481,7 +410,7 @@ class ProgressFrames(training.Callback):
 def train(data="faces", ckpt_dir="checkpoints/gan", *, steps: int | None = None,
           seconds: float | None = None, strategy=None, callbacks=(), progress: bool = True,
           checkpoint_every: int = 500, montage_every: int = 100, n_montage: int = 64,
-          **settings) -> tuple[GAN, training.History]:
+          **settings) -> tuple[GAN, History]:
     """Train (or resume) a GAN on `data` in `ckpt_dir`; returns (gan, history).
 
     data: "faces", "celeb", a folder of images, or an array (N, S, S, C) in 0-255
@@ -500,9 +429,9 @@ def train(data="faces", ckpt_dir="checkpoints/gan", *, steps: int | None = None,
                                     {"channels": source.channels})
     keras.utils.set_random_seed(cfg.seed)
     gan = GAN(cfg, strategy=strategy)
-    batches = training.EpochBatches(images.epoch_batches(source, cfg.batch_size,
+    batches = EpochBatches(images.epoch_batches(source, cfg.batch_size,
                                                          cfg.image_size, cfg.seed))
-    z = latent(n_montage, cfg.n_latent, cfg.seed)
+    z = latents.latent(n_montage, cfg.n_latent, cfg.seed)
     frames = ProgressFrames(lambda: gan.generate(z), ckpt_dir / "progress", montage_every)
     history = training.fit(gan.train_step, batches, ckpt_dir, {**gan.trackables(), "data": batches},
                            model_name=MODEL_NAME, config=dataclasses.asdict(cfg), steps=steps,
@@ -526,7 +455,7 @@ def sample(model: GAN, n: int, *, seed: int | None = None,
     ema: the averaged generator (default: when there is one). n that would not fit in memory
     is refused."""
     arguments.check_samples_fit(check_int("n", n, 1), model.config.image_shape)
-    z = latent(n, model.config.n_latent, arguments.seed_or_fresh(seed))
+    z = latents.latent(n, model.config.n_latent, arguments.seed_or_fresh(seed))
     return utils.to_uint8(model.generate(z, ema), (-1, 1))
 
 
@@ -542,7 +471,7 @@ def evaluate(model: GAN, data, n: int = 1000, seed: int = 0, features=None) -> d
         raise ValueError(f"the GAN makes {cfg.channels}-channel images but the data have "
                          f"{source.channels} channel(s)")
     real = images.real_images(source, cfg.image_size, n, seed)
-    fake = utils.to_uint8(model.generate(latent(len(real), cfg.n_latent, seed + 1)), (-1, 1))
+    fake = utils.to_uint8(model.generate(latents.latent(len(real), cfg.n_latent, seed + 1)), (-1, 1))
     result = metrics.swd(real, fake, seed=seed)
     out = {"swd_x1e3": round(result["swd_x1e3"], 3),
            "swd_levels_x1e3": [round(v, 3) for v in result["levels_x1e3"]],
@@ -574,44 +503,21 @@ def _keras_features(path):
     return features
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser, train, sample, evaluate = arguments.model_parser(
+def main(argv=None) -> int:
+    parser, train_parser, sample_parser, eval_parser = commands.model_parser(
         "python -m libs.gan", "Train a GAN, sample from it, evaluate it.", GANConfig,
         {"help": "faces, celeb or a folder of images"}, sample_help="write generated images",
         eval_help="sliced Wasserstein distance", eval_min_n=2)
-    train.add_argument("--montage-every", type=arguments.arg_int(1), default=100)
-    sample.add_argument("--no-ema", action="store_true",
-                        help="use the raw generator, not its average")
-    evaluate.add_argument("--features", type=Path, help="a local Keras model (0-255 pixels in, "
-                          "features out) to add FID and KID")
-    return parser
-
-
-def _train(args) -> None:
-    gan, history = train(args.data, args.ckpt, steps=args.steps, seconds=args.seconds,
-                         montage_every=args.montage_every, checkpoint_every=args.checkpoint_every,
-                         **{name: getattr(args, name) for name in args.settings})
-    print(json.dumps({"step": int(gan.step.numpy()), "stop_reason": history.stop_reason,
-                      **{k: history.last(k) for k in ("g_loss", "d_loss")},
-                      "ckpt": str(args.ckpt)}))
-
-
-def _sample(args) -> None:
-    images = sample(load(args.ckpt), args.n, seed=args.seed, ema=False if args.no_ema else None)
-    paths = utils.save_samples(images, args.out)
-    print(f"Wrote {len(paths) - 1} samples and {paths[-1]}")
-
-
-def _evaluate(args) -> None:
-    gan = load(args.ckpt)
-    features = _keras_features(args.features) if args.features else None
-    print(json.dumps(evaluate(gan, args.data, args.n, args.seed, features)))
-
-
-def main(argv=None) -> int:
-    return arguments.run_command(_parser(), argv,
-                                 {"train": _train, "sample": _sample, "eval": _evaluate})
-
+    train_parser.add_argument("--montage-every", type=arguments.arg_int(1), default=100)
+    sample_parser.add_argument("--no-ema", action="store_true",
+                               help="use the raw generator, not its average")
+    eval_parser.add_argument("--features", type=Path, help="a local Keras model (0-255 pixels "
+                             "in, features out) to add FID and KID")
+    return commands.run_command(parser, argv, commands.image_commands(
+        sys.modules[__name__], ("g_loss", "d_loss"), train_flags=("montage_every",),
+        sample_options=lambda args: {"ema": False if args.no_ema else None},
+        evaluate_options=lambda args: {
+            "features": _keras_features(args.features) if args.features else None}))
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -185,3 +185,16 @@ def show(path_or_bytes: str | os.PathLike | bytes, width: int | None = None) -> 
     picture = Picture(data, fmt, width)
     _display(picture)
     return picture
+
+
+def progress_gif(folder, saveto=None, interval: float = 0.2, scale: float = 1) -> Path:
+    """Assemble the montages `train` saved in `folder` (step_*.png) into an animated GIF
+    (default folder/../progress.gif); returns its path."""
+    folder = Path(folder)
+    frames = sorted(folder.glob("step_*.png"))
+    if not frames:
+        raise FileNotFoundError(f"no progress montages (step_*.png) in {folder}")
+    saveto = Path(saveto) if saveto is not None else folder.parent / "progress.gif"
+    build_gif([iio.imread(f) for f in frames], interval=interval, dpi=72 * scale,
+                  saveto=saveto)
+    return saveto

@@ -1,13 +1,13 @@
 """Where training images come from, and how they become epochs of batches.
 
 A source is the embedded faces, CelebA, a folder of images or an array; `epoch_batches` turns
-it into resumable epochs for `training.EpochBatches`, shuffled by `training.epoch_seed` (the
+it into resumable epochs for `dataset_utils.EpochBatches`, shuffled by its `epoch_seed` (the
 scheme the char-RNN's text windows use too); `real_images` picks real images for montages and
 evaluation. Data knows no model: the GAN, the VAE-GAN, DRAW, the demo and the notebooks import
 this module, never each other, for their images.
 
     source = images.image_source("faces", 32)            # or "celeb", a folder, an array
-    batches = training.EpochBatches(images.epoch_batches(source, 64, 32, seed=0))
+    batches = dataset_utils.EpochBatches(images.epoch_batches(source, 64, 32, seed=0))
     real = images.real_images(source, 32, 64)             # uint8 (64, 32, 32, C)
 """
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from . import checkpoints, training, utils
-from .dataset_utils import IMAGE_EXTENSIONS, create_input_pipeline
+from . import checkpoints, utils
+from .dataset_utils import IMAGE_EXTENSIONS, create_input_pipeline, epoch_seed
 
 
 def image_files(folder: Path) -> list[str]:
@@ -57,18 +57,39 @@ class ImageSource:
         return len(self.images) if self.images is not None else len(self.files)
 
 
+def image_array(data, image_size: int | None = None) -> np.ndarray:
+    """An array of images checked and made uint8 (N, S, S, C): `data` is (N, S, S) or
+    (N, S, S, 1 or 3), square, N >= 1, of integers in 0-255 or floats in [0, 1] (quantised to
+    256 levels); S must be `image_size` when given."""
+    x = np.asarray(data)
+    shape, size = x.shape, "S" if image_size is None else image_size
+    x = x[..., None] if x.ndim == 3 else x
+    if x.ndim != 4 or len(x) == 0 or x.shape[1] != x.shape[2] or x.shape[3] not in (1, 3) \
+            or (image_size is not None and x.shape[1] != image_size):
+        raise ValueError(f"an image array must be (N, {size}, {size}) or (N, {size}, {size}, 1 or "
+                         f"3): square images, N >= 1; got shape {shape}")
+    if np.issubdtype(x.dtype, np.floating):
+        lo, hi = float(np.min(x)), float(np.max(x))
+        if not (0.0 <= lo and hi <= 1.0):  # NaN fails too
+            raise ValueError(f"float images must be in [0, 1], got values in [{lo}, {hi}]; "
+                             "divide 0-255 data by 255 or pass uint8")
+        return utils.to_uint8(x, (0, 1))
+    if x.dtype != np.uint8:
+        if x.dtype.kind not in "iub" or x.min() < 0 or x.max() > 255:
+            raise ValueError(f"images must be uint8 0-255 or floats in [0, 1], got {x.dtype}"
+                             + (f" in [{x.min()}, {x.max()}]" if x.dtype.kind in "iu" else ""))
+        return utils.to_uint8(x)
+    return x
+
+
 def image_source(data, image_size: int) -> ImageSource:
     """`data`: "faces" (the embedded faces at image_size), "celeb" (CelebA, cropped to its
     central 80% as the lecture did), a folder of images (searched recursively), or an array
-    (N, image_size, image_size, 1 or 3) in 0-255."""
+    (N, image_size, image_size[, 1 or 3]) that `image_array` takes."""
     from . import datasets
 
     if isinstance(data, np.ndarray):
-        if data.ndim != 4 or data.shape[1:3] != (image_size, image_size) \
-                or data.shape[3] not in (1, 3):
-            raise ValueError(f"an image array must be (N, {image_size}, {image_size}, 1 or 3) "
-                             f"in 0-255, got shape {data.shape}")
-        return ImageSource(images=data)
+        return ImageSource(images=image_array(data, image_size))
     if not isinstance(data, (str, os.PathLike)):
         raise TypeError(f"data must be 'faces', 'celeb', a folder of images or an array, got "
                         f"{type(data).__name__}")
@@ -108,22 +129,22 @@ def _file_batches(source: ImageSource, files, batch_size, image_size, channels, 
 
 
 def array_epochs(images: np.ndarray, batch_size: int, seed: int):
-    """`make_epoch(epoch, skip)` for `training.EpochBatches` over an array (N, ...): whole
-    batches, shuffled by `training.epoch_seed(seed, epoch)`, less the first `skip`."""
+    """`make_epoch(epoch, skip)` for `EpochBatches` over an array (N, ...): whole
+    batches, shuffled by `epoch_seed(seed, epoch)`, less the first `skip`."""
     if len(images) < batch_size:
         raise ValueError(f"only {len(images)} images for batches of {batch_size}; use a smaller "
                          "batch_size")
     data = tf.data.Dataset.from_tensor_slices(images)
 
     def make_epoch(epoch: int, skip: int = 0):
-        return (data.shuffle(len(images), seed=training.epoch_seed(seed, epoch))
+        return (data.shuffle(len(images), seed=epoch_seed(seed, epoch))
                 .batch(batch_size, drop_remainder=True).skip(skip))
     return make_epoch
 
 
 def epoch_batches(source: ImageSource, batch_size: int, image_size: int, seed: int):
-    """`make_epoch(epoch, skip)` for `training.EpochBatches`: that epoch's float32 batches
-    (B, S, S, C) in 0-255, whole batches only, shuffled by `training.epoch_seed(seed, epoch)`,
+    """`make_epoch(epoch, skip)` for `EpochBatches`: that epoch's float32 batches
+    (B, S, S, C) in 0-255, whole batches only, shuffled by `epoch_seed(seed, epoch)`,
     less the first `skip` (files behind them are not even read)."""
     if source.images is not None:
         return array_epochs(np.asarray(source.images, np.float32), batch_size, seed)
@@ -133,7 +154,7 @@ def epoch_batches(source: ImageSource, batch_size: int, image_size: int, seed: i
 
     def make_epoch(epoch: int, skip: int = 0):
         return _file_batches(source, source.files, batch_size, image_size, source.channels,
-                             seed=training.epoch_seed(seed, epoch), drop_remainder=True,
+                             seed=epoch_seed(seed, epoch), drop_remainder=True,
                              skip=skip * batch_size)
     return make_epoch
 

@@ -5,7 +5,8 @@ A model plugs in three things and gets everything else:
 * `train_step(batch) -> {"loss": scalar, ...}`: one optimisation step, usually a `tf.function`,
   returning a dict of scalar metrics;
 * `data`: an iterable of batches. `iter(data)` is called *after* the checkpoint is restored, so
-  `EpochBatches` (which keeps its position in checkpointed variables) resumes exactly;
+  `dataset_utils.EpochBatches` (which keeps its position in checkpointed variables) resumes
+  exactly;
 * `objects`: the named trackables that make up the training state: models, optimizers (build
   them first: `optimizer.build(model.trainable_variables)`), `tf.random.Generator`s, the data.
 
@@ -14,18 +15,19 @@ and stops there), a `seconds` budget counted from the end of the first (tracing)
 progress bar (also in notebooks), TensorBoard scalars in `ckpt_dir/logs`, a
 `tf.train.CheckpointManager` every `checkpoint_every` steps and at the end, the model's name and
 config in `ckpt_dir/config.json` (checked on resume), a NaN/inf guard (stop, keep the last good
-checkpoint, checkpoints.restore it into memory, raise `NonFiniteLossError`; weights that are not finite are
+checkpoint, restore it into memory, raise `NonFiniteLossError`; weights that are not finite are
 never saved), Ctrl-C, SIGTERM and SIGHUP (finish the step, save, return normally: a notebook
 keeps its model; a second one skips only the final pictures, never the save), a save before any
 error from a callback or the data is raised, a lock so that two trainings never share a folder,
 a resume from the newest intact checkpoint (found from the files; damaged ones are named and
-removed, partial saves of a full disk or a kill -9 cleaned up), callbacks for side effects, and
-an optional `tf.distribute` strategy. No pickle: TF checkpoints plus JSON.
+removed, partial saves of a full disk or a kill -9 cleaned up), callbacks for side effects
+(`libs.callbacks`, which also holds the `History` it returns), and an optional `tf.distribute`
+strategy. No pickle: TF checkpoints plus JSON.
 
-    history = fit(step, EpochBatches(make_epoch), "ckpt/gan",
+    history = fit(step, dataset_utils.EpochBatches(make_epoch), "ckpt/gan",
                   {"generator": g, "discriminator": d, "g_opt": g_opt, "d_opt": d_opt, ...},
                   model_name="gan", config=asdict(cfg), steps=10_000,
-                  callbacks=[every(500, save_frame)])
+                  callbacks=[callbacks.every(500, save_frame)])
 
 The model contract, followed by every model module (charrnn, gan, draw, vaegan; checked by
 tests/test_contract.py, so a fifth model copies the contract, not another model):
@@ -47,8 +49,6 @@ tests/test_contract.py, so a fifth model copies the contract, not another model)
 from __future__ import annotations
 
 import contextlib
-import inspect
-import itertools
 import json
 import math
 import os
@@ -66,6 +66,7 @@ import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
 from libs import checkpoints
+from libs.callbacks import Callback, History
 from libs.arguments import check_int, check_positive
 from libs.files import write_bytes_atomic
 
@@ -97,196 +98,6 @@ def carry_training_state(model: keras.Model, optimizer, seed: int) -> None:
                         ("train_optimizer", optimizer),
                         ("rng", tf.random.Generator.from_seed(seed))):
         object.__setattr__(model, name, value)
-
-
-# --- Resumable data ------------------------------------------------------------------------------
-
-def epoch_seed(seed: int, epoch: int) -> int:
-    """The shuffling seed of `epoch` in a run seeded with `seed`: the one scheme for every
-    model's data, so that a resumed run shuffles as an uninterrupted one."""
-    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
-
-
-class EpochBatches(tf.Module):
-    """Batches epoch after epoch, from `make_epoch(epoch)`, resumable exactly.
-
-    `make_epoch(epoch)` returns the batches of that epoch (a tf.data.Dataset or any iterable),
-    deterministically from the epoch number (e.g. shuffled with a seed derived from it). The
-    position, `epoch` and `batch` (batches of it already handed out), lives in two variables;
-    put this object in `fit`'s `objects` and a resumed run continues with the next batch.
-    A resumed epoch drops the batches already handed out. When reading them is costly (decoding
-    image files), `make_epoch(epoch, skip)` can take the count and leave them unread.
-    """
-
-    def __init__(self, make_epoch: Callable[[int], Iterable], name: str = "data"):
-        super().__init__(name=name)
-        self.make_epoch = make_epoch
-        self._takes_skip = "skip" in inspect.signature(make_epoch).parameters
-        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-        self.batch = tf.Variable(0, dtype=tf.int64, trainable=False, name="batch")
-
-    def __iter__(self):
-        while True:
-            epoch, skip = int(self.epoch.numpy()), int(self.batch.numpy())
-            if self._takes_skip:  # it leaves the first `skip` batches out itself
-                batches = self.make_epoch(epoch, skip=skip)
-            else:
-                batches = self.make_epoch(epoch)
-                batches = batches.skip(skip) if isinstance(batches, tf.data.Dataset) \
-                    else itertools.islice(batches, skip, None)
-            empty = True
-            for batch in batches:
-                empty = False
-                self.batch.assign_add(1)
-                yield batch
-            if empty and skip == 0:
-                raise ValueError(f"make_epoch({epoch}) yielded no batches")
-            self.epoch.assign_add(1)
-            self.batch.assign(0)
-
-
-# --- History: every metric by step, for plots ----------------------------------------------------
-
-class History:
-    """Metric values by step. `history["loss"]` is (steps, values) as two numpy arrays.
-
-    `fit` saves it as `ckpt_dir/history.json` with each checkpoint and reloads it on resume (cut
-    at the restored step), so a run split in two plots as one curve.
-    """
-
-    def __init__(self, records: dict[str, list[list[float]]] | None = None):
-        self.records: dict[str, list[list[float]]] = records or {}
-        self.stop_reason = ""  # "steps", "seconds", "interrupted", "data" or "stopped"
-
-    def log(self, step: int, **metrics: float) -> None:
-        for name, value in metrics.items():
-            self.records.setdefault(name, []).append([int(step), float(value)])
-
-    def __getitem__(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        pairs = np.asarray(self.records.get(name, []), dtype=np.float64).reshape(-1, 2)
-        return pairs[:, 0].astype(np.int64), pairs[:, 1]
-
-    def __contains__(self, name: str) -> bool:
-        return name in self.records
-
-    def keys(self):
-        return self.records.keys()
-
-    def last(self, name: str) -> float | None:
-        return self.records[name][-1][1] if self.records.get(name) else None
-
-    def truncate(self, step: int) -> None:
-        for name in self.records:
-            self.records[name] = [r for r in self.records[name] if r[0] <= step]
-
-    def plot(self, names: Sequence[str] | None = None, ax=None, ylabel: str | None = None,
-             title: str | None = None, mark_best: str | None = None):
-        """Plot the named metrics (default: all) against the step, whole steps on the x-axis;
-        `mark_best`: circle that metric's lowest value (the model `KeepBest` keeps). Returns the
-        matplotlib axes."""
-        import matplotlib.pyplot as plt
-        from matplotlib.ticker import MaxNLocator
-
-        if ax is None:
-            ax = plt.subplots(figsize=(7, 4))[1]
-        for name in names or list(self.records):
-            steps, values = self[name]
-            ax.plot(steps, values, label=name, marker="." if len(steps) < 30 else None)
-        ax.set_xlabel("step")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if ylabel is not None:
-            ax.set_ylabel(ylabel)
-        if title is not None:
-            ax.set_title(title)
-        steps, values = self[mark_best] if mark_best else ([], [])
-        if len(values):
-            best = int(np.argmin(values))
-            ax.plot(steps[best], values[best], "o", markersize=10, fillstyle="none", color="black",
-                    label=f"best {mark_best}: {values[best]:.3g} at step {steps[best]}")
-        ax.legend()
-        return ax
-
-
-# --- Callbacks ------------------------------------------------------------------------------------
-
-class Callback:
-    """Side effects around training (evaluation, samples, GIF frames), kept out of the loop.
-
-    Every hook receives the running `Loop`: `loop.step`, `loop.history`, `loop.log(...)`,
-    `loop.write(...)`, `loop.save()`, `loop.stop()`.
-    """
-
-    def on_train_begin(self, loop: Loop) -> None:
-        pass
-
-    def on_step_end(self, loop: Loop, metrics: dict[str, float]) -> None:
-        pass
-
-    def on_train_end(self, loop: Loop) -> None:
-        pass
-
-
-class every(Callback):
-    """Call `fn(loop)` every `n` steps (when loop.step % n == 0), and at the end if `at_end`."""
-
-    def __init__(self, n: int, fn: Callable[[Loop], None], at_end: bool = False):
-        self.n, self.fn, self.at_end = check_int("n", n, 1), fn, at_end
-        self._last = None
-
-    def on_step_end(self, loop, metrics):
-        if loop.step % self.n == 0:
-            self._last = loop.step
-            self.fn(loop)
-
-    def on_train_end(self, loop):
-        if self.at_end and self._last != loop.step and loop.history.stop_reason != "interrupted":
-            self.fn(loop)
-
-
-class KeepBest(Callback):
-    """Keep the weights with the lowest `metric` (e.g. "val_loss", logged by an earlier
-    callback) in `ckpt_dir/best/`, beside the latest checkpoint, as Keras's
-    `ModelCheckpoint(save_best_only=True)` does; `best/best.json` records the step and value.
-
-    objects: name -> trackable to keep (the model, not its optimizer). patience: stop training
-    after that many evaluations in a row without improvement (Keras's EarlyStopping); None:
-    never. `checkpoints.restore(ckpt_dir, what, best=True, ...)` loads the best.
-    """
-
-    def __init__(self, metric: str, objects: Mapping[str, Any], patience: int | None = None):
-        self.metric, self.objects = metric, dict(objects)
-        self.patience = None if patience is None else check_int("patience", patience, 1)
-        self.best, self.waited, self._manager = None, 0, None
-
-    def on_train_begin(self, loop):
-        folder = loop.ckpt_dir / checkpoints.BEST_DIR
-        if folder.is_dir():
-            checkpoints.remove_partial_saves(folder)
-        self._manager = tf.train.CheckpointManager(tf.train.Checkpoint(**self.objects), folder,
-                                                   max_to_keep=1)
-        self.best = checkpoints.read_best(loop.ckpt_dir)
-
-    def on_step_end(self, loop, metrics):
-        records = loop.history.records.get(self.metric)  # the last one only: this runs each step
-        if not records or records[-1][0] != loop.step or not math.isfinite(records[-1][1]):
-            return
-        value = float(records[-1][1])
-        if self.best is None or value < self.best["value"]:
-            self._manager.save(checkpoint_number=loop.step)
-            self.best = {"step": loop.step, "metric": self.metric, "value": value}
-            write_bytes_atomic(loop.ckpt_dir / checkpoints.BEST_DIR / checkpoints.BEST_FILE,
-                               checkpoints.to_json(self.best))
-            self.waited = 0
-        elif self.best["step"] != loop.step:
-            self.waited += 1
-            if self.patience is not None and self.waited >= self.patience:
-                loop.write(f"No better {self.metric} in {self.waited} evaluations: stopping "
-                           f"(best {self.best['value']:.4g} at step {self.best['step']}).")
-                loop.history.stop_reason = "patience"
-                loop.stop()
-
-    def on_train_end(self, loop):
-        self.on_step_end(loop, {})  # an evaluation made at the end
 
 
 class Loop:

@@ -11,7 +11,7 @@ From Python (a notebook):
     model, history = vaegan.train("faces", "checkpoints/vaegan", seconds=60)   # resumable
     vaegan.reconstruct(model, faces)              # (N, S, S, C) in [-1, 1], through z's mean
     utils.montage(vaegan.real_and_reconstructed(model, faces[:32]), value_range=(-1, 1))
-    vaegan.interpolate(model, faces[0], faces[1]) # decoded slerp between two encoded faces
+    vaegan.interpolate(model, faces[0], faces[1])  # decoded slerp between two encoded faces
     vaegan.evaluate(model, "faces")               # {"reconstruction_mse": ..., "swd_x1e3": ...}
 
 Three networks: the encoder Enc (x -> mean and log-variance of q(z|x), n_latent values), the
@@ -38,10 +38,9 @@ Session) is shown beside this one in the lecture (notebooks/lecture-5.ipynb, "VA
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -50,8 +49,10 @@ import tensorflow as tf
 import keras
 from keras import layers
 
-from . import arguments, checkpoints, gan, images, training, utils
+from . import arguments, checkpoints, commands, gan, images, latents, training, utils
 from .arguments import check_int, check_positive
+from .callbacks import History
+from .dataset_utils import EpochBatches
 
 MODEL_NAME = "vaegan"
 # The demo's budget (make demo, the benchmark's quality figure): train(data, ckpt, **DEMO), about
@@ -276,15 +277,15 @@ def sample(model: VAEGAN, n: int, *, seed: int | None = None) -> np.ndarray:
     """n new images, uint8 (n, S, S, C), decoded from z ~ N(0, I) drawn from `seed` (None: a
     fresh one); n that would not fit in memory is refused."""
     arguments.check_samples_fit(check_int("n", n, 1), model.config.image_shape)
-    z = gan.latent(n, model.config.n_latent, arguments.seed_or_fresh(seed))
+    z = latents.latent(n, model.config.n_latent, arguments.seed_or_fresh(seed))
     return utils.to_uint8(decode(model, z), (-1, 1))
 
 
 def interpolate(model: VAEGAN, image_a, image_b, n: int = 8, method: str = "slerp") -> np.ndarray:
     """n images (n, S, S, C) in [-1, 1] between two real ones (0-255): their encodings joined
-    by `gan.interpolate`, decoded. The ends are the reconstructions."""
+    by `latents.interpolate`, decoded. The ends are the reconstructions."""
     z = encode(model, np.stack([np.asarray(image_a), np.asarray(image_b)]))
-    return decode(model, gan.interpolate(z[0], z[1], check_int("n", n, 2), method))
+    return decode(model, latents.interpolate(z[0], z[1], check_int("n", n, 2), method))
 
 
 def evaluate(model: VAEGAN, data="faces", n: int = 1000, seed: int = 0) -> dict:
@@ -315,7 +316,7 @@ def evaluate(model: VAEGAN, data="faces", n: int = 1000, seed: int = 0) -> dict:
 def train(data="faces", ckpt_dir="checkpoints/vaegan", *, steps: int | None = None,
           seconds: float | None = None, strategy=None, callbacks=(), progress: bool = True,
           checkpoint_every: int = 500, montage_every: int = 100, n_montage: int = 32,
-          **settings) -> tuple[VAEGAN, training.History]:
+          **settings) -> tuple[VAEGAN, History]:
     """Train (or resume) a VAE-GAN on `data` in `ckpt_dir`; returns (model, history).
 
     data: "faces", "celeb", a folder of images or an array (N, S, S, C) in 0-255 (see
@@ -331,7 +332,7 @@ def train(data="faces", ckpt_dir="checkpoints/vaegan", *, steps: int | None = No
                                     settings.get("image_size"))
     cfg = checkpoints.resume_config(ckpt_dir, MODEL_NAME, "VAE-GAN", VAEGANConfig, settings,
                                     {"channels": source.channels})
-    batches = training.EpochBatches(images.epoch_batches(source, cfg.batch_size,
+    batches = EpochBatches(images.epoch_batches(source, cfg.batch_size,
                                                          cfg.image_size, cfg.seed))
     keras.utils.set_random_seed(cfg.seed)  # the initial weights
     model = VAEGAN(cfg, strategy=strategy)
@@ -358,40 +359,17 @@ def load(ckpt_dir) -> VAEGAN:
 
 # ---------------------------------------------------------------------------- command line
 
-def _parser() -> argparse.ArgumentParser:
-    parser, train_parser, _, _ = arguments.model_parser(
+def main(argv=None) -> int:
+    parser, train_parser, _, _ = commands.model_parser(
         "python -m libs.vaegan", "Train a VAE-GAN, sample from it, evaluate it.", VAEGANConfig,
         {"help": "faces, celeb or a folder of images"},
         sample_help="write generated images", eval_help="reconstruction error and SWD",
         eval_min_n=2)
     train_parser.add_argument("--montage-every", type=arguments.arg_int(1), default=100,
                               help="steps between progress montages (real over reconstructed)")
-    return parser
-
-
-def _train(args) -> None:
-    model, history = train(args.data, args.ckpt, steps=args.steps, seconds=args.seconds,
-                           checkpoint_every=args.checkpoint_every,
-                           montage_every=args.montage_every,
-                           **{name: getattr(args, name) for name in args.settings})
-    print(json.dumps({"step": int(model.step.numpy()), "stop_reason": history.stop_reason,
-                      **{k: history.last(k) for k in ("enc_loss", "dec_loss", "gan_loss")},
-                      "ckpt": str(args.ckpt)}))
-
-
-def _sample(args) -> None:
-    paths = utils.save_samples(sample(load(args.ckpt), args.n, seed=args.seed), args.out)
-    print(f"Wrote {len(paths) - 1} samples and {paths[-1]}")
-
-
-def _evaluate(args) -> None:
-    print(json.dumps(evaluate(load(args.ckpt), args.data, args.n, args.seed)))
-
-
-def main(argv=None) -> int:
-    return arguments.run_command(_parser(), argv,
-                                 {"train": _train, "sample": _sample, "eval": _evaluate})
-
+    return commands.run_command(parser, argv, commands.image_commands(
+        sys.modules[__name__], ("enc_loss", "dec_loss", "gan_loss"),
+        train_flags=("montage_every",)))
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from libs import charrnn, checkpoints, training
-from libs.charrnn import CharRNNConfig, Vocabulary
+from libs import charrnn, checkpoints, sampling, training
+from libs.charrnn import CharRNNConfig
+from libs.text import Vocabulary, split_held_out
 from test_rnn import KERAS_CELLS
 
 TEXT = ("the quick brown fox jumps over the lazy dog. " * 12
@@ -248,10 +249,10 @@ def test_greedy_stateful_sampling_equals_rerunning_the_prefix(trained):
 def test_sampling_any_length_compiles_once_and_continues_the_same_draws(trained):
     model = trained[1]
     short = charrnn.sample(model, 37, prime="the ", n_samples=2, seed=4)
-    traces = model._generate.experimental_get_tracing_count()
+    traces = model.generate_chunk.experimental_get_tracing_count()
     longer = charrnn.sample(model, 300, prime="the ", n_samples=2, seed=4)  # 256 + 44
     charrnn.sample(model, 5, prime="the ", n_samples=2, seed=4)
-    assert model._generate.experimental_get_tracing_count() == traces
+    assert model.generate_chunk.experimental_get_tracing_count() == traces
     assert [s[:41] for s in longer] == short
 
 
@@ -278,7 +279,7 @@ def test_temperatures_too_small_for_float32_sample_greedily(trained, temperature
 def test_many_texts_are_drawn_a_batch_of_streams_at_a_time(trained, monkeypatch):
     model = trained[1]
     two = charrnn.sample(model, 20, prime="the ", n_samples=2, seed=5)
-    monkeypatch.setattr(charrnn, "STREAMS", 2)
+    monkeypatch.setattr(sampling, "STREAMS", 2)
     five = charrnn.sample(model, 20, prime="the ", n_samples=5, seed=5)  # batches of 2, 2, 1
     assert len(five) == 5 and five[:2] == two
     assert five[2:4] != two  # each batch draws from its own seed
@@ -297,7 +298,7 @@ def test_texts_that_cannot_fit_in_memory_are_refused(trained, capsys):
 def test_choose_respects_top_k_and_top_p():
     logits = tf.math.log(tf.constant([[0.5, 0.3, 0.15, 0.05]] * 2000))     # (S, V)
     def draw(top_k=None, top_p=None):
-        ids = charrnn._choose(logits, tf.constant([1, 2], tf.int64), 1.0,
+        ids = sampling.choose(logits, tf.constant([1, 2], tf.int64), 1.0,
                               tf.constant(top_k or 1), tf.constant(top_p or 1.0), False,
                               top_k is not None, top_p is not None)
         return np.bincount(ids.numpy(), minlength=4) / 2000
@@ -310,7 +311,7 @@ def test_choose_respects_top_k_and_top_p():
 def test_choose_draws_like_tf_random_categorical_at_any_temperature():
     logits = tf.constant([[2.0, 1.0, 0.0, -1.0, -30.0]] * 20000)
     for temperature in (0.5, 1.0, 3.0):
-        ids = charrnn._choose(logits, tf.constant([5, 6], tf.int64), temperature, tf.constant(1),
+        ids = sampling.choose(logits, tf.constant([5, 6], tf.int64), temperature, tf.constant(1),
                               tf.constant(1.0), False, False, False)
         ours = np.bincount(ids.numpy(), minlength=5) / 20000
         ref = tf.random.stateless_categorical(logits / temperature, 1, [5, 6])[:, 0]
@@ -496,7 +497,9 @@ def test_training_keeps_the_best_model_on_held_out_text(tmp_path, capsys):
     best = checkpoints.read_best(ckpt)
     assert best["step"] == steps[np.argmin(losses)]
     assert best["value"] == pytest.approx(losses.min())
-    held_out = charrnn._split(TEXT, model.config)[1]
+    config = model.config
+    held_out = split_held_out(TEXT, config.sequence_length, config.batch_size,
+                              config.validation_fraction)[1]
     ours = charrnn.evaluate(model, held_out)["loss_nats"]
     assert best["step"] < 40 and ours < losses[-1]  # the run ended worse than its best
     assert "best char-RNN on held-out data" in capsys.readouterr().out

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from libs import datasets
+from libs import datasets, downloads
 
 
 @pytest.fixture(autouse=True)
@@ -90,7 +90,7 @@ def serve(server, name: str, data: bytes) -> bytes:
 
 def test_data_dir_uses_env_var_and_creates_it(data_home):
     assert not data_home.exists()
-    assert datasets.data_dir() == data_home
+    assert downloads.data_dir() == data_home
     assert data_home.is_dir()
 
 
@@ -99,7 +99,7 @@ def test_data_dir_unusable_names_folder_and_env_var(tmp_path, monkeypatch):
     blocker.write_text("x")
     monkeypatch.setenv("CADL_DATA_DIR", str(blocker / "data"))
     with pytest.raises(PermissionError, match="CADL_DATA_DIR") as err:
-        datasets.data_dir()
+        downloads.data_dir()
     assert str(blocker / "data") in str(err.value)
 
 
@@ -108,7 +108,7 @@ def test_data_dir_defaults_to_repository_data(monkeypatch):
     root = pathlib.Path(datasets.__file__).resolve().parent.parent
     if not ((root / "data").is_dir() and (root / "setup.py").is_file()):
         pytest.skip("not a source checkout")
-    assert datasets.data_dir() == root / "data"
+    assert downloads.data_dir() == root / "data"
 
 
 # ---------------------------------------------------------------- download
@@ -116,11 +116,11 @@ def test_data_dir_defaults_to_repository_data(monkeypatch):
 def test_download_then_served_from_cache(server, tmp_path):
     data = serve(server, "blob.bin", os.urandom(50_000))
     cache = tmp_path / "cache"
-    path = datasets.download(server.url("ok", "blob.bin"), "blob.bin", sha256=sha256(data),
+    path = downloads.download(server.url("ok", "blob.bin"), "blob.bin", sha256=sha256(data),
                              cache_dir=cache)
     assert path == cache / "blob.bin" and path.read_bytes() == data
     assert len(server.requests) == 1
-    again = datasets.download(server.url("ok", "blob.bin"), "blob.bin", sha256=sha256(data),
+    again = downloads.download(server.url("ok", "blob.bin"), "blob.bin", sha256=sha256(data),
                               cache_dir=cache)
     assert again == path and len(server.requests) == 1  # no second request
     assert sorted(os.listdir(cache)) == ["blob.bin"]
@@ -128,10 +128,10 @@ def test_download_then_served_from_cache(server, tmp_path):
 
 def test_download_md5_and_no_hash(server, tmp_path):
     data = serve(server, "a.txt", b"hello world\n" * 100)
-    path = datasets.download(server.url("ok", "a.txt"), "a.txt",
+    path = downloads.download(server.url("ok", "a.txt"), "a.txt",
                              md5=hashlib.md5(data).hexdigest(), cache_dir=tmp_path / "c")
     assert path.read_bytes() == data
-    path = datasets.download(server.url("ok", "a.txt"), "b.txt", cache_dir=tmp_path / "c")
+    path = downloads.download(server.url("ok", "a.txt"), "b.txt", cache_dir=tmp_path / "c")
     assert path.read_bytes() == data
 
 
@@ -140,7 +140,7 @@ def test_download_redownloads_a_corrupt_cached_file(server, tmp_path):
     cache = tmp_path / "cache"
     cache.mkdir()
     (cache / "blob.bin").write_bytes(b"stale")
-    path = datasets.download(server.url("ok", "blob.bin"), "blob.bin", sha256=sha256(data),
+    path = downloads.download(server.url("ok", "blob.bin"), "blob.bin", sha256=sha256(data),
                              cache_dir=cache)
     assert path.read_bytes() == data and len(server.requests) == 1
 
@@ -154,8 +154,8 @@ def test_download_failures_leave_nothing(server, tmp_path, kind, reasons):
     data = serve(server, "blob.bin", os.urandom(200_000))
     cache = tmp_path / "cache"
     url = server.url(kind, "blob.bin")
-    with pytest.raises(datasets.DownloadError) as err:
-        datasets.download(url, "blob.bin", sha256=sha256(data), cache_dir=cache)
+    with pytest.raises(downloads.DownloadError) as err:
+        downloads.download(url, "blob.bin", sha256=sha256(data), cache_dir=cache)
     message = str(err.value)
     assert url in message and any(reason in message for reason in reasons)
     assert str(cache / "blob.bin") in message  # says where to put it by hand
@@ -167,8 +167,8 @@ def test_download_connection_refused(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/x.bin"
-    with pytest.raises(datasets.DownloadError, match="connection refused") as err:
-        datasets.download(url, "x.bin", cache_dir=tmp_path / "cache")
+    with pytest.raises(downloads.DownloadError, match="connection refused") as err:
+        downloads.download(url, "x.bin", cache_dir=tmp_path / "cache")
     assert url in str(err.value)
     assert os.listdir(tmp_path / "cache") == []
 
@@ -176,8 +176,8 @@ def test_download_connection_refused(tmp_path):
 def test_download_wrong_checksum(server, tmp_path):
     serve(server, "blob.bin", b"not what you expected")
     expected = sha256(b"something else")
-    with pytest.raises(datasets.DownloadError) as err:
-        datasets.download(server.url("ok", "blob.bin"), "blob.bin", sha256=expected,
+    with pytest.raises(downloads.DownloadError) as err:
+        downloads.download(server.url("ok", "blob.bin"), "blob.bin", sha256=expected,
                           cache_dir=tmp_path / "cache")
     message = str(err.value)
     assert expected in message and sha256(b"not what you expected") in message
@@ -194,13 +194,13 @@ def test_download_ctrl_c_removes_partial_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(keras.utils, "get_file", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        datasets.download("http://127.0.0.1:9/x", "x.bin", cache_dir=tmp_path / "cache")
+        downloads.download("http://127.0.0.1:9/x", "x.bin", cache_dir=tmp_path / "cache")
     assert os.listdir(tmp_path / "cache") == []
 
 
 def test_download_rejects_paths_as_fname(tmp_path):
     with pytest.raises(ValueError):
-        datasets.download("http://127.0.0.1:9/x", "../x.bin", cache_dir=tmp_path)
+        downloads.download("http://127.0.0.1:9/x", "../x.bin", cache_dir=tmp_path)
 
 
 # ---------------------------------------------------------------- extract
@@ -214,14 +214,14 @@ def _zip(path, entries):
 
 def test_extract_zip_and_tar(tmp_path):
     archive = _zip(tmp_path / "a.zip", {"top/x.txt": "x", "top/sub/y.txt": "y"})
-    out = datasets.extract(archive, tmp_path / "out-zip")
+    out = downloads.extract(archive, tmp_path / "out-zip")
     assert (out / "top" / "sub" / "y.txt").read_text() == "y"
     with tarfile.open(tmp_path / "a.tar.gz", "w:gz") as tf:
         tf.add(out / "top", arcname="top")
-    out = datasets.extract(tmp_path / "a.tar.gz", tmp_path / "out-tar")
+    out = downloads.extract(tmp_path / "a.tar.gz", tmp_path / "out-tar")
     assert (out / "top" / "x.txt").read_text() == "x"
     with pytest.raises(FileExistsError):
-        datasets.extract(archive, tmp_path / "out-zip")
+        downloads.extract(archive, tmp_path / "out-zip")
 
 
 def _tar_with(path, member, data=b""):
@@ -262,7 +262,7 @@ def test_extract_refuses_entries_outside_target(tmp_path, make, bad):
     work.mkdir()
     archive = make(tmp_path)
     with pytest.raises(ValueError) as err:
-        datasets.extract(archive, work / "out")
+        downloads.extract(archive, work / "out")
     assert bad in str(err.value)
     assert os.listdir(work) == []  # nothing extracted, no temporary folder left
     assert not (tmp_path / "evil.txt").exists()
@@ -435,35 +435,19 @@ def test_celeb_attributes_default_to_the_data_directory_and_celeb(data_home):
 
 # ---------------------------------------------------------------- ALICE, MNIST, CIFAR10
 
-def _alice_text():
-    body = "ALICE'S ADVENTURES IN WONDERLAND\n\nAlice was beginning to get very tired.\n" * 3000
-    return ("The Project Gutenberg eBook of Alice's Adventures in Wonderland\r\n"
-            "*** START OF THE PROJECT GUTENBERG EBOOK 11 ***\r\n" + body.replace("\n", "\r\n") +
-            "*** END OF THE PROJECT GUTENBERG EBOOK 11 ***\r\nLicense text\r\n").encode()
-
-
-def test_alice(server, data_home):
-    data = serve(server, "pg11.txt", _alice_text())
-    text = datasets.ALICE(url=server.url("ok", "pg11.txt"), sha256=sha256(data))
-    assert text.startswith("ALICE'S ADVENTURES") and text.endswith("tired.\n")
-    assert "Gutenberg" not in text and "License" not in text and "\r" not in text
-    assert datasets.ALICE(url=server.url("ok", "pg11.txt"), sha256=sha256(data)) == text
-    assert len(server.requests) == 1
-    assert (data_home / "pg11.txt").is_file()
-
-
-def test_alice_default_hash_is_pinned():
-    import inspect
-
-    assert inspect.signature(datasets.ALICE).parameters["sha256"].default == datasets.ALICE_SHA256
-    assert len(datasets.ALICE_SHA256) == 64
-
-
-def test_alice_without_hash_checks_content(server, data_home):
-    serve(server, "pg11.txt", b"Some other book entirely.\n" * 10_000)
-    with pytest.raises(datasets.DownloadError, match="Alice"):
-        datasets.ALICE(url=server.url("ok", "pg11.txt"), sha256=None)
-    assert not (data_home / "pg11.txt").exists()
+def test_alice_is_embedded_checked_and_without_gutenberg_header(monkeypatch, tmp_path):
+    text = datasets.ALICE()
+    assert text.startswith("ALICE'S ADVENTURES IN WONDERLAND") and text.endswith("THE END\n")
+    assert "Gutenberg" not in text and "\r" not in text and 140_000 < len(text) < 150_000
+    damaged = tmp_path / "alice.txt.gz"
+    damaged.write_bytes(datasets.ALICE_FILE.read_bytes()[:-10])
+    monkeypatch.setattr(datasets, "ALICE_FILE", damaged)
+    datasets.ALICE.cache_clear()
+    try:
+        with pytest.raises(OSError, match=r"alice.txt.gz is damaged \(sha256 checksum mismatch"):
+            datasets.ALICE()
+    finally:
+        datasets.ALICE.cache_clear()
 
 
 def test_mnist(server, data_home):
@@ -553,12 +537,7 @@ def test_extracted_folders_get_the_modes_of_a_normal_mkdir(tmp_path):
     archive = _zip(tmp_path / "a.zip", {"top/x.txt": "x"})
     old = os.umask(0o022)
     try:
-        out = datasets.extract(archive, tmp_path / "out")
+        out = downloads.extract(archive, tmp_path / "out")
     finally:
         os.umask(old)
     assert stat.S_IMODE(out.stat().st_mode) == 0o755
-
-
-def test_alice_without_download_needs_a_cached_copy(data_home):
-    with pytest.raises(FileNotFoundError, match="not cached"):
-        datasets.ALICE(download_ok=False)

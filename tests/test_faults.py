@@ -153,13 +153,13 @@ def test_fault_two_trainings_on_one_folder_the_second_is_refused(tmp_path, text)
 
 
 def test_fault_truncated_vocabulary_is_named(tmp_path):
-    from libs import charrnn
+    from libs.text import Vocabulary
 
     path = tmp_path / "vocabulary.json"
-    charrnn.Vocabulary.from_text("some text").save(path)
+    Vocabulary.from_text("some text").save(path)
     path.write_text(path.read_text()[:12])
     with pytest.raises(ValueError, match=r"vocabulary.json is damaged .*restore the file"):
-        charrnn.Vocabulary.load(path)
+        Vocabulary.load(path)
 
 
 DISK_FULL = r"""

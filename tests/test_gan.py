@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from libs import gan, images, utils
+from libs import gan, gif, images, latents, utils
 from libs import layers as fast_layers, training
 
 TINY = dict(image_size=16, channels=1, n_latent=4, n_features=4, batch_size=4)
@@ -220,10 +220,10 @@ def test_ema_follows_the_generator():
 
 def test_sample_shapes_and_errors():
     model = gan.GAN(tiny())
-    out = model.generate(gan.latent(5, 4))
+    out = model.generate(latents.latent(5, 4))
     assert out.shape == (5, 16, 16, 1) and out.dtype == np.float32 and np.abs(out).max() <= 1
     with pytest.raises(ValueError, match="no EMA"):
-        model.generate(gan.latent(2, 4), ema=True)
+        model.generate(latents.latent(2, 4), ema=True)
     with pytest.raises(ValueError, match=r"\(N, 4\)"):
         model.generate(np.zeros((2, 3)))
     drawn = gan.sample(model, 3, seed=5)
@@ -235,14 +235,14 @@ def test_sample_shapes_and_errors():
 # ---------------------------------------------------------------------------- latent tools
 
 def test_latent_is_seeded():
-    np.testing.assert_array_equal(gan.latent(3, 5, seed=1), gan.latent(3, 5, seed=1))
-    assert not np.array_equal(gan.latent(3, 5, seed=1), gan.latent(3, 5, seed=2))
+    np.testing.assert_array_equal(latents.latent(3, 5, seed=1), latents.latent(3, 5, seed=1))
+    assert not np.array_equal(latents.latent(3, 5, seed=1), latents.latent(3, 5, seed=2))
 
 
 @pytest.mark.parametrize("method", ["slerp", "lerp"])
 def test_interpolate_ends_and_shape(method):
-    z0, z1 = gan.latent(2, 6)
-    path = gan.interpolate(z0, z1, 5, method)
+    z0, z1 = latents.latent(2, 6)
+    path = latents.interpolate(z0, z1, 5, method)
     assert path.shape == (5, 6) and path.dtype == np.float32
     np.testing.assert_allclose(path[0], z0, atol=1e-5)
     np.testing.assert_allclose(path[-1], z1, atol=1e-5)
@@ -250,21 +250,21 @@ def test_interpolate_ends_and_shape(method):
         norms = np.linalg.norm(path, axis=1)
         assert norms.min() > 0.9 * min(np.linalg.norm(z0), np.linalg.norm(z1))
     with pytest.raises(ValueError, match="slerp"):
-        gan.interpolate(z0, z1, 5, "cubic")
+        latents.interpolate(z0, z1, 5, "cubic")
 
 
 def test_latent_path_manifold_and_arithmetic():
-    zs = gan.latent(3, 4)
-    path = gan.latent_path(zs, 4)
+    zs = latents.latent(3, 4)
+    path = latents.latent_path(zs, 4)
     assert path.shape == (12, 4)
     np.testing.assert_allclose(path[::4], zs, atol=1e-5)
-    assert gan.latent_path(zs, 4, loop=False).shape == (9, 4)
-    grid = gan.manifold(gan.latent(4, 4), 3)
+    assert latents.latent_path(zs, 4, loop=False).shape == (9, 4)
+    grid = latents.manifold(latents.latent(4, 4), 3)
     assert grid.shape == (9, 4)
-    a, b = gan.latent(5, 4, 1), gan.latent(5, 4, 2)
-    vector = gan.attribute_vector(a, b)
+    a, b = latents.latent(5, 4, 1), latents.latent(5, 4, 2)
+    vector = latents.attribute_vector(a, b)
     np.testing.assert_allclose(vector, a.mean(0) - b.mean(0), atol=1e-6)
-    steps = gan.add_attribute(zs[0], vector, [0.0, 1.0])
+    steps = latents.add_attribute(zs[0], vector, [0.0, 1.0])
     np.testing.assert_allclose(steps[1] - steps[0], vector, atol=1e-6)
 
 
@@ -289,18 +289,18 @@ def test_real_images_among_chosen_indices():
 
 def test_pictures(tmp_path):
     model = gan.GAN(tiny())
-    m = gan.montage_of(model, gan.latent(4, 4), tmp_path / "m.png")
+    m = gan.montage_of(model, latents.latent(4, 4), tmp_path / "m.png")
     assert m.shape == (2 * 16 + 3, 2 * 16 + 3) and (tmp_path / "m.png").is_file()
-    frames = gan.interpolation_gif(model, gan.latent(3, 4), tmp_path / "walk.gif", 2, scale=1)
+    frames = gan.interpolation_gif(model, latents.latent(3, 4), tmp_path / "walk.gif", 2, scale=1)
     assert frames.shape == (6, 16, 16) and iio.improps(tmp_path / "walk.gif", index=None).shape[0] >= 2
-    grid = gan.interpolation_gif(model, gan.latent(2, 4).reshape(2, 1, 4).repeat(4, 1),
+    grid = gan.interpolation_gif(model, latents.latent(2, 4).reshape(2, 1, 4).repeat(4, 1),
                                  tmp_path / "grid.gif", 2, scale=1)
     assert grid.shape == (4, 35, 35)
     for i in (0, 10):  # different frames (Pillow merges identical ones)
-        gan.montage_of(model, gan.latent(4, 4, seed=i), tmp_path / "progress" / f"step_{i:06d}.png")
-    out = gan.progress_gif(tmp_path / "progress")
+        gan.montage_of(model, latents.latent(4, 4, seed=i), tmp_path / "progress" / f"step_{i:06d}.png")
+    out = gif.progress_gif(tmp_path / "progress")
     assert out == tmp_path / "progress.gif" and iio.improps(out, index=None).shape[0] == 2
-    paths = utils.save_samples(model.generate(gan.latent(3, 4)), tmp_path / "samples", (-1, 1))
+    paths = utils.save_samples(model.generate(latents.latent(3, 4)), tmp_path / "samples", (-1, 1))
     assert [p.name for p in paths] == ["sample_0000.png", "sample_0001.png", "sample_0002.png",
                                        "montage.png"]
     assert iio.imread(paths[0]).shape == (16, 16)
@@ -339,7 +339,7 @@ def test_train_writes_checkpoint_progress_and_history(tmp_path):
     assert saved["config"]["channels"] == 1  # taken from the data
     loaded = gan.load(tmp_path / "ck")
     assert int(loaded.step.numpy()) == 4 and loaded.config == model.config
-    z = gan.latent(3, 4)
+    z = latents.latent(3, 4)
     np.testing.assert_allclose(loaded.generate(z), model.generate(z), atol=1e-6)
 
 

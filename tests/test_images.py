@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-from libs import images, training
+from libs import dataset_utils, images
 
 
 def test_data_knows_no_model():
@@ -24,7 +24,7 @@ def test_array_epochs_shuffle_by_seed_and_epoch_and_skip():
     assert first == [b.numpy().ravel().tolist() for b in make_epoch(0)]
     assert first != [b.numpy().ravel().tolist() for b in make_epoch(1)]
     assert [b.numpy().ravel().tolist() for b in make_epoch(0, skip=1)] == first[1:]
-    assert training.epoch_seed(3, 0) != training.epoch_seed(3, 1)
+    assert dataset_utils.epoch_seed(3, 0) != dataset_utils.epoch_seed(3, 1)
     with pytest.raises(ValueError, match="only 10 images for batches of 11"):
         images.array_epochs(pictures, 11, seed=0)
 
@@ -34,3 +34,17 @@ def test_epoch_batches_of_embedded_faces_are_0_255_floats():
     batch = next(iter(images.epoch_batches(source, 8, 16, seed=0)(0)))
     assert batch.shape == (8, 16, 16, 1) and batch.dtype.name == "float32"
     assert 0 <= float(np.min(batch)) and float(np.max(batch)) <= 255
+
+
+def test_image_array_is_the_one_check_of_image_arrays():
+    x = images.image_array(np.linspace(0, 1, 2 * 8 * 8).reshape(2, 8, 8))
+    assert x.shape == (2, 8, 8, 1) and x.dtype == np.uint8 and x.max() == 255
+    assert images.image_array(np.full((1, 4, 4, 3), 7, np.int64), 4).dtype == np.uint8
+    for bad, rule in [(np.zeros((2, 8, 6)), r"square images"),
+                      (np.zeros((2, 8, 8, 2)), r"1 or 3"),
+                      (np.full((1, 4, 4), 255.0), r"float images must be in \[0, 1\]"),
+                      (np.full((1, 4, 4), 300), r"uint8 0-255 or floats")]:
+        with pytest.raises(ValueError, match=rule):
+            images.image_array(bad)
+    with pytest.raises(ValueError, match=r"\(N, 16, 16\)"):  # the GAN's size, named
+        images.image_source(np.zeros((2, 8, 8, 1), np.uint8), 16)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from libs import checkpoints, training
+from libs import callbacks, checkpoints, dataset_utils, training
 
 X = np.random.default_rng(0).normal(size=(24, 3)).astype(np.float32)
 Y = (X @ np.array([[1.0], [-2.0], [0.5]], np.float32)).astype(np.float32)
@@ -22,7 +22,7 @@ def make(seed=0, dropout=False):
     optimizer = keras.optimizers.Adam(0.05)
     optimizer.build(model.trainable_variables)
     rng = tf.random.Generator.from_seed(seed)
-    data = training.EpochBatches(lambda epoch: tf.data.Dataset.from_tensor_slices((X, Y))
+    data = dataset_utils.EpochBatches(lambda epoch: tf.data.Dataset.from_tensor_slices((X, Y))
                                  .shuffle(24, seed=1000 + epoch).batch(8))
 
     @tf.function
@@ -124,7 +124,7 @@ def test_non_finite_loss_before_any_checkpoint_writes_nothing(tmp_path):
 
 
 def test_ctrl_c_saves_returns_and_resumes_exactly(tmp_path):
-    class Interrupt(training.Callback):
+    class Interrupt(callbacks.Callback):
         def on_step_end(self, loop, metrics):
             if loop.step == 3:
                 os.kill(os.getpid(), signal.SIGINT)
@@ -146,7 +146,7 @@ def test_callbacks_every_and_log(tmp_path):
         loop.log(val=float(loop.step) * 2)
 
     _, history, _ = fit(tmp_path / "run", steps=7,
-                        callbacks=[training.every(3, evaluate, at_end=True)])
+                        callbacks=[callbacks.every(3, evaluate, at_end=True)])
     assert seen == [3, 6, 7]
     assert history["val"][0].tolist() == [3, 6, 7] and history["val"][1].tolist() == [6, 12, 14]
     assert history.last("val") == 14.0 and "val" in history
@@ -203,7 +203,7 @@ def test_bad_arguments(tmp_path):
         with pytest.raises(ValueError, match=message):
             fit(tmp_path / "run", **kwargs)
     with pytest.raises(ValueError, match="n must be"):
-        training.every(0, print)
+        callbacks.every(0, print)
 
 
 def test_finite_data_stops_training(tmp_path):
@@ -215,17 +215,17 @@ def test_finite_data_stops_training(tmp_path):
 
 
 def test_epoch_batches_resume_from_its_position():
-    data = training.EpochBatches(lambda epoch: [(epoch, i) for i in range(3)])
+    data = dataset_utils.EpochBatches(lambda epoch: [(epoch, i) for i in range(3)])
     it = iter(data)
     first = [next(it) for _ in range(4)]
     assert first == [(0, 0), (0, 1), (0, 2), (1, 0)]
-    again = training.EpochBatches(data.make_epoch)
+    again = dataset_utils.EpochBatches(data.make_epoch)
     again.epoch.assign(data.epoch)
     again.batch.assign(data.batch)
     it = iter(again)
     assert [next(it) for _ in range(3)] == [(1, 1), (1, 2), (2, 0)]
     with pytest.raises(ValueError, match="no batches"):
-        next(iter(training.EpochBatches(lambda epoch: [])))
+        next(iter(dataset_utils.EpochBatches(lambda epoch: [])))
 
 
 def test_epoch_batches_lets_make_epoch_skip_unread_batches():
@@ -235,7 +235,7 @@ def test_epoch_batches_lets_make_epoch_skip_unread_batches():
         asked.append((epoch, skip))
         return [(epoch, i) for i in range(skip, 3)]
 
-    data = training.EpochBatches(make_epoch)
+    data = dataset_utils.EpochBatches(make_epoch)
     data.epoch.assign(1)
     data.batch.assign(2)
     it = iter(data)
@@ -262,7 +262,7 @@ def test_mirrored_strategy_on_two_cpus_matches_one_device(tmp_path, on_two_cpus)
     on_two_cpus("""
         import numpy as np
         import keras
-        from libs import training
+        from libs import dataset_utils, training
         X = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
         Y = X @ np.array([[1.0], [-2.0], [0.5]], np.float32)
 
@@ -282,7 +282,7 @@ def test_mirrored_strategy_on_two_cpus_matches_one_device(tmp_path, on_two_cpus)
                 opt.apply_gradients(zip(grads, model.trainable_variables))
                 return {"loss": loss}
 
-            data = training.EpochBatches(
+            data = dataset_utils.EpochBatches(
                 lambda e: tf.data.Dataset.from_tensor_slices((X, Y)).batch(8))
             training.fit(step, data, folder, {"model": model, "optimizer": opt, "data": data},
                          model_name="toy", config={}, steps=5, progress=False,
@@ -331,7 +331,7 @@ def test_a_non_finite_checkpoint_is_skipped_when_loading_and_resuming(tmp_path):
 
 
 def test_a_failing_callback_does_not_cost_the_trained_steps(tmp_path):
-    class Broken(training.Callback):
+    class Broken(callbacks.Callback):
         def on_step_end(self, loop, metrics):
             if loop.step == 5:
                 raise PermissionError("cannot write the progress GIF")
@@ -344,7 +344,7 @@ def test_a_failing_callback_does_not_cost_the_trained_steps(tmp_path):
 def test_checkpoint_seconds_saves_on_wall_time(tmp_path):
     saved = []
 
-    class Saves(training.Callback):
+    class Saves(callbacks.Callback):
         def on_step_end(self, loop, metrics):
             saved.append(loop.saved_step)
 
@@ -358,7 +358,7 @@ def test_checkpoint_seconds_saves_on_wall_time(tmp_path):
 def test_second_ctrl_c_skips_the_final_pictures_but_saves(tmp_path):
     pictures = []
 
-    class SlowPictures(training.Callback):
+    class SlowPictures(callbacks.Callback):
         def on_step_end(self, loop, metrics):
             if loop.step == 3:
                 os.kill(os.getpid(), signal.SIGINT)
@@ -376,7 +376,7 @@ def test_second_ctrl_c_during_a_save_waits_for_it(tmp_path):
     model, step, data, objects = make()
     loops = []
 
-    class Interrupt(training.Callback):
+    class Interrupt(callbacks.Callback):
         def on_train_begin(self, loop):
             loops.append(loop)
             save = loop.manager.save

@@ -10,7 +10,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from libs import arguments, files, utils
+from libs import arguments, commands, files, utils
 
 
 @pytest.fixture(autouse=True)
@@ -363,10 +363,10 @@ def test_run_command_turns_library_errors_into_status_1(capsys):
     def bug(args):
         raise KeyError("a bug is not the user's input: it shows its traceback")
 
-    assert arguments.run_command(parser, ["train"], {"train": lambda args: print("done")}) == 0
+    assert commands.run_command(parser, ["train"], {"train": lambda args: print("done")}) == 0
     assert capsys.readouterr().out == "done\n"
-    assert arguments.run_command(parser, ["train"], {"train": bad}) == 1
+    assert commands.run_command(parser, ["train"], {"train": bad}) == 1
     assert capsys.readouterr().err == ("python -m libs.x train: error: n must be an integer >= 1, "
                                        "got 0\n")
     with pytest.raises(KeyError):
-        arguments.run_command(parser, ["train"], {"train": bug})
+        commands.run_command(parser, ["train"], {"train": bug})

@@ -157,7 +157,7 @@ def test_resume_refuses_contradicting_settings_and_other_models(tmp_path):
     ("faces", dict(channels=3), ValueError, "channels=3 but the data have channels=1"),
     ("faces", dict(colour=True), TypeError, "unknown VAE-GAN settings"),
     ("no/such/folder", {}, FileNotFoundError, "not 'faces', 'celeb' or an existing folder"),
-    (np.zeros((10, 32, 32, 1)), {}, ValueError, r"must be \(N, 16, 16, 1 or 3\)"),
+    (np.zeros((10, 32, 32, 1)), {}, ValueError, r"must be \(N, 16, 16\) or \(N, 16, 16, 1 or 3\)"),
 ])
 def test_bad_training_input(tmp_path, data, settings, error, message):
     with pytest.raises(error, match=message):
