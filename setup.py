@@ -7,7 +7,8 @@ setup(
     description=("Companion library for Session 5 of Creative Applications of Deep "
                  "Learning with TensorFlow, on TensorFlow 2 and Keras 3"),
     packages=find_packages(include=["libs", "libs.*"]),
-    package_data={"libs": ["data/*.gz"]},  # Alice in Wonderland, embedded
+    # Alice in Wonderland and the pretrained models, embedded
+    package_data={"libs": ["data/*.gz", "pretrained/*.json", "pretrained/*/*"]},
     python_requires=">=3.10",
     install_requires=[
         "tensorflow>=2.16",

@@ -311,6 +311,15 @@ def training_lock(ckpt_dir: Path):
         os.close(fd)
 
 
+def weights(trackables: Mapping[str, Any]) -> dict:
+    """What of a model's `trackables()` using the model needs: its networks and `step`, less its
+    optimizers (named `optimizer` or `*_optimizer`), random generators (`rng`) and data
+    position (`data`), which only resuming training restores. A folder holding these alone (a
+    pretrained model, `libs.pretrained`) loads like any other."""
+    return {name: value for name, value in trackables.items()
+            if name not in ("rng", "data") and not name.endswith("optimizer")}
+
+
 def restore(ckpt_dir, what: str, *, best: bool | None = False, **objects) -> str:
     """Restore `objects` (name -> trackable, named as `fit` saved them) from the newest intact
     checkpoint in `ckpt_dir`, to use a trained model; what was saved besides them (optimizer

@@ -428,11 +428,11 @@ def train(data="digits", ckpt_dir="checkpoints/draw", *, steps: int | None = Non
 # ---------------------------------------------------------------------------- using a model
 
 def load(ckpt_dir) -> DRAW:
-    """The DRAW model of the latest checkpoint in `ckpt_dir`, rebuilt from its config.json
-    (weights, optimizer state, noise generator and step)."""
+    """The DRAW model of the latest checkpoint in `ckpt_dir`, rebuilt from its config.json:
+    its weights and step (`checkpoints.weights`; `train` resumes the rest)."""
     ckpt_dir = Path(ckpt_dir)
     model = DRAW(checkpoints.load_config(ckpt_dir, MODEL_NAME, "DRAW model", DRAWConfig))
-    checkpoints.restore(ckpt_dir, "DRAW model", **model.trackables())
+    checkpoints.restore(ckpt_dir, "DRAW model", **checkpoints.weights(model.trackables()))
     return model
 
 

@@ -184,3 +184,20 @@ def real_images(source: ImageSource, image_size: int, n: int, seed: int = 0,
     batches = _file_batches(source, [source.files[i] for i in pick], 256, image_size,
                             source.channels, shuffle=False)
     return utils.to_uint8(np.concatenate([b.numpy() for b in batches]), (0, 255))
+
+
+# Labels the pictures carry themselves, for attribute vectors where a dataset has none.
+DERIVED_ATTRIBUTES = ("Bright", "High_Contrast", "Lit_From_Left")
+
+
+def derived_attributes(pictures) -> tuple[list[str], np.ndarray]:
+    """(names, labels): DERIVED_ATTRIBUTES computed from uint8 images (N, S, S, C), labels a
+    boolean (N, 3) array as `datasets.CELEB_ATTRIBUTES` gives CelebA's. Each is true for the
+    images above the median of: mean brightness ("Bright"), the standard deviation of the
+    pixels ("High_Contrast"), the left half's brightness minus the right half's
+    ("Lit_From_Left"). So half of the images have each, whatever the data."""
+    x = image_array(pictures).astype(np.float64).mean(axis=-1)   # (N, S, S) gray
+    half = x.shape[2] // 2
+    scores = np.stack([x.mean(axis=(1, 2)), x.std(axis=(1, 2)),
+                       x[:, :, :half].mean(axis=(1, 2)) - x[:, :, -half:].mean(axis=(1, 2))], 1)
+    return list(DERIVED_ATTRIBUTES), scores > np.median(scores, axis=0)

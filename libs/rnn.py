@@ -182,9 +182,12 @@ def gradient_through_time(cell: str = "rnn", n_steps: int = 100, n_cells: int = 
     Entry k is the mean over the batch of ||d sum(h_T) / d x_{T-k}||, for a freshly initialised
     layer whose recurrent kernel is multiplied by `recurrent_scale`, fed small random inputs.
     For the basic RNN the norm falls (vanishes) or grows (explodes) geometrically with k,
-    depending on the scale. The gated cells cannot explode: their memory path is multiplied by
-    a gate in (0, 1). Freshly initialised they still forget (the LSTM's forget gate starts near
-    sigmoid(1) = 0.73); training learns to hold the gates open where memory pays.
+    depending on the scale. The gated cells' memory path is multiplied by a gate in (0, 1), so at
+    the scale of a fresh initialisation their gradient carries much further; they can still
+    explode with large recurrent weights (an LSTM's cell state is unbounded), which is why
+    language models clip gradients. Freshly initialised they still forget (the LSTM's forget
+    gate starts near sigmoid(1) = 0.73); training learns to hold the gates open where memory
+    pays.
     """
     keras.utils.set_random_seed(seed)
     layer = Recurrent(cell, n_cells, input_dim=n_cells)

@@ -33,8 +33,10 @@ a blur. Dis_l is trained to tell real images from decoded ones, so its features 
 makes images look real (edges, texture, parts) and are tolerant to small shifts; an error there
 penalises a blur that L2 would accept, and reconstructions come out sharper.
 
-The TensorFlow 1 form of the original course (variable scopes, three `minimize` ops, a
-Session) is shown beside this one in the lecture (notebooks/lecture-5.ipynb, "VAE-GAN").
+The original course built it in its homework (part 1) in TensorFlow 1: variable scopes of
+`utils.conv2d` layers, variables picked by name prefix, three `minimize` ops, updates gated by an
+equilibrium margin of 0.4, gamma 0.75. The lecture (notebooks/lecture-5.ipynb, "VAE-GAN") shows
+it beside this form and says where this one differs.
 """
 from __future__ import annotations
 
@@ -353,7 +355,7 @@ def load(ckpt_dir) -> VAEGAN:
     """The VAE-GAN of the latest checkpoint in `ckpt_dir`, rebuilt from its config.json."""
     ckpt_dir = Path(ckpt_dir)
     model = VAEGAN(checkpoints.load_config(ckpt_dir, MODEL_NAME, "VAE-GAN", VAEGANConfig))
-    checkpoints.restore(ckpt_dir, "VAE-GAN", **model.trackables())
+    checkpoints.restore(ckpt_dir, "VAE-GAN", **checkpoints.weights(model.trackables()))
     return model
 
 

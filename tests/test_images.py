@@ -48,3 +48,14 @@ def test_image_array_is_the_one_check_of_image_arrays():
             images.image_array(bad)
     with pytest.raises(ValueError, match=r"\(N, 16, 16\)"):  # the GAN's size, named
         images.image_source(np.zeros((2, 8, 8, 1), np.uint8), 16)
+
+
+def test_derived_attributes_split_the_images_by_what_they_show():
+    x = np.zeros((4, 8, 8, 1), np.uint8)
+    x[0], x[1] = 200, 10                      # bright, dark
+    x[2, :, :4], x[3, :, 4:] = 250, 240       # lit from the left, lit from the right
+    names, labels = images.derived_attributes(x)
+    assert names == ["Bright", "High_Contrast", "Lit_From_Left"] and labels.dtype == bool
+    assert labels[:, 0].tolist() == [True, False, True, False]   # means 200, 10, 125, 120
+    assert labels[:, 1].tolist() == [False, False, True, True]   # the half-lit ones vary
+    assert labels[:, 2].tolist() == [False, False, True, False]

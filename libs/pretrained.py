@@ -1,0 +1,202 @@
+"""Pretrained models, shipped with the library: what the original course downloaded before its
+homework (a character model, a face model) and what its lecture trained for minutes, ready in
+seconds.
+
+    model = pretrained.load("charrnn")     # a char-RNN on Alice in Wonderland
+    pretrained.load("gan"), pretrained.load("vaegan"), pretrained.load("draw")
+    pretrained.info("gan")                 # the command that made it, its evaluation, versions
+
+Each model is a folder under `libs/pretrained/` that its module's `load()` reads like any
+checkpoint folder: config.json, the weights and step alone (`checkpoints.weights`, no optimizer
+state, so they stay small) and, for the char-RNN, its vocabulary. `manifest.json` records for
+each the exact command that trained it, its evaluation figures, the versions it was made with
+and the sha256 of every file, checked before loading.
+
+They are made by `python -m libs.pretrained make NAME` (all of them: `make all`), which runs the
+recorded command in a scratch folder, evaluates the result, exports the weights and writes the
+manifest entry. The tests reload each and reproduce its evaluation.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib
+import json
+import platform
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from libs import checkpoints
+from libs.files import write_bytes_atomic
+
+PRETRAINED_DIR = Path(__file__).with_name("pretrained")
+MANIFEST = PRETRAINED_DIR / "manifest.json"
+
+# name -> (model module, the command that trains it, the evaluation that scores it). The
+# commands are the models' own command lines; {ckpt} is a scratch folder. Sizes are chosen so
+# that all four weigh under 10 MB: 16 first-layer feature maps for the face models (4.6 and
+# 5.3 MB at 32), 128 units for DRAW (3.3 MB at 256).
+RECIPES = {
+    "charrnn": ("charrnn",
+                "python -m libs.charrnn train --corpus alice --ckpt {ckpt} --seconds 900 "
+                "--eval-every 100 --dropout 0.3 --patience 4",
+                "charrnn.evaluate(model, held-out 10% of datasets.ALICE())"),
+    "gan": ("gan",
+            "python -m libs.gan train --data faces --ckpt {ckpt} --image-size 32 "
+            "--n-features 16 --ema 0.99 --steps 1200",
+            "gan.evaluate(model, 'faces', n=200, seed=0)"),
+    "vaegan": ("vaegan",
+               "python -m libs.vaegan train --data faces --ckpt {ckpt} --n-features 16 "
+               "--steps 600",
+               "vaegan.evaluate(model, 'faces', n=200, seed=0)"),
+    "draw": ("draw",
+             "python -m libs.draw train --data digits --ckpt {ckpt} --enc-size 128 "
+             "--dec-size 128 --steps 1500",
+             "draw.evaluate(model, 'digits', n=500, seed=0)"),
+}
+
+
+def names() -> list[str]:
+    """The pretrained models the manifest lists."""
+    return sorted(_manifest())
+
+
+def info(name: str) -> dict:
+    """The manifest entry of `name`: command, evaluation, versions, files and their sha256."""
+    manifest = _manifest()
+    if name not in manifest:
+        raise ValueError(f"no pretrained model {name!r}; there are: {', '.join(sorted(manifest))}"
+                         if manifest else f"no pretrained model {name!r}: {MANIFEST} lists none")
+    return manifest[name]
+
+
+def path(name: str) -> Path:
+    """The folder of the pretrained model `name`, after checking every file's sha256."""
+    entry, folder = info(name), PRETRAINED_DIR / name
+    for file, expected in entry["files"].items():
+        got = _sha256(folder / file) if (folder / file).is_file() else "a missing file"
+        if got != expected:
+            raise OSError(f"the pretrained {name} is damaged: {folder / file} has {got}, the "
+                          f"manifest {expected}; reinstall the package or restore the folder")
+    return folder
+
+
+def load(name: str):
+    """The pretrained model `name` ("charrnn", "gan", "vaegan" or "draw"), from its module's
+    `load()`, checked against the manifest first."""
+    folder = path(name)
+    return _module(info(name)["model"]).load(folder)
+
+
+def evaluate(name: str, model) -> dict:
+    """The evaluation recorded for `name` (RECIPES), run on `model`."""
+    from libs import datasets
+
+    kind = RECIPES[name][0]
+    module = _module(kind)
+    if kind == "charrnn":
+        text = datasets.ALICE()
+        held_out = text[len(text) - int(len(text) * model.config.validation_fraction):]
+        return module.evaluate(model, held_out)
+    if kind == "draw":
+        return module.evaluate(model, "digits", n=500, seed=0)
+    return module.evaluate(model, "faces", n=200, seed=0)
+
+
+def make(name: str, work: Path | None = None) -> dict:
+    """Train `name` with its recorded command, evaluate it, export its weights to
+    libs/pretrained/NAME/ and record it in the manifest; returns the manifest entry."""
+    import tensorflow as tf
+
+    kind, command, how = RECIPES[name]
+    module = _module(kind)
+    with tempfile.TemporaryDirectory() as scratch:
+        ckpt = Path(work or scratch) / name
+        argv = shlex.split(command.format(ckpt=ckpt))[3:]  # after "python -m libs.MODEL"
+        start = time.perf_counter()
+        if module.main(argv) != 0:
+            raise RuntimeError(f"{command} failed")
+        seconds = time.perf_counter() - start
+        model = module.load(ckpt)
+        figures = evaluate(name, model)
+        out = PRETRAINED_DIR / name
+        tmp = PRETRAINED_DIR / f".{name}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        for file in (checkpoints.CONFIG_FILE, getattr(module, "VOCABULARY_FILE", None)):
+            if file and (ckpt / file).is_file():
+                shutil.copy(ckpt / file, tmp / file)
+        step = int(model.step.numpy())
+        checkpoint = tf.train.Checkpoint(**checkpoints.weights(model.trackables()))
+        checkpoint.save_counter.assign(step - 1)  # save() numbers it ckpt-STEP, as fit does
+        checkpoint.save(str(tmp / "ckpt"))
+        if out.exists():
+            shutil.rmtree(out)  # a model this function exported earlier
+        tmp.rename(out)
+    entry = {"model": kind, "command": command.format(ckpt=f"checkpoints/{name}"),
+             "evaluation": how, "figures": figures, "step": step,
+             "training_seconds": round(seconds), "library": _version(),
+             "tensorflow": tf.__version__, "python": platform.python_version(),
+             "machine": _cpu(),
+             "files": {p.name: _sha256(p) for p in sorted(out.iterdir()) if p.is_file()}}
+    manifest = _manifest()
+    manifest[name] = entry
+    write_bytes_atomic(MANIFEST, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
+    return entry
+
+
+def _manifest() -> dict:
+    return json.loads(MANIFEST.read_text()) if MANIFEST.is_file() else {}
+
+
+def _module(kind: str):
+    return importlib.import_module(f"libs.{kind}")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cadl-session5")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        return "source"
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m libs.pretrained", allow_abbrev=False,
+                                     description="List or remake the pretrained models.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="the models, their commands and figures")
+    make_parser = commands.add_parser("make", help="train, evaluate and export a model")
+    make_parser.add_argument("name", choices=(*RECIPES, "all"))
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        for name in names():
+            entry = info(name)
+            print(f"{name}: {entry['command']}\n  {entry['evaluation']}: {entry['figures']}")
+        return 0
+    for name in RECIPES if args.name == "all" else [args.name]:
+        print(json.dumps({name: make(name)["figures"]}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""The homework's self-checks pass the library's own answers and catch the typical mistakes,
+each with its own message."""
+import keras
+import pytest
+import tensorflow as tf
+
+from libs import checks, gan
+
+CONFIG = gan.GANConfig(image_size=16, channels=1, n_features=4, n_latent=8)
+
+
+def fails(match):
+    return pytest.raises(checks.CheckFailed, match=match)
+
+
+def test_discriminator_check():
+    checks.discriminator(gan.discriminator(CONFIG), 16, 1)
+    keras.utils.set_random_seed(0)
+    with_sigmoid = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Flatten(),
+                                     keras.layers.Dense(1, activation="sigmoid")])
+    with fails("seems to end with a sigmoid"):
+        checks.discriminator(with_sigmoid, 16, 1)
+    no_flatten = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Dense(1)])
+    with fails(r"one logit per image, shape \(4, 1\).*gave \(4, 16, 16, 1\)"):
+        checks.discriminator(no_flatten, 16, 1)
+    with fails("should be a keras.Model"):
+        checks.discriminator(lambda x: x, 16, 1)
+
+
+def test_generator_check():
+    checks.generator(gan.generator(CONFIG), 8, 16, 1)
+    keras.utils.set_random_seed(0)
+    no_tanh = keras.Sequential([keras.Input((8,)), keras.layers.Dense(256),
+                                keras.layers.Rescaling(50.0), keras.layers.Reshape((16, 16, 1))])
+    with fails(r"should lie in \[-1, 1\].*tanh"):
+        checks.generator(no_tanh, 8, 16, 1)
+    small = keras.Sequential([keras.Input((8,)), keras.layers.Dense(64, activation="tanh"),
+                              keras.layers.Reshape((8, 8, 1))])
+    with fails(r"images of shape \(4, 16, 16, 1\); it gave \(4, 8, 8, 1\)"):
+        checks.generator(small, 8, 16, 1)
+
+
+def test_loss_checks():
+    checks.discriminator_loss(gan.discriminator_loss)
+    checks.generator_loss(gan.generator_loss)
+    bce = keras.losses.BinaryCrossentropy(from_logits=True)
+    checks.discriminator_loss(lambda r, f: (bce(tf.ones_like(r), r), bce(tf.zeros_like(f), f)))
+    with fails("wrong sign"):
+        checks.discriminator_loss(lambda r, f: [-v for v in gan.discriminator_loss(r, f)])
+    twice = keras.losses.BinaryCrossentropy(from_logits=True)
+    with fails("applies the sigmoid twice"):
+        checks.discriminator_loss(lambda r, f: (twice(tf.ones_like(r), tf.sigmoid(r)),
+                                                twice(tf.zeros_like(f), tf.sigmoid(f))))
+    with fails("loss on real images is .* against ones"):
+        checks.discriminator_loss(lambda r, f: (bce(tf.zeros_like(r), r), bce(tf.zeros_like(f), f)))
+    with fails("saturating loss"):
+        checks.generator_loss(lambda f: -bce(tf.zeros_like(f), f))
+    with fails("raised ZeroDivisionError"):
+        checks.generator_loss(lambda f: 1 / 0)
+
+
+def test_variables_and_optimizers_check():
+    D, G = gan.discriminator(CONFIG), gan.generator(CONFIG)
+    d_opt, g_opt = keras.optimizers.Adam(2e-4), keras.optimizers.Adam(2e-4)
+    checks.variables_and_optimizers(D, G, D.trainable_variables, G.trainable_variables, d_opt, g_opt)
+    with fails("holds variables of the other network"):
+        checks.variables_and_optimizers(D, G, G.trainable_variables, G.trainable_variables,
+                                        d_opt, g_opt)
+    with fails("should be all .* trainable variables"):
+        checks.variables_and_optimizers(D, G, D.trainable_variables[:1], G.trainable_variables,
+                                        d_opt, g_opt)
+    with fails("share one optimizer"):
+        checks.variables_and_optimizers(D, G, D.trainable_variables, G.trainable_variables,
+                                        d_opt, d_opt)
+
+
+def _char_model(vocab, bidirectional=False, sequences=True):
+    rnn = keras.layers.GRU(8, return_sequences=sequences)
+    return keras.Sequential([keras.Input((None,), dtype="int32"), keras.layers.Embedding(vocab, 8),
+                             keras.layers.Bidirectional(rnn) if bidirectional else rnn,
+                             keras.layers.Dense(vocab)])
+
+
+def test_charrnn_checks():
+    keras.utils.set_random_seed(0)
+    model = _char_model(11)
+    checks.charrnn_model(model, 11)
+    with fails("looks ahead"):
+        checks.charrnn_model(_char_model(11, bidirectional=True), 11)
+    with fails(r"return_sequences=True"):
+        checks.charrnn_model(_char_model(11, sequences=False), 11)
+
+    checks.clipping(lambda grads: [tf.clip_by_value(g, -5, 5) for g in grads])
+    checks.clipping(lambda grads: tf.clip_by_global_norm(grads, 5.0)[0])
+    with fails("came back unchanged"):
+        checks.clipping(lambda grads: grads)
+
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    opt = keras.optimizers.Adam(1e-2)
+
+    def step(x, y, apply=True):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        if apply:
+            opt.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    checks.train_step(step, 11)
+    with fails("did not fall"):
+        checks.train_step(lambda x, y: step(x, y, apply=False), 11)
+    with fails(r"far from ln\(11\)"):
+        checks.train_step(lambda x, y: 10 * step(x, y), 11)
