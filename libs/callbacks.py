@@ -135,7 +135,7 @@ class KeepBest(Callback):
     def __init__(self, metric: str, objects: Mapping[str, Any], patience: int | None = None):
         self.metric, self.objects = metric, dict(objects)
         self.patience = None if patience is None else check_int("patience", patience, 1)
-        self.best, self.waited, self._manager = None, 0, None
+        self.best, self.waited, self._manager, self._judged = None, 0, None, None
 
     def on_train_begin(self, loop):
         folder = loop.ckpt_dir / checkpoints.BEST_DIR
@@ -147,8 +147,10 @@ class KeepBest(Callback):
 
     def on_step_end(self, loop, metrics):
         records = loop.history.records.get(self.metric)  # the last one only: this runs each step
-        if not records or records[-1][0] != loop.step or not math.isfinite(records[-1][1]):
+        if not records or records[-1][0] != loop.step or not math.isfinite(records[-1][1]) \
+                or self._judged == loop.step:  # each evaluation counts once
             return
+        self._judged = loop.step
         value = float(records[-1][1])
         if self.best is None or value < self.best["value"]:
             self._manager.save(checkpoint_number=loop.step)

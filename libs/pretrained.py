@@ -134,6 +134,7 @@ def make(name: str, work: Path | None = None) -> dict:
         checkpoint = tf.train.Checkpoint(**checkpoints.weights(model.trackables()))
         checkpoint.save_counter.assign(step - 1)  # save() numbers it ckpt-STEP, as fit does
         checkpoint.save(str(tmp / "ckpt"))
+        (tmp / "checkpoint").unlink()  # its paths name the scratch folder; the files suffice
         if out.exists():
             shutil.rmtree(out)  # a model this function exported earlier
         tmp.rename(out)

@@ -511,9 +511,11 @@ def test_training_keeps_the_best_model_on_held_out_text(tmp_path, capsys):
     assert charrnn.evaluate(latest, held_out)["loss_nats"] == pytest.approx(losses[-1], rel=1e-4)
 
 
-def test_patience_stops_when_held_out_loss_no_longer_improves(tmp_path):
+def test_patience_stops_when_held_out_loss_no_longer_improves(tmp_path, capsys):
     _, history = tiny_train(tmp_path / "ckpt", 400, eval_every=2, learning_rate=0.5, cell="rnn",
                             validation_fraction=0.2, patience=2)
     assert history.stop_reason == "patience" and history["loss"][0][-1] < 400
+    out = capsys.readouterr()
+    assert (out.out + out.err).count("No better val_loss") == 1  # said once, at the stop
     best = checkpoints.read_best(tmp_path / "ckpt")
     assert history["val_loss"][0][-1] - best["step"] == 4  # two evaluations without improvement
