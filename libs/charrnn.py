@@ -25,6 +25,7 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import logging
 import sys
 import weakref
 from pathlib import Path
@@ -50,6 +51,20 @@ from libs.text import Vocabulary, split_held_out, training_windows
 DEFAULT_CELL = "gru"
 MODEL_NAME = "charrnn"
 VOCABULARY_FILE = "vocabulary.json"
+
+
+class _SamplingTraces(logging.Filter):
+    """Drops TensorFlow's warning that `CharRNN.generate_chunk` "triggered tf.function
+    retracing": the sampling loop is compiled once per model and way of sampling (greedy, top-k,
+    top-p, number of streams), each then reused, so a notebook that tries them all on two
+    models traces it five times by design, and the warning's advice does not apply."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("triggered tf.function retracing" in message and "generate_chunk" in message)
+
+
+tf.get_logger().addFilter(_SamplingTraces())
 
 
 # --- The model ----------------------------------------------------------------------------------

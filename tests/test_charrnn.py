@@ -519,3 +519,22 @@ def test_patience_stops_when_held_out_loss_no_longer_improves(tmp_path, capsys):
     assert (out.out + out.err).count("No better val_loss") == 1  # said once, at the stop
     best = checkpoints.read_best(tmp_path / "ckpt")
     assert history["val_loss"][0][-1] - best["step"] == 4  # two evaluations without improvement
+
+
+def test_only_the_sampling_loops_retrace_warning_is_dropped():
+    import logging
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = tf.get_logger()
+    logger.addHandler(handler)
+    try:
+        logger.warning("5 out of the last 13 calls to <function CharRNN.generate_chunk at 0x1> "
+                       "triggered tf.function retracing. Tracing is expensive")
+        logger.warning("5 out of the last 13 calls to <function other at 0x2> triggered "
+                       "tf.function retracing. Tracing is expensive")
+    finally:
+        logger.removeHandler(handler)
+    assert [r.getMessage()[:40] for r in records] == ["5 out of the last 13 calls to <function "]
+    assert "other" in records[0].getMessage()
