@@ -235,7 +235,8 @@ def test_mirrored_strategy_trains_like_one_device(tmp_path, on_two_cpus):
                                    two_history["nll_bound_nats"][1], rtol=1e-5)
         loaded = draw.load(sys.argv[1] + "/two")
         assert int(loaded.step.numpy()) == 4
-        np.testing.assert_array_equal(loaded.rng.state.numpy(), one.rng.state.numpy())
+        for a, b in zip(loaded.weights, two.weights):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
         assert draw.sample(loaded, 2, seed=0).shape == (2, 8, 8, 1)
         try:
             draw.train(digits8(), sys.argv[1] + "/odd", steps=1, strategy=strategy,
@@ -254,11 +255,9 @@ def test_load_evaluate_sample_and_gif(tmp_path):
     assert loaded.config == model.config and int(loaded.step.numpy()) == 3
     for a, b in zip(weights(model), weights(loaded)):
         np.testing.assert_array_equal(a, b)
-    # The whole training state comes back: optimizer moments and the noise generator.
-    assert int(loaded.train_optimizer.iterations.numpy()) == 3
-    for a, b in zip(model.train_optimizer.variables, loaded.train_optimizer.variables):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
-    np.testing.assert_array_equal(loaded.rng.state.numpy(), model.rng.state.numpy())
+    # load() is for using the model: weights and step; the optimizer's moments and the noise
+    # generator stay in the folder, for train() to resume.
+    assert int(loaded.train_optimizer.iterations.numpy()) == 0
     result = draw.evaluate(loaded, digits8(), n=20)
     assert result == draw.evaluate(model, digits8(), n=20)  # the same noise: repeatable
     assert result["n"] == 20 and result["step"] == 3 and result["kl_nats"] >= 0
