@@ -21,6 +21,8 @@ import numpy as np
 import tensorflow as tf
 import keras
 
+from libs import gan
+
 
 class CheckFailed(AssertionError):
     """An exercise's result is not right yet; the message says what to fix."""
@@ -97,8 +99,6 @@ _FAKE = tf.constant([[-2.0], [1.5], [0.0], [-0.5]])
 def discriminator_loss(fn) -> None:
     """fn(real_logits, fake_logits) -> (loss on real, loss on fake), the binary cross-entropies
     from logits, each a mean over the batch, as `gan.discriminator_loss`."""
-    from libs import gan
-
     got = _call(fn, _REAL, _FAKE, what="your discriminator loss")
     if not isinstance(got, (tuple, list)) or len(got) != 2:
         _fail("the discriminator loss should return two numbers: (loss on real, loss on fake)")
@@ -122,8 +122,6 @@ def discriminator_loss(fn) -> None:
 
 def generator_loss(fn) -> None:
     """fn(fake_logits) -> the non-saturating loss -log D(G(z)), a mean, as `gan.generator_loss`."""
-    from libs import gan
-
     mine = float(np.mean(_call(fn, _FAKE, what="your generator loss")))
     ref = float(gan.generator_loss(_FAKE))
     saturating = -float(tf.reduce_mean(tf.nn.softplus(_FAKE)))   # log(1 - D(G(z)))

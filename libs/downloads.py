@@ -45,7 +45,8 @@ def data_dir() -> pathlib.Path:
 
 # --- Download and extraction -------------------------------------------------------------------
 
-def _file_hash(path: pathlib.Path, algorithm: str) -> str:
+def file_hash(path: pathlib.Path, algorithm: str = "sha256") -> str:
+    """The hex digest of a file, read in 1 MiB blocks."""
     h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -57,7 +58,7 @@ def hash_mismatch(path, sha256=None, md5=None) -> str | None:
     """None if `path` matches every given hash, else a sentence saying expected vs got."""
     for algorithm, expected in (("sha256", sha256), ("md5", md5)):
         if expected is not None:
-            got = _file_hash(path, algorithm)
+            got = file_hash(path, algorithm)
             if got != expected.lower():
                 return f"{algorithm} checksum mismatch: expected {expected}, got {got}"
     return None

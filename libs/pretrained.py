@@ -19,7 +19,6 @@ manifest entry. The tests reload each and reproduce its evaluation.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib
 import json
 import platform
@@ -31,6 +30,7 @@ import time
 from pathlib import Path
 
 from libs import checkpoints
+from libs.downloads import file_hash, hash_mismatch
 from libs.files import write_bytes_atomic
 
 PRETRAINED_DIR = Path(__file__).with_name("pretrained")
@@ -78,10 +78,11 @@ def path(name: str) -> Path:
     """The folder of the pretrained model `name`, after checking every file's sha256."""
     entry, folder = info(name), PRETRAINED_DIR / name
     for file, expected in entry["files"].items():
-        got = _sha256(folder / file) if (folder / file).is_file() else "a missing file"
-        if got != expected:
-            raise OSError(f"the pretrained {name} is damaged: {folder / file} has {got}, the "
-                          f"manifest {expected}; reinstall the package or restore the folder")
+        mismatch = hash_mismatch(folder / file, sha256=expected) if (folder / file).is_file() \
+            else "the file is missing"
+        if mismatch:
+            raise OSError(f"the pretrained {name} is damaged: {folder / file} has a {mismatch}; "
+                          "reinstall the package or restore the folder")
     return folder
 
 
@@ -143,7 +144,7 @@ def make(name: str, work: Path | None = None) -> dict:
              "training_seconds": round(seconds), "library": _version(),
              "tensorflow": tf.__version__, "python": platform.python_version(),
              "machine": _cpu(),
-             "files": {p.name: _sha256(p) for p in sorted(out.iterdir()) if p.is_file()}}
+             "files": {p.name: file_hash(p) for p in sorted(out.iterdir()) if p.is_file()}}
     manifest = _manifest()
     manifest[name] = entry
     write_bytes_atomic(MANIFEST, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
@@ -157,9 +158,6 @@ def _manifest() -> dict:
 def _module(kind: str):
     return importlib.import_module(f"libs.{kind}")
 
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _version() -> str:
