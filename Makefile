@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test notebook benchmark clean
+.PHONY: demo test notebook benchmark homework clean
 
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ notebook: $(VENV)/.installed
 
 benchmark: $(VENV)/.installed
 	$(PY) benchmarks/run.py
+
+homework: $(VENV)/.installed
+	$(PY) tools/homework.py
 
 clean:
 	rm -rf $(VENV) outputs

@@ -22,6 +22,7 @@ setup(
         "tensorboard",
     ],
     extras_require={
-        "test": ["pytest", "nbclient", "nbformat", "nbconvert", "ipykernel", "playwright", "ruff"],
+        "test": ["pytest", "nbclient", "nbformat", "nbconvert", "ipykernel", "playwright", "ruff",
+                 "nbgrader"],
     },
 )

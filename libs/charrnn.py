@@ -90,7 +90,7 @@ class CharRNNConfig:
     clip: float = 5.0
     clip_mode: str = "norm"           # "norm": the global norm, "value": each gradient entry
     dropout: float = 0.0              # on the outputs of each recurrent layer, while training
-    validation_fraction: float = 0.1  # the last part of the text, held out; 0 allowed
+    validation_fraction: float = 0.1  # held out, from places spread over the text; 0 allowed
     seed: int = 0
 
     def __post_init__(self):

@@ -1,27 +1,34 @@
 """Self-checks for the homework: run one after each exercise, and it says what is wrong in the
 exercise's own terms, or what is right.
 
-    checks.discriminator(D, image_size=32, channels=1)     # "D looks right: ..." or CheckFailed
-    checks.generator(G, n_latent=100, image_size=32, channels=1)
+    D = checks.discriminator(build_discriminator, 32, 1, 32)   # "D looks right: ..." or CheckFailed
+    G = checks.generator(build_generator, 100, 32, 1, 32)
     checks.discriminator_loss(my_d_loss)                   # against gan.discriminator_loss
     checks.generator_loss(my_g_loss)
-    checks.variables_and_optimizers(D, G, d_vars, g_vars, d_opt, g_opt)
-    checks.charrnn_model(model, vocab_size)                # logits (B, T, V), left to right
+    d_vars, g_vars, d_opt, g_opt = checks.variables_and_optimizers(choose, D, G)
+    model = checks.charrnn_model(build_model, vocab_size, 256, 2)   # left to right
     checks.clipping(clip)                                  # by value or by global norm
     checks.train_step(train_step, vocab_size)              # a loss that falls
+    checks.greedy(my_greedy, model)                        # the state carried by hand
+    checks.temperature(my_softmax)                         # logits / T, then softmax
 
-Each check runs the student's code on small fixed inputs, compares with what the library's own
-version gives on the same inputs (fixed seeds), and raises `CheckFailed`, an AssertionError,
-with one sentence naming the mistake: a wrong shape, a flipped sign, a sigmoid applied to
-logits twice, a network that ignores its input, a shared optimizer. Passing prints one line.
+Each check takes the student's function, runs it on small fixed inputs, compares with what the
+library's own version gives on the same inputs (fixed seeds), and raises `CheckFailed`, an
+AssertionError, with one sentence naming the mistake: a wrong shape, a flipped sign, a sigmoid
+applied to logits twice, a network that ignores its input, a shared optimizer, or an exercise
+not written yet (its `raise NotImplementedError()` still in place). Passing prints one line,
+and a check of a builder returns what it built.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
+import imageio.v3 as iio
 import numpy as np
 import tensorflow as tf
 import keras
 
-from libs import gan
+from libs import gan, latents, vaegan
 
 
 class CheckFailed(AssertionError):
@@ -38,6 +45,9 @@ def _call(fn, *args, what: str):
         return fn(*args)
     except CheckFailed:
         raise
+    except NotImplementedError:
+        _fail(f"{what} is not written yet: put your code in place of "
+              "`raise NotImplementedError()` in the exercise's cell, run it, then this check")
     except Exception as e:  # any error of the student's code is reported in their terms
         _fail(f"{what} raised {type(e).__name__}: {e}")
 
@@ -48,9 +58,10 @@ def _shape(x) -> tuple:
 
 # --- Part 1: the GAN ---------------------------------------------------------------------------
 
-def discriminator(D, image_size: int, channels: int) -> None:
-    """D maps images (B, S, S, C) in [-1, 1] to one logit per image, (B, 1), depends on its
-    input, and has weights to train."""
+def discriminator(build, image_size: int, channels: int, n_features: int):
+    """D = build(image_size, channels, n_features) maps images (B, S, S, C) in [-1, 1] to one
+    logit per image, (B, 1), depends on its input, and has weights to train. Returns D."""
+    D = _call(build, image_size, channels, n_features, what="build_discriminator")
     if not isinstance(D, keras.Model):
         _fail(f"D should be a keras.Model (keras.Sequential or keras.Model(inputs, outputs)), "
               f"got {type(D).__name__}")
@@ -69,10 +80,13 @@ def discriminator(D, image_size: int, channels: int) -> None:
         _fail("D has no trainable weights")
     print(f"D looks right: (4, {image_size}, {image_size}, {channels}) -> (4, 1) logits, "
           f"{D.count_params():,} weights")
+    return D
 
 
-def generator(G, n_latent: int, image_size: int, channels: int) -> None:
-    """G maps latents (B, n_latent) to images (B, S, S, C) in [-1, 1] that depend on z."""
+def generator(build, n_latent: int, image_size: int, channels: int, n_features: int):
+    """G = build(n_latent, image_size, channels, n_features) maps latents (B, n_latent) to
+    images (B, S, S, C) in [-1, 1] that depend on z. Returns G."""
+    G = _call(build, n_latent, image_size, channels, n_features, what="build_generator")
     if not isinstance(G, keras.Model):
         _fail(f"G should be a keras.Model, got {type(G).__name__}")
     z = tf.random.stateless_normal((4, n_latent), (3, 4))
@@ -90,6 +104,7 @@ def generator(G, n_latent: int, image_size: int, channels: int) -> None:
         _fail("G draws the same image for different latents: does its output depend on z?")
     print(f"G looks right: (4, {n_latent}) -> {want} in [{out.min():.2f}, {out.max():.2f}], "
           f"{G.count_params():,} weights")
+    return G
 
 
 _REAL = tf.constant([[2.0], [-1.0], [0.5], [3.0]])    # fixed logits the losses are checked on
@@ -138,8 +153,14 @@ def generator_loss(fn) -> None:
           "binary cross-entropy of the fake logits against ones, averaged")
 
 
-def variables_and_optimizers(D, G, d_vars, g_vars, d_opt, g_opt) -> None:
-    """Each network trains its own variables, all of them, with its own optimizer."""
+def variables_and_optimizers(choose, D, G):
+    """choose(D, G) -> (d_vars, g_vars, d_opt, g_opt): each network trains its own variables,
+    all of them, with its own optimizer. Returns the four."""
+    chosen = _call(choose, D, G, what="choose_variables_and_optimizers")
+    if not isinstance(chosen, (tuple, list)) or len(chosen) != 4:
+        _fail("return four things: d_vars, g_vars, d_opt, g_opt")
+    d_vars, g_vars, d_opt, g_opt = chosen
+
     def names(variables):
         return {v.path if hasattr(v, "path") else v.name for v in variables}
 
@@ -163,13 +184,120 @@ def variables_and_optimizers(D, G, d_vars, g_vars, d_opt, g_opt) -> None:
     print(f"variables and optimizers are right: D {len(d_vars)} variables, G {len(g_vars)}, "
           f"one optimizer each (learning rates {float(d_opt.learning_rate):g} and "
           f"{float(g_opt.learning_rate):g})")
+    return d_vars, g_vars, d_opt, g_opt
+
+
+def equilibrium(fn, margin: float = 0.2) -> None:
+    """fn(real_loss, fake_loss, margin) -> (update_g, update_d), the original homework's rule, as
+    `gan.equilibrium_updates`: D learns while neither of its losses is more than `margin` below
+    ln 2, G while neither is more than `margin` above it, and both when the rule stops both."""
+    values = (0.3, 0.6, 0.69, 0.8, 1.1)
+    for real in values:
+        for fake in values:
+            r, f = tf.constant(real), tf.constant(fake)
+            got = _call(fn, r, f, margin, what="your equilibrium rule")
+            if not isinstance(got, (tuple, list)) or len(got) != 2:
+                _fail("the rule should return two booleans: (update_g, update_d)")
+            got = tuple(bool(v) for v in got)
+            want = tuple(bool(v) for v in gan.equilibrium_updates(r, f, margin))
+            if got == want:
+                continue
+            if got == want[::-1]:
+                _fail(f"at D losses {real} (real) and {fake} (fake) the two answers are swapped: "
+                      "a D that wins (losses below ln 2) should stop, and G go on")
+            _fail(f"at D losses {real} (real) and {fake} (fake), margin {margin}, your rule "
+                  f"says update G {got[0]}, D {got[1]}; the original's: G {want[0]}, D {want[1]}. "
+                  f"D learns while neither loss is below ln 2 - margin = {np.log(2) - margin:.3f}"
+                  f", G while neither is above ln 2 + margin = {np.log(2) + margin:.3f}, and both "
+                  "when the rule would stop both")
+    print(f"the equilibrium rule is right on all {len(values) ** 2} pairs of losses checked")
+
+
+_MEAN = tf.constant([[0.5, -1.0, 0.0], [2.0, 0.1, -0.3]])     # fixed q(z|x) the VAE is checked on
+_LOG_VAR = tf.constant([[0.0, -2.0, 1.0], [0.4, -0.5, -1.0]])
+
+
+def reparameterize(fn) -> None:
+    """fn(mean, log_var, eps) -> z = mean + exp(log_var / 2) * eps: a sample of N(mean, var)
+    that gradients flow through, as the VAE-GAN's step draws it."""
+    eps = tf.random.stateless_normal(_MEAN.shape, (5, 6))
+    got = np.asarray(_call(fn, _MEAN, _LOG_VAR, eps, what="your reparameterisation"))
+    want = (_MEAN + tf.exp(0.5 * _LOG_VAR) * eps).numpy()
+    if got.shape != want.shape:
+        _fail(f"z should have the shape of the mean, {want.shape}; it has {got.shape}")
+    if np.allclose(got, want, atol=1e-5):
+        print("the reparameterisation is right: z = mean + exp(log_var / 2) * eps")
+        return
+    if np.allclose(got, (_MEAN + tf.exp(_LOG_VAR) * eps).numpy(), atol=1e-5):
+        _fail("eps is scaled by the variance, exp(log_var); scale it by the standard deviation, "
+              "exp(log_var / 2)")
+    _fail("z should be mean + exp(log_var / 2) * eps: the mean, plus the noise scaled by the "
+          "standard deviation")
+
+
+def kl_prior(fn) -> None:
+    """fn(mean, log_var) -> KL(N(mean, exp(log_var)) || N(0, I)), summed over z and averaged over
+    the batch, as `vaegan.kl_prior`."""
+    got = float(np.mean(_call(fn, _MEAN, _LOG_VAR, what="your KL divergence")))
+    want = float(vaegan.kl_prior(_MEAN, _LOG_VAR))
+    if np.isclose(got, want, rtol=1e-4):
+        print(f"the KL divergence is right: {got:.4f} on the check's two latents")
+        return
+    if np.isclose(got, -want, rtol=1e-4):
+        _fail("the KL divergence has the wrong sign: it is >= 0, and 0 only for N(0, I) itself")
+    if np.isclose(got, want / _MEAN.shape[-1], rtol=1e-4):
+        _fail("the KL divergence is averaged over the latent's dimensions; sum over them (each "
+              "dimension is an independent Gaussian) and average over the batch")
+    _fail(f"the KL divergence is {got:.4f} on the check's latents, expected {want:.4f}: "
+          "0.5 * sum(mean^2 + exp(log_var) - 1 - log_var) over z, averaged over the batch")
+
+
+def attribute_vector(fn) -> None:
+    """fn(z_with, z_without) -> the mean latent of the faces with an attribute minus the mean of
+    those without, (n_latent,), as `latents.attribute_vector`; the two groups may differ in
+    size."""
+    rng = np.random.default_rng(2)
+    z_with, z_without = rng.normal(1, 1, (5, 4)), rng.normal(0, 1, (3, 4))
+    got = np.asarray(_call(fn, z_with, z_without, what="your attribute vector"))
+    want = latents.attribute_vector(z_with, z_without)
+    if got.shape != want.shape:
+        _fail(f"the direction should be one latent, shape {want.shape}; it has {got.shape}. "
+              "Average each group over its faces (axis 0) first")
+    if np.allclose(got, want, atol=1e-5):
+        print("the attribute vector is right: mean with minus mean without")
+        return
+    if np.allclose(got, -want, atol=1e-5):
+        _fail("the direction points away from the attribute: subtract the mean of the faces "
+              "without it from the mean of those with it")
+    _fail("the direction should be mean(z_with, axis=0) - mean(z_without, axis=0): means, so "
+          "that groups of different sizes compare")
+
+
+def gif(fn, path: str) -> None:
+    """fn(path) writes an animated GIF (more than one frame) at `path` that reads back."""
+    _call(fn, path, what=f"your GIF function, called with {path!r},")
+    if not Path(path).is_file():
+        _fail(f"no file was written at {path!r}: save the GIF there (gif.build_gif(frames, "
+              f"saveto=path))")
+    try:
+        frames = iio.imread(path, index=None)
+    except Exception as e:  # noqa: BLE001 (any reader error means: not a GIF we can read)
+        _fail(f"{path} cannot be read back as a GIF ({type(e).__name__}: {e})")
+    if len(frames) < 2:
+        _fail(f"{path} has {len(frames)} frame: an animation needs at least two")
+    print(f"the GIF is right: {len(frames)} frames of {frames.shape[2]}x{frames.shape[1]} "
+          "pixels, read back")
 
 
 # --- Part 2: the char-RNN ----------------------------------------------------------------------
 
-def charrnn_model(model, vocab_size: int) -> None:
-    """model(ids (B, T)) -> logits (B, T, V), and the logits at step t depend on the ids up to
-    t only (a recurrent model reads left to right)."""
+def charrnn_model(build, vocab_size: int, n_cells: int, n_layers: int):
+    """model = build(vocab_size, n_cells, n_layers) maps ids (B, T) to logits (B, T, V), and the
+    logits at step t depend on the ids up to t only (a recurrent model reads left to right).
+    Returns the model."""
+    model = _call(build, vocab_size, n_cells, n_layers, what="build_model")
+    if not callable(model):
+        _fail(f"build_model should return a keras model, got {type(model).__name__}")
     ids = tf.constant(np.random.default_rng(0).integers(0, vocab_size, (2, 12)), tf.int32)
     out = _call(model, ids, what="model(ids)")
     logits = out[0] if isinstance(out, (tuple, list)) else out
@@ -188,6 +316,7 @@ def charrnn_model(model, vocab_size: int) -> None:
         _fail("the logits do not change when the characters do: does the model read its input?")
     print(f"the model looks right: (2, 12) ids -> (2, 12, {vocab_size}) logits, reading left "
           "to right")
+    return model
 
 
 def clipping(fn, clip: float = 5.0) -> None:
@@ -232,3 +361,48 @@ def train_step(step, vocab_size: int, steps: int = 30) -> None:
               "model.trainable_variables?")
     print(f"the step is right: the loss fell from {losses[0]:.3f} to {losses[-1]:.3f} on one "
           "repeated batch")
+
+
+def greedy(fn, model, prime: str = "The ", n: int = 30) -> None:
+    """fn(model, prime, n) -> the n characters that follow `prime` when each next character is
+    the most likely one, the state carried from character to character (`model.advance`)."""
+    got = _call(fn, model, prime, n, what="your greedy decoding")
+    if not isinstance(got, str) or len(got) != n:
+        _fail(f"greedy decoding should return the {n} new characters as a str (not the prime); "
+              f"it returned {type(got).__name__} of length {len(got) if hasattr(got, '__len__') else '?'}")
+    ids = model.vocab.encode(prime)
+    states, text = None, ""
+    for i in ids[:-1]:
+        _, states = model.advance(tf.constant([i]), states)
+    current = ids[-1]
+    for _ in range(n):
+        logits, states = model.advance(tf.constant([current]), states)
+        current = int(tf.argmax(logits[0]))
+        text += model.vocab.decode([current])
+    if got == text:
+        print(f"greedy decoding is right: {prime!r} -> {text!r}")
+        return
+    first = next(k for k, (a, b) in enumerate(zip(got, text)) if a != b)
+    _fail(f"greedy decoding differs from the model's at character {first} ({got[:first + 1]!r} "
+          f"against {text[:first + 1]!r}): read the prime into the state, then at each step "
+          "feed the last character and the states that model.advance returned, and take the "
+          "argmax of the logits")
+
+
+def temperature(fn) -> None:
+    """fn(logits, temperature) -> the probabilities softmax(logits / temperature), (B, V)."""
+    logits = tf.constant([[2.0, 1.0, 0.0, -1.0], [0.5, 0.5, 3.0, -2.0]])
+    for t in (0.5, 1.0, 2.0):
+        got = np.asarray(_call(fn, logits, t, what="your temperature function"))
+        want = tf.nn.softmax(logits / t).numpy()
+        if got.shape != want.shape:
+            _fail(f"the probabilities should have the logits' shape {want.shape}; got {got.shape}")
+        if np.allclose(got, want, atol=1e-5):
+            continue
+        if not np.allclose(got.sum(axis=-1), 1, atol=1e-4):
+            _fail("each row should sum to 1: apply the softmax after dividing by the temperature")
+        if np.allclose(got, tf.nn.softmax(logits * t).numpy(), atol=1e-5):
+            _fail("the logits are multiplied by the temperature: divide them, so that a low "
+                  "temperature sharpens the distribution and a high one flattens it")
+        _fail(f"at temperature {t} the probabilities differ from softmax(logits / {t})")
+    print("the temperature is right: softmax(logits / T), sharper below 1, flatter above")

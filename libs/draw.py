@@ -429,10 +429,12 @@ def train(data="digits", ckpt_dir="checkpoints/draw", *, steps: int | None = Non
 
 def load(ckpt_dir) -> DRAW:
     """The DRAW model of the latest checkpoint in `ckpt_dir`, rebuilt from its config.json:
-    its weights and step (`checkpoints.weights`; `train` resumes the rest)."""
+    its weights and step (`checkpoints.weights`; `train` resumes the rest). `restored_from`
+    says which checkpoint was read."""
     ckpt_dir = Path(ckpt_dir)
     model = DRAW(checkpoints.load_config(ckpt_dir, MODEL_NAME, "DRAW model", DRAWConfig))
-    checkpoints.restore(ckpt_dir, "DRAW model", **checkpoints.weights(model.trackables()))
+    model.restored_from = checkpoints.restore(ckpt_dir, "DRAW model",
+                                              **checkpoints.weights(model.trackables()))
     return model
 
 

@@ -443,10 +443,11 @@ def train(data="faces", ckpt_dir="checkpoints/gan", *, steps: int | None = None,
 
 def load(ckpt_dir) -> GAN:
     """The GAN of the latest checkpoint in `ckpt_dir` (config, weights, EMA, step; `train`
-    resumes the optimizers' state)."""
+    resumes the optimizers' state). `restored_from` says which checkpoint was read."""
     ckpt_dir = Path(ckpt_dir)
     gan = GAN(checkpoints.load_config(ckpt_dir, MODEL_NAME, "GAN", GANConfig))
-    checkpoints.restore(ckpt_dir, "GAN", **checkpoints.weights(gan.trackables()))
+    gan.restored_from = checkpoints.restore(ckpt_dir, "GAN",
+                                            **checkpoints.weights(gan.trackables()))
     return gan
 
 

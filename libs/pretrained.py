@@ -44,7 +44,8 @@ RECIPES = {
     "charrnn": ("charrnn",
                 "python -m libs.charrnn train --corpus alice --ckpt {ckpt} --seconds 900 "
                 "--eval-every 100 --dropout 0.3 --patience 4",
-                "charrnn.evaluate(model, held-out 10% of datasets.ALICE())"),
+                "charrnn.evaluate(model, text.split_held_out(datasets.ALICE(), ...)[1]: the "
+                "held-out 10%)"),
     "gan": ("gan",
             "python -m libs.gan train --data faces --ckpt {ckpt} --image-size 32 "
             "--n-features 16 --ema 0.99 --steps 1200",
@@ -96,12 +97,14 @@ def load(name: str):
 def evaluate(name: str, model) -> dict:
     """The evaluation recorded for `name` (RECIPES), run on `model`."""
     from libs import datasets
+    from libs.text import split_held_out
 
     kind = RECIPES[name][0]
     module = _module(kind)
     if kind == "charrnn":
-        text = datasets.ALICE()
-        held_out = text[len(text) - int(len(text) * model.config.validation_fraction):]
+        config = model.config
+        held_out = split_held_out(datasets.ALICE(), config.sequence_length, config.batch_size,
+                                  config.validation_fraction)[1]
         return module.evaluate(model, held_out)
     if kind == "draw":
         return module.evaluate(model, "digits", n=500, seed=0)

@@ -74,10 +74,20 @@ class Vocabulary:
                              "folder") from e
 
 
+HELD_OUT_PIECES = 10  # the held-out text is cut from this many places spread over the text
+
+
 def split_held_out(text: str, sequence_length: int, batch_size: int,
-          validation_fraction: float) -> tuple[str, str]:
-    """The training text and the held-out last `validation_fraction` of it, with clear errors
-    when the training part cannot fill one batch of windows or the held-out part is empty."""
+                   validation_fraction: float) -> tuple[str, str]:
+    """The training text and the held-out text, `validation_fraction` of it, with clear errors
+    when the training part cannot fill one batch of windows or the held-out part is empty.
+
+    The text is cut into up to HELD_OUT_PIECES equal parts (fewer when the pieces would be
+    shorter than 10 windows of `sequence_length`), and the end of each part is held out. A text
+    is seldom the same from start to end (chapters, a corpus of many documents), so the held-out
+    pieces stand for all of it, and training sees every part of it; holding out the end alone
+    left the last tenth of the text unseen. Each string joins its pieces in order.
+    """
     if not isinstance(text, str):
         raise TypeError(f"the data must be a text (a str), got {type(text).__name__}")
     if not text:
@@ -87,7 +97,14 @@ def split_held_out(text: str, sequence_length: int, batch_size: int,
         raise ValueError(f"the text has {len(text)} characters, fewer than sequence_length + 1 "
                          f"= {need}; use more text or a smaller sequence_length")
     n_val = int(len(text) * validation_fraction)
-    train_text, val_text = text[:len(text) - n_val], text[len(text) - n_val:]
+    pieces = max(1, min(HELD_OUT_PIECES, n_val // (10 * sequence_length)))
+    bounds = np.linspace(0, len(text), pieces + 1).round().astype(int)
+    train_parts, val_parts = [], []
+    for k, (start, end) in enumerate(zip(bounds[:-1], bounds[1:])):
+        cut = end - (n_val * (k + 1) // pieces - n_val * k // pieces)  # n_val in all
+        train_parts.append(text[start:cut])
+        val_parts.append(text[cut:end])
+    train_text, val_text = "".join(train_parts), "".join(val_parts)
     need = batch_size * sequence_length + 1
     if len(train_text) < need:
         raise ValueError(

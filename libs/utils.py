@@ -4,17 +4,19 @@ Names follow the original course's ``libs/utils.py``; behaviour is today's. Need
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 
 from .arguments import check_int
+from .downloads import file_hash
 from .files import atomic_path, write_bytes_atomic
 
 BORDER = 128  # gray of the montage grid lines; the original used 0.5 on a [0, 1] canvas
@@ -244,44 +246,63 @@ def make_latent_manifold(corners, n_samples: int) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- homework
 
-def build_submission(filename: str | os.PathLike, file_list: Sequence[str | os.PathLike],
-                     optional_file_list: Sequence[str | os.PathLike] = ()) -> Path:
-    """Zip the homework: every file of ``file_list`` plus those of ``optional_file_list`` that exist.
+SUBMISSION_MANIFEST = "MANIFEST.json"
 
-    Raises FileNotFoundError listing each missing required file and its homework part (Part index+1),
-    and ValueError for an empty ``file_list`` or a ``filename`` that is one of the files.
-    Names in the zip are relative to the current directory where possible, else the file name.
-    Writes a ZIP_DEFLATED archive atomically, prints where it is and returns its absolute path.
+
+def build_submission(filename: str | os.PathLike,
+                     file_list: Mapping[str, Sequence[str | os.PathLike]] | Sequence[str | os.PathLike],
+                     optional_file_list: Sequence[str | os.PathLike] = ()) -> Path:
+    """Zip the homework with a manifest: every file of ``file_list``, plus those of
+    ``optional_file_list`` that exist.
+
+    file_list: {part: [files]}, e.g. {"Part 1": ["session-5-part-1.ipynb", "part-1-walk.gif"],
+    "Part 2": [...]}; a plain list names each file's part by its place, as the original course
+    did ("Part 1" for the first file, ...). The zip holds the files and MANIFEST.json: for each
+    file its part, size and sha256, so a grader sees what was handed in and that nothing was cut
+    short. Raises FileNotFoundError listing each missing required file and its part, and
+    ValueError for an empty ``file_list`` or a ``filename`` that is one of the files. Names in
+    the zip are relative to the current directory where possible, else the file name. Writes a
+    ZIP_DEFLATED archive atomically, prints where it is and returns its absolute path.
     """
     for name, lst in (("file_list", file_list), ("optional_file_list", optional_file_list)):
         if isinstance(lst, (str, bytes, os.PathLike)):
             raise TypeError(f"{name} must be a list of file names, got a single name {lst!r}; "
                             "wrap it in [...]")
-    if not file_list:
+    parts = ({str(part): [Path(f) for f in files] for part, files in file_list.items()}
+             if isinstance(file_list, Mapping)
+             else {f"Part {i + 1}": [Path(f)] for i, f in enumerate(file_list)})
+    if not any(parts.values()):
         raise ValueError("file_list is empty: name the files of your homework (notebooks, GIFs, "
                          "...) that the submission must hold")
     out = Path(filename).resolve()
-    for f in [*file_list, *optional_file_list]:
+    required = [(part, f) for part, files in parts.items() for f in files]
+    given = [f for files in (file_list.values() if isinstance(file_list, Mapping) else [file_list])
+             for f in files] + list(optional_file_list)
+    for f in given:
         if Path(f).resolve() == out:
-            raise ValueError(f"the submission {filename!r} would overwrite {f!r}, one of the files "
-                             "it zips; give it another name, e.g. session-5.zip")
-    required = [Path(f) for f in file_list]
-    missing = [f"  {f} (Part {i + 1})" for i, f in enumerate(required) if not f.is_file()]
+            raise ValueError(f"the submission {filename!r} would overwrite {os.fspath(f)!r}, one of "
+                             "the files it zips; give it another name, e.g. session-5.zip")
+    missing = [f"  {f} ({part})" for part, f in required if not f.is_file()]
     if missing:
         raise FileNotFoundError("cannot build the submission; these required files are missing, so those "
                                 "parts of the homework do not look complete:\n" + "\n".join(missing))
-    files = required + [Path(f) for f in optional_file_list if Path(f).is_file()]
+    files = required + [("optional", Path(f)) for f in optional_file_list if Path(f).is_file()]
     cwd = Path.cwd().resolve()
-    arcnames: dict[str, Path] = {}
-    for f in files:
+    arcnames: dict[str, tuple[str, Path]] = {}
+    for part, f in files:
         full = f.resolve()
         arc = full.relative_to(cwd).as_posix() if full.is_relative_to(cwd) else full.name
-        if arc in arcnames and arcnames[arc] != full:
+        if arc == SUBMISSION_MANIFEST:
+            raise ValueError(f"{full} would take the name of the zip's own {arc}; rename it")
+        if arc in arcnames and arcnames[arc][1] != full:
             raise ValueError(f"two files would have the same name {arc!r} in the zip: "
-                             f"{arcnames[arc]} and {full}")
-        arcnames[arc] = full
+                             f"{arcnames[arc][1]} and {full}")
+        arcnames[arc] = (part, full)
+    manifest = {"files": {arc: {"part": part, "bytes": full.stat().st_size,
+                                "sha256": file_hash(full)} for arc, (part, full) in arcnames.items()}}
     with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-        for arc, full in arcnames.items():
+        for arc, (_, full) in arcnames.items():
             zf.write(full, arc)
+        zf.writestr(SUBMISSION_MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     print(f"Your assignment zip file has been created:\n{out}\nSubmit this file for grading.")
     return out

@@ -352,10 +352,12 @@ def train(data="faces", ckpt_dir="checkpoints/vaegan", *, steps: int | None = No
 
 
 def load(ckpt_dir) -> VAEGAN:
-    """The VAE-GAN of the latest checkpoint in `ckpt_dir`, rebuilt from its config.json."""
+    """The VAE-GAN of the latest checkpoint in `ckpt_dir`, rebuilt from its config.json;
+    `restored_from` says which checkpoint was read."""
     ckpt_dir = Path(ckpt_dir)
     model = VAEGAN(checkpoints.load_config(ckpt_dir, MODEL_NAME, "VAE-GAN", VAEGANConfig))
-    checkpoints.restore(ckpt_dir, "VAE-GAN", **checkpoints.weights(model.trackables()))
+    model.restored_from = checkpoints.restore(ckpt_dir, "VAE-GAN",
+                                              **checkpoints.weights(model.trackables()))
     return model
 
 

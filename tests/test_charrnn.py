@@ -489,6 +489,20 @@ def test_cli_reports_bad_input_with_exit_code_1(tmp_path, capsys, trained):
     assert code == 1 and "does not exist" in err
 
 
+def test_held_out_text_is_cut_from_places_spread_over_the_text():
+    text = "".join(f"{i:06d}|" for i in range(20000))   # 140,000 characters, each piece unique
+    train, held = split_held_out(text, 100, 100, 0.1)
+    assert len(held) == 14000 and len(train) + len(held) == len(text)
+    pieces = held.split("|")
+    assert text.index(held[:1400]) > 0 and text.endswith(held[-1400:])   # from the start to the end
+    positions = [text.index(held[k * 1400:(k + 1) * 1400]) for k in range(10)]
+    assert positions == sorted(positions) and np.ptp(positions) > 100000   # ten pieces, in order
+    assert not set(pieces[1:-1]) & set(train.split("|"))                  # none trained on
+    short = "abcdefghij" * 300                                           # too short for ten
+    assert split_held_out(short, 100, 2, 0.1)[1] == short[-300:]         # one piece, the end
+    assert split_held_out(text, 100, 100, 0)[0] == text
+
+
 def test_training_keeps_the_best_model_on_held_out_text(tmp_path, capsys):
     # A learning rate so high that the held-out loss gets worse after the first evaluations:
     # the best model is kept in best/, returned, and used by load() unless best=False.

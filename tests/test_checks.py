@@ -13,31 +13,54 @@ def fails(match):
     return pytest.raises(checks.CheckFailed, match=match)
 
 
+def given(model):
+    """A builder that returns `model`, whatever it is asked for."""
+    return lambda *args: model
+
+
+def not_written(*args):
+    raise NotImplementedError()  # what a student copy's exercise holds
+
+
+def test_an_exercise_not_written_yet_is_named_in_every_check():
+    for check, args in [(checks.discriminator, (16, 1, 4)), (checks.generator, (8, 16, 1, 4)),
+                        (checks.discriminator_loss, ()), (checks.generator_loss, ()),
+                        (checks.variables_and_optimizers, (None, None)),
+                        (checks.charrnn_model, (11, 8, 1)), (checks.clipping, ()),
+                        (checks.train_step, (11,))]:
+        with fails(r"is not written yet: put your code in place of `raise NotImplementedError\(\)`"):
+            check(not_written, *args)
+
+
 def test_discriminator_check():
-    checks.discriminator(gan.discriminator(CONFIG), 16, 1)
+    D = checks.discriminator(lambda size, channels, n: gan.discriminator(
+        gan.GANConfig(image_size=size, channels=channels, n_features=n)), 16, 1, 4)
+    assert D.output_shape == (None, 1)
     keras.utils.set_random_seed(0)
     with_sigmoid = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Flatten(),
                                      keras.layers.Dense(1, activation="sigmoid")])
     with fails("seems to end with a sigmoid"):
-        checks.discriminator(with_sigmoid, 16, 1)
+        checks.discriminator(given(with_sigmoid), 16, 1, 4)
     no_flatten = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Dense(1)])
     with fails(r"one logit per image, shape \(4, 1\).*gave \(4, 16, 16, 1\)"):
-        checks.discriminator(no_flatten, 16, 1)
+        checks.discriminator(given(no_flatten), 16, 1, 4)
     with fails("should be a keras.Model"):
-        checks.discriminator(lambda x: x, 16, 1)
+        checks.discriminator(given(lambda x: x), 16, 1, 4)
 
 
 def test_generator_check():
-    checks.generator(gan.generator(CONFIG), 8, 16, 1)
+    G = checks.generator(lambda n_latent, size, channels, n: gan.generator(gan.GANConfig(
+        n_latent=n_latent, image_size=size, channels=channels, n_features=n)), 8, 16, 1, 4)
+    assert G.output_shape == (None, 16, 16, 1)
     keras.utils.set_random_seed(0)
     no_tanh = keras.Sequential([keras.Input((8,)), keras.layers.Dense(256),
                                 keras.layers.Rescaling(50.0), keras.layers.Reshape((16, 16, 1))])
     with fails(r"should lie in \[-1, 1\].*tanh"):
-        checks.generator(no_tanh, 8, 16, 1)
+        checks.generator(given(no_tanh), 8, 16, 1, 4)
     small = keras.Sequential([keras.Input((8,)), keras.layers.Dense(64, activation="tanh"),
                               keras.layers.Reshape((8, 8, 1))])
     with fails(r"images of shape \(4, 16, 16, 1\); it gave \(4, 8, 8, 1\)"):
-        checks.generator(small, 8, 16, 1)
+        checks.generator(given(small), 8, 16, 1, 4)
 
 
 def test_loss_checks():
@@ -62,16 +85,19 @@ def test_loss_checks():
 def test_variables_and_optimizers_check():
     D, G = gan.discriminator(CONFIG), gan.generator(CONFIG)
     d_opt, g_opt = keras.optimizers.Adam(2e-4), keras.optimizers.Adam(2e-4)
-    checks.variables_and_optimizers(D, G, D.trainable_variables, G.trainable_variables, d_opt, g_opt)
+    chosen = (D.trainable_variables, G.trainable_variables, d_opt, g_opt)
+    assert checks.variables_and_optimizers(lambda d, g: chosen, D, G) == chosen
     with fails("holds variables of the other network"):
-        checks.variables_and_optimizers(D, G, G.trainable_variables, G.trainable_variables,
-                                        d_opt, g_opt)
+        checks.variables_and_optimizers(
+            lambda d, g: (g.trainable_variables, g.trainable_variables, d_opt, g_opt), D, G)
     with fails("should be all .* trainable variables"):
-        checks.variables_and_optimizers(D, G, D.trainable_variables[:1], G.trainable_variables,
-                                        d_opt, g_opt)
+        checks.variables_and_optimizers(
+            lambda d, g: (d.trainable_variables[:1], g.trainable_variables, d_opt, g_opt), D, G)
     with fails("share one optimizer"):
-        checks.variables_and_optimizers(D, G, D.trainable_variables, G.trainable_variables,
-                                        d_opt, d_opt)
+        checks.variables_and_optimizers(
+            lambda d, g: (d.trainable_variables, g.trainable_variables, d_opt, d_opt), D, G)
+    with fails("return four things"):
+        checks.variables_and_optimizers(lambda d, g: (d_opt, g_opt), D, G)
 
 
 def _char_model(vocab, bidirectional=False, sequences=True):
@@ -83,12 +109,11 @@ def _char_model(vocab, bidirectional=False, sequences=True):
 
 def test_charrnn_checks():
     keras.utils.set_random_seed(0)
-    model = _char_model(11)
-    checks.charrnn_model(model, 11)
+    model = checks.charrnn_model(lambda vocab, n_cells, n_layers: _char_model(vocab), 11, 8, 1)
     with fails("looks ahead"):
-        checks.charrnn_model(_char_model(11, bidirectional=True), 11)
+        checks.charrnn_model(given(_char_model(11, bidirectional=True)), 11, 8, 1)
     with fails(r"return_sequences=True"):
-        checks.charrnn_model(_char_model(11, sequences=False), 11)
+        checks.charrnn_model(given(_char_model(11, sequences=False)), 11, 8, 1)
 
     checks.clipping(lambda grads: [tf.clip_by_value(g, -5, 5) for g in grads])
     checks.clipping(lambda grads: tf.clip_by_global_norm(grads, 5.0)[0])

@@ -1,17 +1,25 @@
 """Every notebook runs top to bottom in quick mode, offline, in a scratch folder, with nothing in
-red; exported to HTML with nbconvert, it shows every GIF it showed live."""
+red; exported to HTML with nbconvert, it shows every GIF it showed live. In the homework, each
+exercise is first run as the student's copy has it (`notebooks/student/`), and its self-check
+must fail saying that the exercise is not written yet; then the solution runs and the check
+passes."""
 import base64
+import copy
 import io
+import json
 import pathlib
+import zipfile
 from html.parser import HTMLParser
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 from nbconvert import HTMLExporter
 from PIL import Image
 
 NOTEBOOKS = sorted((pathlib.Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
+STUDENT = pathlib.Path(__file__).parent.parent / "notebooks" / "student"
 
 
 def test_there_are_notebooks():
@@ -26,19 +34,42 @@ def test_notebook_is_stored_clean(path):
     assert any("parameters" in c.metadata.get("tags", []) for c in code), "needs a parameters cell"
 
 
-def run_quick(path: pathlib.Path, folder: pathlib.Path, monkeypatch) -> nbformat.NotebookNode:
+def grade_id(cell) -> str | None:
+    return cell.metadata.get("nbgrader", {}).get("grade_id")
+
+
+def run_quick(path: pathlib.Path, folder: pathlib.Path, monkeypatch, student=None):
     """The notebook executed in quick mode in `folder`, as a student's kernel runs it (no log
     level or plotting backend set beforehand). oneDNN's graph rewriter is on, as it is by
-    default on many students' (Intel) CPUs, so its messages would show here too."""
+    default on many students' (Intel) CPUs, so its messages would show here too.
+
+    With `student` (the student's copy of the notebook), each solution cell is preceded by the
+    copy's version of it and the check after it, kept out of the notebook; returns the notebook
+    and {exercise: the error its check raised then (None: it passed)}."""
     monkeypatch.setenv("CADL_QUICK", "1")
     monkeypatch.setenv("CADL_DATA_DIR", str(folder / "data"))
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")
     for name in ("TF_CPP_MIN_LOG_LEVEL", "MPLBACKEND"):
         monkeypatch.delenv(name, raising=False)
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=900, kernel_name="python3",
-                   resources={"metadata": {"path": str(folder)}}).execute()
-    return nb
+    client = NotebookClient(nb, timeout=900, kernel_name="python3",
+                            resources={"metadata": {"path": str(folder)}})
+    if student is None:
+        return client.execute()
+    unwritten = {grade_id(c): c for c in student.cells
+                 if c.metadata.get("nbgrader", {}).get("solution")}
+    failures = {}
+    with client.setup_kernel():
+        for index, cell in enumerate(nb.cells):
+            if grade_id(cell) in unwritten:
+                failures[grade_id(cell)] = None
+                try:
+                    for trial in (unwritten[grade_id(cell)], nb.cells[index + 1]):
+                        client.execute_cell(copy.deepcopy(trial), index, store_history=False)
+                except CellExecutionError as e:
+                    failures[grade_id(cell)] = f"{e.ename}: {e.evalue}"
+            client.execute_cell(cell, index)
+    return nb, failures
 
 
 def outputs(nb, kind=None):
@@ -63,9 +94,27 @@ def gif_frames(b64: str) -> int:
         return im.n_frames
 
 
+@pytest.fixture(scope="module")
+def homework_folder(tmp_path_factory):
+    """One folder for both parts of the homework, as a student has them: Part 2's last cell zips
+    what Part 1 wrote there (the notebooks run in order)."""
+    return tmp_path_factory.mktemp("homework")
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs(path, tmp_path, monkeypatch):
-    nb = run_quick(path, tmp_path, monkeypatch)
+def test_notebook_runs(path, tmp_path, monkeypatch, homework_folder):
+    student = STUDENT / path.name
+    if not student.is_file():
+        nb = run_quick(path, tmp_path, monkeypatch)
+    else:
+        tmp_path = homework_folder
+        part_1_done = (tmp_path / "session-5-part-1.ipynb").is_file()
+        (tmp_path / path.name).write_bytes(path.read_bytes())  # the student's saved notebook
+        nb, failures = run_quick(path, tmp_path, monkeypatch, nbformat.read(student, 4))
+        assert failures, "the student's copy has no exercise"
+        wrong = {k: v for k, v in failures.items()
+                 if not (v or "").startswith("CheckFailed: ") or "is not written yet" not in v}
+        assert not wrong, f"checks that do not say the exercise is not written yet: {wrong}"
     nbformat.write(nb, tmp_path / path.name)  # kept with the HTML below, to look at
     assert not outputs(nb, "error")
     stderr = [o.text for o in outputs(nb, "stream") if o.name == "stderr"]
@@ -81,3 +130,10 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     missing = [i for i, b64 in enumerate(gifs) if f"data:image/gif;base64,{b64}" not in sources]
     assert not missing, f"GIFs {missing} of {len(gifs)} are not pictures in the HTML"
     assert "IPython.core.display" not in html
+    if path.stem == "session-5-part-2" and part_1_done:  # one zip of the whole homework
+        with zipfile.ZipFile(tmp_path / "session-5.zip") as zf:
+            names = set(zf.namelist())
+            manifest = json.loads(zf.read("MANIFEST.json"))["files"]
+        assert {"session-5-part-1.ipynb", "session-5-part-2.ipynb", "part-1-arithmetic.gif",
+                "part-1-progress.gif", "samples.txt", "MANIFEST.json"} <= names
+        assert set(manifest) == names - {"MANIFEST.json"}

@@ -2,6 +2,8 @@
 check_int and the command lines' argument types."""
 import argparse
 import contextlib
+import hashlib
+import json
 import os
 import stat
 import zipfile
@@ -230,11 +232,28 @@ def test_build_submission_zips_required_and_existing_optional(tmp_path, capsys):
                                  optional_file_list=["extra.png", "absent.png"])
     assert out == tmp_path / "hw" / "session-5.zip" and out.is_absolute()
     with zipfile.ZipFile(out) as zf:
-        assert sorted(zf.namelist()) == ["extra.png", "nb/part2.ipynb", "part1.gif"]
+        assert sorted(zf.namelist()) == ["MANIFEST.json", "extra.png", "nb/part2.ipynb", "part1.gif"]
         assert zf.read("nb/part2.ipynb") == b"{}"
         assert all(i.compress_type == zipfile.ZIP_DEFLATED for i in zf.infolist())
     assert str(out) in capsys.readouterr().out
     assert [p.name for p in out.parent.iterdir()] == ["session-5.zip"]
+
+
+def test_build_submission_of_parts_holds_a_manifest_and_names_the_missing_part(tmp_path):
+    for name in ("p1.ipynb", "walk.gif", "p2.ipynb"):
+        (tmp_path / name).write_bytes(name.encode())
+    parts = {"Part 1": ["p1.ipynb", "walk.gif"], "Part 2": ["p2.ipynb", "samples.txt"]}
+    with pytest.raises(FileNotFoundError, match=r"samples.txt \(Part 2\)") as err:
+        utils.build_submission("session-5.zip", parts)
+    assert "walk.gif" not in str(err.value) and not (tmp_path / "session-5.zip").exists()
+    (tmp_path / "samples.txt").write_text("text")
+    with zipfile.ZipFile(utils.build_submission("session-5.zip", parts)) as zf:
+        manifest = json.loads(zf.read("MANIFEST.json"))["files"]
+        assert zf.read("walk.gif") == b"walk.gif"
+    assert manifest["walk.gif"] == {"part": "Part 1", "bytes": 8,
+                                    "sha256": hashlib.sha256(b"walk.gif").hexdigest()}
+    assert sorted(manifest) == ["p1.ipynb", "p2.ipynb", "samples.txt", "walk.gif"]
+    assert manifest["samples.txt"]["part"] == "Part 2"
 
 
 def test_build_submission_missing_files(tmp_path):
