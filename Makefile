@@ -16,7 +16,7 @@ demo: $(VENV)/.installed
 	$(PY) -m libs.demo --out outputs
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -q -rs tests
+	$(PY) -m pytest -q -rs --durations=15 tests
 
 notebook: $(VENV)/.installed
 	$(VENV)/bin/jupyter notebook notebooks/

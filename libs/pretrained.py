@@ -19,7 +19,9 @@ manifest entry. The tests reload each and reproduce its evaluation.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import io
 import json
 import platform
 import shlex
@@ -122,9 +124,16 @@ def make(name: str, work: Path | None = None) -> dict:
         ckpt = Path(work or scratch) / name
         argv = shlex.split(command.format(ckpt=ckpt))[3:]  # after "python -m libs.MODEL"
         start = time.perf_counter()
-        if module.main(argv) != 0:
-            raise RuntimeError(f"{command} failed")
+        printed = io.StringIO()  # the train command's last line: JSON with its stop_reason
+        with contextlib.redirect_stdout(_Tee(sys.stdout, printed)):
+            code = module.main(argv)
         seconds = time.perf_counter() - start
+        lines = printed.getvalue().strip().splitlines()
+        if code != 0:
+            raise RuntimeError(f"{command} failed")
+        if not lines or json.loads(lines[-1]).get("stop_reason") == "interrupted":
+            raise RuntimeError(f"{command} was interrupted: nothing exported, the manifest is "
+                               "unchanged; run this again to train it whole")
         model = module.load(ckpt)
         figures = evaluate(name, model)
         out = PRETRAINED_DIR / name
@@ -152,6 +161,22 @@ def make(name: str, work: Path | None = None) -> dict:
     manifest[name] = entry
     write_bytes_atomic(MANIFEST, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
     return entry
+
+
+class _Tee(io.TextIOBase):
+    """Writes to several streams: the terminal, and a buffer that keeps what was printed."""
+
+    def __init__(self, *streams):
+        self.streams = streams
+
+    def write(self, text: str) -> int:
+        for stream in self.streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self.streams:
+            stream.flush()
 
 
 def _manifest() -> dict:

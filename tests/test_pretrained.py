@@ -1,13 +1,21 @@
 """The pretrained models: each ships, loads through its module's `load`, and reproduces the
 evaluation its manifest recorded; damaged files are named; `make` exports what it trained."""
 import json
+import os
+import pathlib
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from libs import pretrained
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def test_every_recipe_has_a_shipped_model():
@@ -59,3 +67,34 @@ def test_make_trains_evaluates_exports_and_records(tmp_path, monkeypatch):
     recorded = json.loads((folder / "manifest.json").read_text())["draw"]
     model = pretrained.load("draw")
     assert pretrained.evaluate("draw", model) == pytest.approx(recorded["figures"], rel=1e-4)
+
+
+def test_make_interrupted_by_sigterm_exports_nothing(tmp_path):
+    """A real SIGTERM while the recipe trains: training saves and stops, and `make` refuses to
+    export the half-trained model or touch the manifest."""
+    folder, work = tmp_path / "pretrained", tmp_path / "work"
+    script = f"""
+import pathlib, sys
+from libs import pretrained
+folder = pathlib.Path({str(folder)!r})
+pretrained.PRETRAINED_DIR, pretrained.MANIFEST = folder, folder / "manifest.json"
+pretrained.RECIPES["draw"] = ("draw", "python -m libs.draw train --data digits --ckpt {{ckpt}} "
+                              "--steps 1000000 --T 2 --enc-size 8 --dec-size 8 --n-latent 2 "
+                              "--batch-size 4 --checkpoint-every 5", "draw.evaluate(...)")
+try:
+    pretrained.make("draw", work=pathlib.Path({str(work)!r}))
+except RuntimeError as e:
+    print("refused:", e)
+    sys.exit(3)
+"""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    deadline = time.monotonic() + 120
+    while not list((work / "draw").glob("ckpt-*.index")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 3, err[-2000:]
+    assert "was interrupted: nothing exported, the manifest is unchanged" in out
+    assert not folder.exists() or not any(folder.iterdir())
