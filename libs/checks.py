@@ -187,6 +187,36 @@ def variables_and_optimizers(choose, D, G):
     return d_vars, g_vars, d_opt, g_opt
 
 
+def gan_step(step, D, G, real, steps: int = 2) -> None:
+    """step(real) -> (d_loss, g_loss), one training step of the GAN on real images in [-1, 1]:
+    both networks' weights change, and their batch normalisation runs in training mode (its
+    moving averages move), as `training=True` makes it."""
+    def values(variables):
+        return [np.array(v.numpy()) for v in variables]
+
+    def moving(net):
+        return [v for v in net.non_trainable_variables if "moving_mean" in (v.path or v.name)]
+
+    before = {net: (values(net.trainable_variables), values(moving(net))) for net in (D, G)}
+    for _ in range(steps):
+        got = _call(step, real, what="gan_step(real)")
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        _fail("gan_step should return two losses: (d_loss, g_loss)")
+    if not all(np.all(np.isfinite(np.asarray(v))) for v in got):
+        _fail(f"the losses are not finite ({[float(np.mean(v)) for v in got]}): check the losses")
+    for net, who, opt in ((D, "D", "d_opt"), (G, "G", "g_opt")):
+        weights, averages = before[net]
+        if all(np.array_equal(a, b) for a, b in zip(weights, values(net.trainable_variables))):
+            _fail(f"{who}'s weights did not change: apply {opt}'s gradients of {who}'s loss to "
+                  f"{who}'s variables in the step")
+        if averages and all(np.array_equal(a, b) for a, b in zip(averages, values(moving(net)))):
+            _fail(f"{who}'s batch normalisation did not update its moving averages: call {who} "
+                  f"with training=True inside the step (the original fed is_training=True), so "
+                  "that it normalises by each batch and learns the averages it uses to sample")
+    print(f"the GAN step is right: D and G both learn, in training mode; after {steps} steps "
+          f"d_loss {float(np.mean(got[0])):.3f}, g_loss {float(np.mean(got[1])):.3f}")
+
+
 def equilibrium(fn, margin: float = 0.2) -> None:
     """fn(real_loss, fake_loss, margin) -> (update_g, update_d), the original homework's rule, as
     `gan.equilibrium_updates`: D learns while neither of its losses is more than `margin` below

@@ -100,6 +100,36 @@ def test_variables_and_optimizers_check():
         checks.variables_and_optimizers(lambda d, g: (d_opt, g_opt), D, G)
 
 
+def test_gan_step_check():
+    keras.utils.set_random_seed(0)
+    D, G = gan.discriminator(CONFIG), gan.generator(CONFIG)
+    d_opt, g_opt = keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5)
+    real = tf.random.stateless_uniform((4, 16, 16, 1), (7, 8), -1, 1)
+
+    def step(images, training=True, train_g=True):
+        z = tf.random.normal([4, CONFIG.n_latent])
+        with tf.GradientTape(persistent=True) as tape:
+            fake = G(z, training=training)
+            d_real, d_fake = gan.discriminator_loss(D(images, training=training),
+                                                    D(fake, training=training))
+            g_loss = gan.generator_loss(D(fake, training=training))
+            d_loss = d_real + d_fake
+        d_opt.apply_gradients(zip(tape.gradient(d_loss, D.trainable_variables),
+                                  D.trainable_variables))
+        if train_g:
+            g_opt.apply_gradients(zip(tape.gradient(g_loss, G.trainable_variables),
+                                      G.trainable_variables))
+        return d_loss, g_loss
+
+    checks.gan_step(step, D, G, real)
+    with fails("call D with training=True"):
+        checks.gan_step(lambda x: step(x, training=False), D, G, real)
+    with fails("G's weights did not change: apply g_opt's gradients"):
+        checks.gan_step(lambda x: step(x, train_g=False), D, G, real)
+    with fails("is not written yet"):
+        checks.gan_step(not_written, D, G, real)
+
+
 def _char_model(vocab, bidirectional=False, sequences=True):
     rnn = keras.layers.GRU(8, return_sequences=sequences)
     return keras.Sequential([keras.Input((None,), dtype="int32"), keras.layers.Embedding(vocab, 8),
