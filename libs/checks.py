@@ -10,6 +10,7 @@ exercise's own terms, or what is right.
     checks.clipping(clip)                                  # by value or by global norm
     checks.train_step(train_step, vocab_size)              # a loss that falls
     checks.greedy(my_greedy, model)                        # the state carried by hand
+    checks.sampling(my_draw)                               # ids drawn with their probabilities
     checks.temperature(my_softmax)                         # logits / T, then softmax
 
 Each check takes the student's function, runs it on small fixed inputs, compares with what the
@@ -417,6 +418,27 @@ def greedy(fn, model, prime: str = "The ", n: int = 30) -> None:
           f"against {text[:first + 1]!r}): read the prime into the state, then at each step "
           "feed the last character and the states that model.advance returned, and take the "
           "argmax of the logits")
+
+
+def sampling(fn, n: int = 4000) -> None:
+    """fn(probabilities (B, V), rng) -> one id per row (B,), each drawn at random with its row's
+    probabilities, from the NumPy Generator `rng`."""
+    probabilities = np.array([[0.5, 0.3, 0.2, 0.0]] * n)
+    got = np.asarray(_call(fn, probabilities, np.random.default_rng(0), what="your sampling"))
+    if got.shape != (n,):
+        _fail(f"sampling should give one id per row: shape ({n},) for {n} rows; got {got.shape}")
+    if np.all(got == 0):
+        _fail("every draw is the most likely id: that is greedy decoding. Draw at random with "
+              "the row's probabilities (rng.choice(V, p=row), or compare rng.random() with the "
+              "cumulative sum)")
+    if np.any(got == 3):
+        _fail("an id of probability 0 was drawn: draw with the probabilities, not uniformly")
+    frequencies = np.bincount(got.astype(int), minlength=4)[:4] / n
+    if np.abs(frequencies - probabilities[0]).max() > 0.03:
+        _fail(f"the ids came {np.round(frequencies, 3).tolist()} of the time, where their "
+              f"probabilities are {probabilities[0].tolist()}: draw each with its probability")
+    print(f"sampling is right: {n} draws came {np.round(frequencies, 3).tolist()} of the time "
+          f"for probabilities {probabilities[0].tolist()}")
 
 
 def temperature(fn) -> None:

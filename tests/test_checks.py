@@ -1,6 +1,7 @@
 """The homework's self-checks pass the library's own answers and catch the typical mistakes,
 each with its own message."""
 import keras
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -27,6 +28,9 @@ def test_an_exercise_not_written_yet_is_named_in_every_check():
                         (checks.discriminator_loss, ()), (checks.generator_loss, ()),
                         (checks.variables_and_optimizers, (None, None)),
                         (checks.charrnn_model, (11, 8, 1)), (checks.clipping, ()),
+                        (checks.sampling, ()), (checks.temperature, ()),
+                        (checks.equilibrium, ()), (checks.reparameterize, ()),
+                        (checks.kl_prior, ()), (checks.attribute_vector, ()),
                         (checks.train_step, (11,))]:
         with fails(r"is not written yet: put your code in place of `raise NotImplementedError\(\)`"):
             check(not_written, *args)
@@ -149,6 +153,12 @@ def test_charrnn_checks():
     checks.clipping(lambda grads: tf.clip_by_global_norm(grads, 5.0)[0])
     with fails("came back unchanged"):
         checks.clipping(lambda grads: grads)
+
+    checks.sampling(lambda p, rng: np.array([rng.choice(p.shape[1], p=row) for row in p]))
+    with fails("that is greedy decoding"):
+        checks.sampling(lambda p, rng: np.argmax(p, axis=1))
+    with fails("probability 0 was drawn"):
+        checks.sampling(lambda p, rng: rng.integers(0, p.shape[1], len(p)))
 
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     opt = keras.optimizers.Adam(1e-2)
