@@ -128,9 +128,9 @@ def make(name: str, work: Path | None = None) -> dict:
         with contextlib.redirect_stdout(_Tee(sys.stdout, printed)):
             code = module.main(argv)
         seconds = time.perf_counter() - start
-        lines = printed.getvalue().strip().splitlines()
         if code != 0:
             raise RuntimeError(f"{command} failed")
+        lines = printed.getvalue().strip().splitlines()
         if not lines or json.loads(lines[-1]).get("stop_reason") == "interrupted":
             raise RuntimeError(f"{command} was interrupted: nothing exported, the manifest is "
                                "unchanged; run this again to train it whole")

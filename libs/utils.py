@@ -268,25 +268,23 @@ def build_submission(filename: str | os.PathLike,
         if isinstance(lst, (str, bytes, os.PathLike)):
             raise TypeError(f"{name} must be a list of file names, got a single name {lst!r}; "
                             "wrap it in [...]")
-    parts = ({str(part): [Path(f) for f in files] for part, files in file_list.items()}
-             if isinstance(file_list, Mapping)
-             else {f"Part {i + 1}": [Path(f)] for i, f in enumerate(file_list)})
-    if not any(parts.values()):
+    parts = (file_list if isinstance(file_list, Mapping)
+             else {f"Part {i + 1}": [f] for i, f in enumerate(file_list)})
+    required = [(str(part), os.fspath(f)) for part, files in parts.items() for f in files]
+    if not required:
         raise ValueError("file_list is empty: name the files of your homework (notebooks, GIFs, "
                          "...) that the submission must hold")
     out = Path(filename).resolve()
-    required = [(part, f) for part, files in parts.items() for f in files]
-    given = [f for files in (file_list.values() if isinstance(file_list, Mapping) else [file_list])
-             for f in files] + list(optional_file_list)
-    for f in given:
+    for f in [f for _, f in required] + [os.fspath(f) for f in optional_file_list]:
         if Path(f).resolve() == out:
-            raise ValueError(f"the submission {filename!r} would overwrite {os.fspath(f)!r}, one of "
-                             "the files it zips; give it another name, e.g. session-5.zip")
-    missing = [f"  {f} ({part})" for part, f in required if not f.is_file()]
+            raise ValueError(f"the submission {filename!r} would overwrite {f!r}, one of the "
+                             "files it zips; give it another name, e.g. session-5.zip")
+    missing = [f"  {f} ({part})" for part, f in required if not Path(f).is_file()]
     if missing:
         raise FileNotFoundError("cannot build the submission; these required files are missing, so those "
                                 "parts of the homework do not look complete:\n" + "\n".join(missing))
-    files = required + [("optional", Path(f)) for f in optional_file_list if Path(f).is_file()]
+    files = [(part, Path(f)) for part, f in required] + \
+        [("optional", Path(f)) for f in optional_file_list if Path(f).is_file()]
     cwd = Path.cwd().resolve()
     arcnames: dict[str, tuple[str, Path]] = {}
     for part, f in files:
