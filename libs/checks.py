@@ -1,15 +1,21 @@
 """Self-checks for the homework: run one after each exercise, and it says what is wrong in the
 exercise's own terms, or what is right.
 
+    checks.input_pipeline(image_batches, files, 32, 1)     # batches of the right crops
     D = checks.discriminator(build_discriminator, 32, 1, 32)   # "D looks right: ..." or CheckFailed
     G = checks.generator(build_generator, 100, 32, 1, 32)
     checks.discriminator_loss(my_d_loss)                   # against gan.discriminator_loss
     checks.generator_loss(my_g_loss)
     d_vars, g_vars, d_opt, g_opt = checks.variables_and_optimizers(choose, D, G)
+    checks.manifold(my_manifold)                           # a grid between four corners
+    E = checks.encoder(build_encoder, 32, 1, 32, 100)      # images -> (mean, log_var)
+    checks.vaegan_losses(feature_loss, vaegan_losses)      # the three networks' losses
+    checks.vaegan_step(make_vaegan_step, E, G, D, real)    # three optimizers, gated
     model = checks.charrnn_model(build_model, vocab_size, 256, 2)   # left to right
     checks.clipping(clip)                                  # by value or by global norm
     checks.train_step(train_step, vocab_size)              # a loss that falls
     checks.greedy(my_greedy, model)                        # the state carried by hand
+    checks.priming(read_primes, model, primes)             # several streams side by side
     checks.sampling(my_draw)                               # ids drawn with their probabilities
     checks.temperature(my_softmax)                         # logits / T, then softmax
 
@@ -50,6 +56,9 @@ def _call(fn, *args, what: str):
         _fail(f"{what} is not written yet: put your code in place of "
               "`raise NotImplementedError()` in the exercise's cell, run it, then this check")
     except Exception as e:  # any error of the student's code is reported in their terms
+        if "This optimizer can only be called for the variables it was originally built" in str(e):
+            _fail(f"{what} applies one optimizer to two networks' variables: give each network "
+                  "its own optimizer (Adam keeps statistics per variable)")
         _fail(f"{what} raised {type(e).__name__}: {e}")
 
 
@@ -58,6 +67,45 @@ def _shape(x) -> tuple:
 
 
 # --- Part 1: the GAN ---------------------------------------------------------------------------
+
+def input_pipeline(fn, files, image_size: int, channels: int, batch_size: int = 8) -> None:
+    """fn(files, batch_size, image_size, crop_factor) -> a tf.data.Dataset of float32 batches
+    (B, S, S, C) in 0-255: every file read once, shuffled, each image resized and centre-cropped
+    to the central `crop_factor` of it, as `dataset_utils.create_input_pipeline` does."""
+    from libs import dataset_utils
+
+    files = list(files)[:4 * batch_size]      # a few batches are enough to tell
+    got = _call(fn, files, batch_size, image_size, 0.8, what="image_batches")
+    if not isinstance(got, tf.data.Dataset):
+        _fail(f"image_batches should return the tf.data.Dataset that "
+              f"dataset_utils.create_input_pipeline gives, got {type(got).__name__}")
+    batches = [np.asarray(b) for b in _call(list, got, what="reading the batches")]
+    if not batches:
+        _fail("the dataset gave no batch: pass the files and n_epochs=1")
+    want = (batch_size, image_size, image_size, channels)
+    if batches[0].shape != want:
+        _fail(f"the first batch has shape {batches[0].shape}, expected {want}: "
+              f"crop_shape=(image_size, image_size) and batch_size={batch_size}")
+    n = sum(len(b) for b in batches)
+    if n != len(files):
+        _fail(f"one pass should give each of the {len(files)} files once; it gave {n} images: "
+              "n_epochs=1")
+    images = np.concatenate(batches)
+    if images.max() <= 1.0:
+        _fail(f"the images lie in [{images.min():.2f}, {images.max():.2f}]; the pipeline gives "
+              "0-255 (the GAN's step scales them to [-1, 1] itself)")
+    reference = np.concatenate(list(dataset_utils.create_input_pipeline(
+        files, batch_size, 1, crop_shape=(image_size, image_size), crop_factor=0.8,
+        shuffle=False)))
+    if np.array_equal(images, reference):
+        _fail("the images come in the order of the files: shuffle them (the default), so that "
+              "no batch holds only neighbours")
+    if not np.allclose(images.mean(axis=0), reference.mean(axis=0), atol=1.0):
+        _fail("the images differ from the central 80% of each file resized to "
+              f"{image_size}x{image_size}: crop_factor=0.8")
+    print(f"the pipeline is right: {len(batches)} shuffled batches {want} of the central 80% of "
+          "each image, 0-255")
+
 
 def discriminator(build, image_size: int, channels: int, n_features: int):
     """D = build(image_size, channels, n_features) maps images (B, S, S, C) in [-1, 1] to one
@@ -72,9 +120,10 @@ def discriminator(build, image_size: int, channels: int, n_features: int):
         _fail(f"D should give one logit per image, shape (4, 1) for 4 images; it gave "
               f"{_shape(out)}. End with keras.layers.Flatten() and keras.layers.Dense(1)")
     out = np.asarray(out)
-    if np.all((out > 0) & (out < 1)) and np.ptp(out) < 0.5:
-        _fail("D's outputs all lie in (0, 1): it seems to end with a sigmoid. Return the logit "
-              "(no activation on the last Dense); the losses apply the sigmoid themselves")
+    last = D.layers[-1] if D.layers else None
+    if getattr(getattr(last, "activation", None), "__name__", "") == "sigmoid":
+        _fail("D ends with a sigmoid. Return the logit (no activation on the last Dense); the "
+              "losses apply the sigmoid themselves")
     if np.allclose(out, out[0]):
         _fail("D gives the same output for every image: does its output depend on its input?")
     if not D.trainable_variables:
@@ -244,6 +293,33 @@ def equilibrium(fn, margin: float = 0.2) -> None:
     print(f"the equilibrium rule is right on all {len(values) ** 2} pairs of losses checked")
 
 
+def manifold(fn, n: int = 5) -> None:
+    """fn(corners, n) -> an n x n grid of latents (n * n, n_latent), row by row, between four
+    corner latents: the left edge runs from corners[0] down to corners[1], the right edge from
+    corners[2] down to corners[3], and each row is a straight line from its left to its right
+    edge, as the original's `utils.make_latent_manifold` (`latents.manifold`)."""
+    corners = np.random.default_rng(3).normal(size=(4, 6)).astype(np.float32)
+    got = np.asarray(_call(fn, corners, n, what="your manifold"))
+    want = latents.manifold(corners, n)
+    if got.shape != want.shape:
+        _fail(f"the grid should hold n * n = {n * n} latents of {corners.shape[1]}, shape "
+              f"{want.shape}, one row of the grid after another; it has shape {got.shape}")
+    if np.allclose(got, want, atol=1e-5):
+        print(f"the manifold is right: a {n}x{n} grid between the four corners")
+        return
+    grid = want.reshape(n, n, -1)
+    if np.allclose(got, grid.transpose(1, 0, 2).reshape(n * n, -1), atol=1e-5):
+        _fail("the grid is transposed: corners[0] to corners[1] runs down the left edge (the "
+              "first latent of each row), corners[0] to corners[2] along the top row")
+    top_left, bottom_right = got[0], got[-1]
+    if not (np.allclose(top_left, corners[0], atol=1e-5)
+            and np.allclose(bottom_right, corners[3], atol=1e-5)):
+        _fail("the grid's first and last latents should be corners[0] and corners[3]: "
+              "np.linspace includes both ends")
+    _fail("each row should be np.linspace(left[i], right[i], n), with left = np.linspace("
+          "corners[0], corners[1], n) and right = np.linspace(corners[2], corners[3], n)")
+
+
 _MEAN = tf.constant([[0.5, -1.0, 0.0], [2.0, 0.1, -0.3]])     # fixed q(z|x) the VAE is checked on
 _LOG_VAR = tf.constant([[0.0, -2.0, 1.0], [0.4, -0.5, -1.0]])
 
@@ -283,10 +359,151 @@ def kl_prior(fn) -> None:
           "0.5 * sum(mean^2 + exp(log_var) - 1 - log_var) over z, averaged over the batch")
 
 
-def attribute_vector(fn) -> None:
+def encoder(build, image_size: int, channels: int, n_features: int, n_latent: int):
+    """E = build(image_size, channels, n_features, n_latent) maps images (B, S, S, C) in
+    [-1, 1] to two outputs, (mean, log_var), each (B, n_latent), that depend on the image.
+    Returns E."""
+    E = _call(build, image_size, channels, n_features, n_latent, what="build_encoder")
+    if not isinstance(E, keras.Model):
+        _fail(f"E should be a keras.Model, got {type(E).__name__}")
+    x = tf.random.stateless_uniform((4, image_size, image_size, channels), (7, 8), -1, 1)
+    out = _call(E, x, what="E(images)")
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        _fail("E should give two outputs, [mean, log_var]: keras.Model(x, [mean, log_var])")
+    mean, log_var = (np.asarray(v) for v in out)
+    for value, name in ((mean, "mean"), (log_var, "log_var")):
+        if value.shape != (4, n_latent):
+            _fail(f"{name} should be one latent of {n_latent} per image, (4, {n_latent}) for 4 "
+                  f"images; it is {value.shape}. Flatten, then Dense({n_latent})")
+        if np.allclose(value, value[0]):
+            _fail(f"E gives the same {name} for every image: does it depend on its input?")
+    if np.allclose(mean, log_var):
+        _fail("mean and log_var are the same: give each its own Dense layer")
+    if np.all(log_var >= 0):
+        _fail("log_var is never negative: it is a logarithm, any real number. Leave its Dense "
+              "without an activation (exp(log_var) is the variance)")
+    print(f"E looks right: (4, {image_size}, {image_size}, {channels}) -> mean and log_var, "
+          f"(4, {n_latent}) each, {E.count_params():,} weights")
+    return E
+
+
+_FEATURES = (tf.reshape(tf.range(24, dtype=tf.float32) / 8.0, (2, 2, 2, 3)),   # Dis_l of x
+             tf.reshape(tf.range(24, 0, -1, dtype=tf.float32) / 10.0, (2, 2, 2, 3)))
+
+
+def vaegan_losses(feature_fn, losses_fn, gamma: float = 0.5) -> None:
+    """feature_fn(real_features, fake_features) -> L_llike, half the squared distance of the
+    discriminator's features summed per image and averaged over the batch (`vaegan.
+    feature_loss`); losses_fn(prior, llike, real_logits, tilde_logits, p_logits, gamma) ->
+    (enc_loss, dec_loss, dis_loss) as `vaegan.VAEGAN.losses` forms them."""
+    got = float(np.mean(_call(feature_fn, *_FEATURES, what="your feature loss")))
+    want = float(vaegan.feature_loss(*_FEATURES))
+    per_entry = float(tf.reduce_mean(0.5 * tf.square(_FEATURES[0] - _FEATURES[1])))
+    if np.isclose(got, 2 * want, rtol=1e-4):
+        _fail("the feature loss is twice the expected: it is half the squared distance (the "
+              "log-likelihood of a Gaussian of variance 1 drops a factor 1/2)")
+    if np.isclose(got, per_entry, rtol=1e-4) or np.isclose(got, 2 * per_entry, rtol=1e-4):
+        _fail("the feature loss is averaged over the features; sum over each image's features "
+              "(axis 1 after flattening), then average over the batch")
+    if not np.isclose(got, want, rtol=1e-4):
+        _fail(f"the feature loss is {got:.4f} on the check's features, expected {want:.4f}: "
+              "0.5 * the sum of squared differences per image, averaged over the batch")
+    prior, llike = tf.constant(1.5), tf.constant(4.0)
+    real, tilde, fake = _REAL, _FAKE, tf.constant([[0.3], [-1.2], [2.0], [0.1]])
+    got = _call(losses_fn, prior, llike, real, tilde, fake, gamma, what="your VAE-GAN losses")
+    if not isinstance(got, (tuple, list)) or len(got) != 3:
+        _fail("the VAE-GAN losses should be three numbers: (enc_loss, dec_loss, dis_loss)")
+    enc, dec, dis = (float(np.mean(v)) for v in got)
+    d_real, d_fake = (float(v) for v in gan.discriminator_loss(real, fake))
+    d_tilde = float(gan.discriminator_loss(real, tilde)[1])
+    g_loss = float(gan.generator_loss(fake) + gan.generator_loss(tilde))
+    want_enc, want_dec = float(prior + llike), gamma * float(llike) + g_loss
+    want_dis = d_real + d_fake + d_tilde
+    if not np.isclose(enc, want_enc, rtol=1e-4):
+        if np.isclose(enc, float(prior) + gamma * float(llike), rtol=1e-4):
+            _fail("gamma weighs the encoder's feature loss: it belongs to the decoder's loss, "
+                  "gamma * llike + its GAN loss. The encoder's is prior + llike")
+        _fail(f"enc_loss is {enc:.4f}, expected prior + llike = {want_enc:.4f}: the KL to the "
+              "prior plus the feature loss")
+    if not np.isclose(dis, want_dis, rtol=1e-4):
+        if np.isclose(dis, d_real + d_fake, rtol=1e-4) or np.isclose(dis, d_real + d_tilde,
+                                                                    rtol=1e-4):
+            _fail("dis_loss misses one kind of fake: D learns to reject both the decoded "
+                  "samples of the prior (p_logits) and the reconstructions (tilde_logits), "
+                  "besides accepting the real images")
+        _fail(f"dis_loss is {dis:.4f}, expected {want_dis:.4f}: the cross-entropy of D on the "
+              "real images against ones plus those of both kinds of fakes against zeros")
+    if not np.isclose(dec, want_dec, rtol=1e-4):
+        saturating = gamma * float(llike) - d_fake - d_tilde
+        if np.isclose(dec, saturating, rtol=1e-4) or np.isclose(dec, gamma * float(llike)
+                                                                  - want_dis, rtol=1e-4):
+            _fail("the decoder's GAN part is minus D's loss, the saturating form: it gives the "
+                  "decoder almost no gradient while D wins. Use the generator loss, -log D, of "
+                  "both kinds of fakes")
+        if np.isclose(dec, float(llike) + g_loss, rtol=1e-4):
+            _fail("the decoder's feature loss is not weighted: gamma * llike + its GAN loss")
+        _fail(f"dec_loss is {dec:.4f}, expected gamma * llike + the generator loss of both "
+              f"kinds of fakes = {want_dec:.4f}")
+    print(f"the VAE-GAN losses are right: encoder {enc:.4f}, decoder {dec:.4f}, "
+          f"discriminator {dis:.4f} on the check's values")
+
+
+def _weights(net) -> list:
+    return [np.array(v.numpy()) for v in net.trainable_variables]
+
+
+def _changed(before, net) -> bool:
+    return any(not np.array_equal(a, b) for a, b in zip(before, _weights(net)))
+
+
+def vaegan_step(make_step, E, G, D, real, gamma: float = 1.0) -> None:
+    """make_step(E, G, D, gamma, margin) -> step(real), one training step of the VAE-GAN, with
+    three optimizers it creates, one per network. step(real) returns a dict with the losses
+    `enc_loss`, `dec_loss`, `dis_loss`, D's cross-entropies `d_real` (real images) and `d_fake`
+    (decoded samples of the prior), and the gates `update_g` and `update_d` of the equilibrium
+    rule (`gan.equilibrium_updates`) at `margin` on those two. The encoder learns every step, the
+    decoder only when update_g, the discriminator only when update_d."""
+    keys = ("enc_loss", "dec_loss", "dis_loss", "d_real", "d_fake", "update_g", "update_d")
+    nets = {"E": E, "G": G, "D": D}
+    for margin in (10.0, 0.0):      # the gate always open, then as tight as it gets
+        step = _call(make_step, E, G, D, gamma, margin, what="make_vaegan_step")
+        if not callable(step):
+            _fail(f"make_vaegan_step should return the step function, got {type(step).__name__}")
+        for _ in range(3):
+            before = {name: _weights(net) for name, net in nets.items()}
+            got = _call(step, real, what="the VAE-GAN step")
+            if not isinstance(got, dict) or set(keys) - set(got):
+                _fail(f"the step should return a dict with {', '.join(keys)}; missing "
+                      f"{sorted(set(keys) - set(got if isinstance(got, dict) else {}))}")
+            losses = {k: float(np.mean(got[k])) for k in keys[:5]}
+            if not all(np.isfinite(list(losses.values()))):
+                _fail(f"the losses are not finite: {losses}")
+            gates = [bool(got[k]) for k in ("update_g", "update_d")]
+            rule = [bool(v) for v in gan.equilibrium_updates(losses["d_real"], losses["d_fake"],
+                                                             margin)]
+            if gates != rule:
+                _fail(f"at D losses {losses['d_real']:.3f} (real) and {losses['d_fake']:.3f} "
+                      f"(fake), margin {margin}, the gates should be update_g {rule[0]}, "
+                      f"update_d {rule[1]} (gan.equilibrium_updates); the step said {gates}")
+            for name, should in (("E", True), ("G", gates[0]), ("D", gates[1])):
+                did = _changed(before[name], nets[name])
+                if did and not should:
+                    _fail(f"{name} learned in a step whose gate was closed (update_"
+                          f"{'g' if name == 'G' else 'd'} False): apply its gradients only "
+                          "when its gate is open")
+                if should and not did:
+                    why = "every step" if name == "E" else "when its gate is open"
+                    _fail(f"{name}'s weights did not change: apply its optimizer to the "
+                          f"gradients of its loss {why}")
+    print(f"the VAE-GAN step is right: three optimizers, the encoder learning every step, the "
+          f"decoder and D as the gates say; last losses enc {losses['enc_loss']:.2f}, dec "
+          f"{losses['dec_loss']:.2f}, dis {losses['dis_loss']:.2f}")
+
+
+def attribute_vector(fn):
     """fn(z_with, z_without) -> the mean latent of the faces with an attribute minus the mean of
     those without, (n_latent,), as `latents.attribute_vector`; the two groups may differ in
-    size."""
+    size. Returns fn."""
     rng = np.random.default_rng(2)
     z_with, z_without = rng.normal(1, 1, (5, 4)), rng.normal(0, 1, (3, 4))
     got = np.asarray(_call(fn, z_with, z_without, what="your attribute vector"))
@@ -296,7 +513,7 @@ def attribute_vector(fn) -> None:
               "Average each group over its faces (axis 0) first")
     if np.allclose(got, want, atol=1e-5):
         print("the attribute vector is right: mean with minus mean without")
-        return
+        return fn
     if np.allclose(got, -want, atol=1e-5):
         _fail("the direction points away from the attribute: subtract the mean of the faces "
               "without it from the mean of those with it")
@@ -418,6 +635,48 @@ def greedy(fn, model, prime: str = "The ", n: int = 30) -> None:
           f"against {text[:first + 1]!r}): read the prime into the state, then at each step "
           "feed the last character and the states that model.advance returned, and take the "
           "argmax of the logits")
+
+
+def priming(fn, model, primes) -> None:
+    """fn(model, primes) -> (states, last): several primes of one length read side by side,
+    one stream each, all but their last character (`model.advance` on ids (B,)); `states` is
+    what the last advance returned and `last` the ids (B,) of the primes' last characters, so
+    that model.advance(last, states) gives the logits of the character after each prime."""
+    primes = list(primes)
+    if len({len(p) for p in primes}) != 1 or len(primes[0]) < 2:
+        raise ValueError("priming checks primes of one length, at least 2 characters each")
+    got = _call(fn, model, primes, what="your priming")
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        _fail("read_primes should return two things: (states, last ids)")
+    states, last = got
+    last = np.asarray(last).reshape(-1)
+    ids = np.array([model.vocab.encode(p) for p in primes])           # (B, T)
+    if last.shape != (len(primes),):
+        _fail(f"the last ids should be one per prime, shape ({len(primes)},); got {last.shape}")
+    if not np.array_equal(last, ids[:, -1]):
+        _fail("the last ids should be those of each prime's last character")
+    streams = {int(np.shape(s)[0]) for s in tf.nest.flatten(states)} if states else {0}
+    if streams != {len(primes)}:
+        _fail(f"the states should hold {len(primes)} streams, one per prime; they hold "
+              f"{sorted(streams)}. Advance all primes together, ids (B,) per call")
+    logits = np.asarray(_call(model.advance, tf.constant(last, tf.int32), states,
+                              what="model.advance(last, your states)")[0])
+    want = np.asarray(model(tf.constant(ids))[0])[:, -1]               # (B, V)
+    if np.allclose(logits, want, atol=1e-4):
+        print(f"priming is right: {len(primes)} primes of {ids.shape[1]} characters read side "
+              "by side")
+        return
+    everything = np.asarray(model(tf.constant(np.concatenate([ids, ids[:, -1:]], 1)))[0])[:, -1]
+    if np.allclose(logits, everything, atol=1e-4):
+        _fail("the states have read the last character too, so it counts twice: read all but "
+              "the last, which is the input of the first step that writes")
+    alone = np.asarray(model.advance(tf.constant(last, tf.int32))[0])
+    if np.allclose(logits, alone, atol=1e-4):
+        _fail("the states are where they started: pass the states that model.advance returned "
+              "into the next call")
+    _fail("the logits after your states differ from the model's after the same primes: feed "
+          "one character of every prime per call, ids (B,), carrying the states from call to "
+          "call")
 
 
 def sampling(fn, n: int = 4000) -> None:

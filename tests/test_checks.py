@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from libs import checks, gan
+from libs import charrnn, checks, dataset_utils, datasets, gan, latents, vaegan
+from libs.text import Vocabulary
 
 CONFIG = gan.GANConfig(image_size=16, channels=1, n_features=4, n_latent=8)
 
@@ -31,7 +32,11 @@ def test_an_exercise_not_written_yet_is_named_in_every_check():
                         (checks.sampling, ()), (checks.temperature, ()),
                         (checks.equilibrium, ()), (checks.reparameterize, ()),
                         (checks.kl_prior, ()), (checks.attribute_vector, ()),
-                        (checks.train_step, (11,))]:
+                        (checks.train_step, (11,)), (checks.manifold, ()),
+                        (checks.input_pipeline, (["a.png"], 16, 1)),
+                        (checks.encoder, (16, 1, 4, 8)), (checks.vaegan_losses, (None,)),
+                        (checks.vaegan_step, (None, None, None, None)),
+                        (checks.priming, (None, ["ab"]))]:
         with fails(r"is not written yet: put your code in place of `raise NotImplementedError\(\)`"):
             check(not_written, *args)
 
@@ -43,8 +48,12 @@ def test_discriminator_check():
     keras.utils.set_random_seed(0)
     with_sigmoid = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Flatten(),
                                      keras.layers.Dense(1, activation="sigmoid")])
-    with fails("seems to end with a sigmoid"):
+    with fails("D ends with a sigmoid"):
         checks.discriminator(given(with_sigmoid), 16, 1, 4)
+    sigmoid_layer = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Flatten(),
+                                      keras.layers.Dense(1), keras.layers.Activation("sigmoid")])
+    with fails("D ends with a sigmoid"):
+        checks.discriminator(given(sigmoid_layer), 16, 1, 4)
     no_flatten = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Dense(1)])
     with fails(r"one logit per image, shape \(4, 1\).*gave \(4, 16, 16, 1\)"):
         checks.discriminator(given(no_flatten), 16, 1, 4)
@@ -176,3 +185,224 @@ def test_charrnn_checks():
         checks.train_step(lambda x, y: step(x, y, apply=False), 11)
     with fails(r"far from ln\(11\)"):
         checks.train_step(lambda x, y: 10 * step(x, y), 11)
+
+
+def test_input_pipeline_check(tmp_path):
+    files = datasets.face_files(tmp_path)
+
+    def batches(files, batch_size, image_size, crop_factor, **kwargs):
+        return dataset_utils.create_input_pipeline(
+            files, batch_size, 1, crop_shape=(image_size, image_size), crop_factor=crop_factor,
+            **kwargs)
+
+    checks.input_pipeline(batches, files, 16, 1)
+    with fails("in the order of the files: shuffle"):
+        checks.input_pipeline(lambda *a: batches(*a, shuffle=False), files, 16, 1)
+    with fails("central 80%"):
+        checks.input_pipeline(lambda f, b, s, c: batches(f, b, s, 1.0), files, 16, 1)
+    with fails("0-255"):
+        checks.input_pipeline(lambda *a: batches(*a).map(lambda x: x / 255.0), files, 16, 1)
+    with fails(r"has shape \(8, 8, 8, 1\), expected \(8, 16, 16, 1\)"):
+        checks.input_pipeline(lambda f, b, s, c: batches(f, b, 8, c), files, 16, 1)
+    with fails("each of the 32 files once; it gave 64"):
+        checks.input_pipeline(lambda *a: batches(*a).repeat(2), files, 16, 1)
+    with fails("return the tf.data.Dataset"):
+        checks.input_pipeline(lambda *a: list(batches(*a)), files, 16, 1)
+
+
+def test_manifold_check():
+    checks.manifold(latents.manifold)
+    with fails("transposed"):
+        checks.manifold(lambda c, n: latents.manifold(c[[0, 2, 1, 3]], n))
+    with fails(r"n \* n = 25 latents"):
+        checks.manifold(lambda c, n: latents.manifold(c, n)[:n])
+    with fails("first and last latents should be corners"):
+        checks.manifold(lambda c, n: latents.manifold(c, n + 1).reshape(n + 1, n + 1, -1)
+                        [:n, :n].reshape(n * n, -1))
+
+
+def test_encoder_check():
+    vconfig = vaegan.VAEGANConfig(image_size=16, channels=1, n_features=4, n_latent=8)
+    E = checks.encoder(lambda s, c, n, latent: vaegan.encoder(vaegan.VAEGANConfig(
+        image_size=s, channels=c, n_features=n, n_latent=latent)), 16, 1, 4, 8)
+    assert [tuple(o.shape) for o in E.outputs] == [(None, 8), (None, 8)]
+    x = keras.Input((16, 16, 1))
+    h = keras.layers.Flatten()(x)
+    one = keras.layers.Dense(8)(h)
+    with fails("the same: give each its own Dense"):
+        checks.encoder(given(keras.Model(x, [one, one])), 16, 1, 4, 8)
+    with fails("log_var is never negative"):
+        checks.encoder(given(keras.Model(x, [one, keras.layers.Dense(8, activation="softplus")(h)])),
+                       16, 1, 4, 8)
+    with fails(r"two outputs, \[mean, log_var\]"):
+        checks.encoder(given(keras.Model(x, one)), 16, 1, 4, 8)
+    assert vconfig.n_latent == 8
+
+
+def _vaegan_losses(prior, llike, real, tilde, fake, gamma):
+    d_real, d_fake = gan.discriminator_loss(real, fake)
+    d_tilde = gan.discriminator_loss(real, tilde)[1]
+    g_loss = gan.generator_loss(fake) + gan.generator_loss(tilde)
+    return prior + llike, gamma * llike + g_loss, d_real + d_fake + d_tilde
+
+
+def test_vaegan_losses_check():
+    checks.vaegan_losses(vaegan.feature_loss, _vaegan_losses)
+    with fails("twice the expected"):
+        checks.vaegan_losses(lambda a, b: 2 * vaegan.feature_loss(a, b), _vaegan_losses)
+    with fails("averaged over the features"):
+        checks.vaegan_losses(lambda a, b: tf.reduce_mean(0.5 * tf.square(a - b)), _vaegan_losses)
+
+    def mistake(which):
+        def losses(prior, llike, real, tilde, fake, gamma):
+            enc, dec, dis = _vaegan_losses(prior, llike, real, tilde, fake, gamma)
+            d_real, d_fake = gan.discriminator_loss(real, fake)
+            return {"gamma on the encoder": (prior + gamma * llike, dec, dis),
+                    "two terms for D": (enc, dec, d_real + d_fake),
+                    "saturating": (enc, gamma * llike - dis, dis),
+                    "no gamma": (enc, llike + dec - gamma * llike, dis)}[which]
+        return losses
+
+    with fails("gamma weighs the encoder's feature loss"):
+        checks.vaegan_losses(vaegan.feature_loss, mistake("gamma on the encoder"))
+    with fails("misses one kind of fake"):
+        checks.vaegan_losses(vaegan.feature_loss, mistake("two terms for D"))
+    with fails("saturating form"):
+        checks.vaegan_losses(vaegan.feature_loss, mistake("saturating"))
+    with fails("not weighted"):
+        checks.vaegan_losses(vaegan.feature_loss, mistake("no gamma"))
+
+
+def _make_vaegan_step(E, G, D, gamma, margin, gate=True, shared=False, training=True):
+    """A right VAE-GAN step, or one with a typical mistake."""
+    optimizers = [keras.optimizers.Adam(1e-3, beta_1=0.5) for _ in range(3)]
+    if shared:
+        optimizers = optimizers[:1] * 3
+
+    def step(real):
+        with tf.GradientTape(persistent=True) as tape:
+            mean, log_var = E(real, training=training)
+            z = mean + tf.exp(0.5 * log_var) * tf.random.normal(tf.shape(mean))
+            x_tilde, x_p = G(z, training=training), G(tf.random.normal(tf.shape(mean)),
+                                                     training=training)
+            (real_logits, real_f), (tilde_logits, tilde_f) = D(real), D(x_tilde)
+            p_logits = D(x_p)[0]
+            enc, dec, dis = _vaegan_losses(vaegan.kl_prior(mean, log_var),
+                                           vaegan.feature_loss(real_f, tilde_f), real_logits,
+                                           tilde_logits, p_logits, gamma)
+            d_real, d_fake = gan.discriminator_loss(real_logits, p_logits)
+        update_g, update_d = gan.equilibrium_updates(d_real, d_fake, margin)
+        for net, loss, opt, gate_open in ((E, enc, optimizers[0], True),
+                                          (G, dec, optimizers[1], update_g or not gate),
+                                          (D, dis, optimizers[2], update_d or not gate)):
+            if gate_open:
+                opt.apply_gradients(zip(tape.gradient(loss, net.trainable_variables),
+                                        net.trainable_variables))
+        return dict(enc_loss=enc, dec_loss=dec, dis_loss=dis, d_real=d_real, d_fake=d_fake,
+                    update_g=update_g, update_d=update_d)
+    return step
+
+
+def test_vaegan_step_check():
+    keras.utils.set_random_seed(0)
+    vconfig = vaegan.VAEGANConfig(image_size=16, channels=1, n_features=4, n_latent=8)
+    E, G, D = vaegan.encoder(vconfig), gan.generator(vconfig.gan_config()), vaegan.discriminator(vconfig)
+    real = tf.random.stateless_uniform((4, 16, 16, 1), (7, 8), -1, 1)
+    checks.vaegan_step(_make_vaegan_step, E, G, D, real)
+    with fails("applies one optimizer to two networks"):
+        checks.vaegan_step(lambda *a: _make_vaegan_step(*a, shared=True), E, G, D, real)
+    with fails("learned in a step whose gate was closed"):
+        checks.vaegan_step(lambda *a: _make_vaegan_step(*a, gate=False), E, G, D, real)
+    with fails("should return a dict"):
+        checks.vaegan_step(lambda *a: lambda real: 0.0, E, G, D, real)
+
+
+def test_priming_check():
+    keras.utils.set_random_seed(0)
+    vocab = Vocabulary.from_text("the cat sat on the mat and the hat ")
+    model = charrnn.CharRNN(charrnn.CharRNNConfig(n_cells=8, n_layers=2), vocab)
+    primes = ["the cat", "on the ", "hat and"]
+
+    def read(model, primes, upto=-1, carry=True):
+        ids = np.array([model.vocab.encode(p) for p in primes])
+        states = None
+        for column in ids.T[:upto] if upto else ids.T:
+            _, new = model.advance(tf.constant(column), states)
+            states = new if carry else states
+        return states, ids[:, -1]
+
+    checks.priming(read, model, primes)
+    with fails("read the last character too"):
+        checks.priming(lambda m, p: read(m, p, upto=None), model, primes)
+    with fails("where they started"):
+        checks.priming(lambda m, p: (read(m, p, carry=False)[0] or m.initial_states(3),
+                                     read(m, p)[1]), model, primes)
+    with fails(r"should hold 3 streams, one per prime; they hold \[1\]"):
+        checks.priming(lambda m, p: read(m, p[:1])[:1] + (read(m, p)[1],), model, primes)
+    with fails("the last ids should be one per prime"):
+        checks.priming(lambda m, p: (read(m, p)[0], read(m, p)[1][:1]), model, primes)
+
+
+def test_gan_and_vae_formula_checks():
+    checks.equilibrium(gan.equilibrium_updates)
+    with fails("the two answers are swapped"):
+        checks.equilibrium(lambda r, f, m: gan.equilibrium_updates(r, f, m)[::-1])
+    with fails("both when the rule would stop both"):
+        checks.equilibrium(lambda r, f, m: (r <= np.log(2) + m, r >= np.log(2) - m))
+    checks.reparameterize(lambda mean, log_var, eps: mean + tf.exp(0.5 * log_var) * eps)
+    with fails("scaled by the variance"):
+        checks.reparameterize(lambda mean, log_var, eps: mean + tf.exp(log_var) * eps)
+    checks.kl_prior(vaegan.kl_prior)
+    with fails("wrong sign"):
+        checks.kl_prior(lambda mean, log_var: -vaegan.kl_prior(mean, log_var))
+    with fails("averaged over the latent's dimensions"):
+        checks.kl_prior(lambda mean, log_var: vaegan.kl_prior(mean, log_var) / 3)
+    assert checks.attribute_vector(latents.attribute_vector) is latents.attribute_vector
+    with fails("points away from the attribute"):
+        checks.attribute_vector(lambda a, b: latents.attribute_vector(b, a))
+    with fails(r"one latent, shape \(4,\)"):
+        checks.attribute_vector(lambda a, b: a[:3] - b)
+
+
+def test_gif_check(tmp_path):
+    from libs import gif
+
+    frames = np.random.default_rng(0).integers(0, 255, (3, 8, 8), dtype=np.uint8)
+    checks.gif(lambda path: gif.build_gif(frames, saveto=path), str(tmp_path / "a.gif"))
+    with fails("no file was written"):
+        checks.gif(lambda path: None, str(tmp_path / "b.gif"))
+    with fails("has 1 frame"):
+        checks.gif(lambda path: gif.build_gif(frames[:1], saveto=path), str(tmp_path / "c.gif"))
+    (tmp_path / "d.gif").write_text("not a gif")
+    with fails("cannot be read back"):
+        checks.gif(lambda path: None, str(tmp_path / "d.gif"))
+
+
+def test_decoding_checks():
+    keras.utils.set_random_seed(0)
+    vocab = Vocabulary.from_text("the cat sat on the mat and the hat ")
+    model = charrnn.CharRNN(charrnn.CharRNNConfig(n_cells=8, n_layers=1), vocab)
+
+    def greedy(model, prime, n, carry=True):
+        ids = model.vocab.encode(prime)
+        states = None
+        for i in ids[:-1]:
+            _, states = model.advance(tf.constant([i]), states)
+        current, text = ids[-1], ""
+        for _ in range(n):
+            logits, new = model.advance(tf.constant([current]), states)
+            states = new if carry else states
+            current = int(tf.argmax(logits[0]))
+            text += model.vocab.decode([current])
+        return text
+
+    checks.greedy(greedy, model, "the ")
+    with fails("differs from the model's at character"):
+        checks.greedy(lambda m, p, n: greedy(m, p, n, carry=False), model, "the cat ")
+    with fails("should return the 30 new characters"):
+        checks.greedy(lambda m, p, n: p + greedy(m, p, n), model, "the ")
+    checks.temperature(lambda logits, t: tf.nn.softmax(logits / t))
+    with fails("multiplied by the temperature"):
+        checks.temperature(lambda logits, t: tf.nn.softmax(logits * t))
+    with fails("each row should sum to 1"):
+        checks.temperature(lambda logits, t: tf.exp(logits / t))
