@@ -28,6 +28,7 @@ and a check of a builder returns what it built.
 """
 from __future__ import annotations
 
+import traceback
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -39,11 +40,26 @@ from libs import gan, latents, vaegan
 
 
 class CheckFailed(AssertionError):
-    """An exercise's result is not right yet; the message says what to fix."""
+    """An exercise's result is not right yet; the message says what to fix.
+
+    Jupyter shows it as one red line, the message, without the check's own code around it."""
+
+    def _render_traceback_(self) -> list[str]:  # IPython's hook for how an error is shown
+        return [f"\x1b[31m{type(self).__name__}\x1b[39m: {self}"]
 
 
 def _fail(message: str):
-    raise CheckFailed(message)
+    raise CheckFailed(message) from None
+
+
+def _where(error: Exception) -> str:
+    """' (line N of your cell: `code`)': the last line of a notebook cell the error came
+    through, where the student's code is; '' when none did."""
+    cells = [f for f in traceback.extract_tb(error.__traceback__)
+             if "ipykernel" in f.filename or f.filename.startswith("<ipython-input")]
+    if not cells:
+        return ""
+    return f" (line {cells[-1].lineno} of your cell: `{(cells[-1].line or '').strip()}`)"
 
 
 def _call(fn, *args, what: str):
@@ -59,7 +75,7 @@ def _call(fn, *args, what: str):
         if "This optimizer can only be called for the variables it was originally built" in str(e):
             _fail(f"{what} applies one optimizer to two networks' variables: give each network "
                   "its own optimizer (Adam keeps statistics per variable)")
-        _fail(f"{what} raised {type(e).__name__}: {e}")
+        _fail(f"{what} raised {type(e).__name__}{_where(e)}: {e}")
 
 
 def _shape(x) -> tuple:

@@ -7,6 +7,7 @@ that a `for` loop, `model.fit` or a `tf.function` consumes directly.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import itertools
 import os
@@ -126,6 +127,38 @@ def _crop_any(contents, crop_shape, crop_factor, channels):
     return tf.image.resize(crop, crop_shape, antialias=True)
 
 
+@functools.lru_cache(maxsize=None)
+def _completer(crop_shape, crop_factor, channels, ratio):
+    """`_SlowPath`'s compiled function for one crop: one per setting for the whole process, so
+    that a new pipeline with the same crop traces nothing again."""
+    spec = tf.TensorSpec(crop_shape + (channels,), tf.float32)
+
+    @tf.function(input_signature=[tf.TensorSpec((None,) + spec.shape, tf.float32),
+                                  tf.TensorSpec([None], tf.string),
+                                  tf.TensorSpec([None, 2], tf.int32),
+                                  tf.TensorSpec([None], tf.bool),
+                                  tf.TensorSpec([None], tf.bool)])
+    def complete(images, contents, hw, todo, keep):
+        """`images` with the files where `todo` cropped, and where they decode and `keep`;
+        `hw` holds the height and width of the JPEGs. Returns them and that mask."""
+        whole_jpeg = _whole_jpegs(contents)
+        jpeg = tf.where(todo & whole_jpeg)[:, 0]
+        other = tf.where(todo & ~whole_jpeg & _decodable(contents))[:, 0]
+        jpeg_crops = tf.map_fn(
+            lambda a: _crop_jpeg(a[0], a[1], crop_shape, crop_factor, channels, ratio),
+            (tf.gather(contents, jpeg), tf.gather(hw, jpeg)), fn_output_signature=spec)
+        other_crops = tf.map_fn(lambda c: _crop_any(c, crop_shape, crop_factor, channels),
+                                tf.gather(contents, other), fn_output_signature=spec)
+        done = tf.concat([jpeg, other], 0)[:, None]
+        images = tf.tensor_scatter_nd_update(images, done,
+                                             tf.concat([jpeg_crops, other_crops], 0))
+        ok = (keep & ~todo) | tf.scatter_nd(done, tf.fill(tf.shape(done)[:1], True),
+                                             tf.shape(todo, tf.int64))
+        return tf.boolean_mask(images, ok), ok
+
+    return complete
+
+
 class _SlowPath:
     """Completes a batch from `_load_batch`'s fast path: crops the files it did not take --
     JPEGs of another size, PNG, GIF, BMP -- and drops unreadable or truncated files, which are
@@ -142,33 +175,8 @@ class _SlowPath:
 
     def __init__(self, crop_shape, crop_factor, channels, ratio):
         self.skipped: set[str] = set()
-        spec = tf.TensorSpec(crop_shape + (channels,), tf.float32)
-
-        @tf.function(input_signature=[tf.TensorSpec((None,) + spec.shape, tf.float32),
-                                      tf.TensorSpec([None], tf.string),
-                                      tf.TensorSpec([None, 2], tf.int32),
-                                      tf.TensorSpec([None], tf.bool),
-                                      tf.TensorSpec([None], tf.bool)])
-        def complete(images, contents, hw, todo, keep):
-            """`images` with the files where `todo` cropped, and where they decode and `keep`;
-            `hw` holds the height and width of the JPEGs. Returns them and that mask."""
-            whole_jpeg = _whole_jpegs(contents)
-            jpeg = tf.where(todo & whole_jpeg)[:, 0]
-            other = tf.where(todo & ~whole_jpeg & _decodable(contents))[:, 0]
-            jpeg_crops = tf.map_fn(
-                lambda a: _crop_jpeg(a[0], a[1], crop_shape, crop_factor, channels, ratio),
-                (tf.gather(contents, jpeg), tf.gather(hw, jpeg)), fn_output_signature=spec)
-            other_crops = tf.map_fn(lambda c: _crop_any(c, crop_shape, crop_factor, channels),
-                                    tf.gather(contents, other), fn_output_signature=spec)
-            done = tf.concat([jpeg, other], 0)[:, None]
-            images = tf.tensor_scatter_nd_update(images, done,
-                                                 tf.concat([jpeg_crops, other_crops], 0))
-            ok = (keep & ~todo) | tf.scatter_nd(done, tf.fill(tf.shape(done)[:1], True),
-                                                 tf.shape(todo, tf.int64))
-            return tf.boolean_mask(images, ok), ok
-
-        self._complete = complete
-        self._blank = tf.zeros((1,) + spec.shape)
+        self._complete = _completer(tuple(crop_shape), float(crop_factor), channels, ratio)
+        self._blank = tf.zeros((1,) + tuple(crop_shape) + (channels,))
 
     def __call__(self, paths, images, contents, hw, todo, keep):
         try:

@@ -406,3 +406,15 @@ def test_decoding_checks():
         checks.temperature(lambda logits, t: tf.nn.softmax(logits * t))
     with fails("each row should sum to 1"):
         checks.temperature(lambda logits, t: tf.exp(logits / t))
+
+
+def test_an_error_in_the_students_code_names_its_line(tmp_path):
+    cell = tmp_path / "ipykernel_7" / "cell.py"     # where ipykernel keeps a cell's code
+    cell.parent.mkdir()
+    cell.write_text("def build(*args):\n    return 1 / 0\n")
+    namespace = {}
+    exec(compile(cell.read_text(), str(cell), "exec"), namespace)
+    with fails(r"raised ZeroDivisionError \(line 2 of your cell: `return 1 / 0`\): division"):
+        checks.discriminator(namespace["build"], 16, 1, 4)
+    # Jupyter shows a failed check as its message alone, in red
+    assert checks.CheckFailed("x")._render_traceback_() == ["\x1b[31mCheckFailed\x1b[39m: x"]

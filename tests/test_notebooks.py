@@ -131,5 +131,7 @@ def test_untouched_student_copy_fails_only_its_checks(path, tmp_path, monkeypatc
     wrong = {k: v for k, v in errors.items()
              if not v.startswith("CheckFailed: ") or "is not written yet" not in v}
     assert not wrong, f"checks that do not say the exercise is not written yet: {wrong}"
+    long = [o.traceback for o in outputs(nb, "error") if len(o.traceback) != 1]
+    assert not long, f"a failed check should show its message alone, not {long[:1]}"
     stderr = [o.text for o in outputs(nb, "stream") if o.name == "stderr"]
     assert not stderr, "red text in a cell:\n" + "\n".join(stderr)
