@@ -7,10 +7,12 @@ exercise's own terms, or what is right.
     checks.discriminator_loss(my_d_loss)                   # against gan.discriminator_loss
     checks.generator_loss(my_g_loss)
     d_vars, g_vars, d_opt, g_opt = checks.variables_and_optimizers(choose, D, G)
+    checks.slerp(my_slerp)                                 # along the great circle
     checks.manifold(my_manifold)                           # a grid between four corners
     E = checks.encoder(build_encoder, 32, 1, 32, 100)      # images -> (mean, log_var)
     checks.vaegan_losses(feature_loss, vaegan_losses)      # the three networks' losses
     checks.vaegan_step(make_vaegan_step, E, G, D, real)    # three optimizers, gated
+    checks.vocabulary(my_vocabulary, text)                 # sorted characters and their ids
     model = checks.charrnn_model(build_model, vocab_size, 256, 2)   # left to right
     checks.clipping(clip)                                  # by value or by global norm
     checks.train_step(train_step, vocab_size)              # a loss that falls
@@ -309,6 +311,51 @@ def equilibrium(fn, margin: float = 0.2) -> None:
     print(f"the equilibrium rule is right on all {len(values) ** 2} pairs of losses checked")
 
 
+def slerp(fn) -> None:
+    """fn(z0, z1, t) -> the latent a fraction t (0 to 1) of the way from z0 to z1 along the great
+    circle between their directions (the original's `utils.slerp`): with omega the angle
+    between them, sin((1 - t) omega) / sin(omega) z0 + sin(t omega) / sin(omega) z1."""
+    z0, z1 = latents.latent(2, 16, seed=11)
+    want = latents.interpolate(z0, z1, 5, "slerp")
+    got = []
+    for t in np.linspace(0, 1, 5):
+        z = np.asarray(_call(fn, z0, z1, float(t), what="your slerp"), np.float64)
+        if z.shape != z0.shape:
+            _fail(f"slerp should give one latent, shape {z0.shape}; it gave {z.shape}")
+        got.append(z)
+    got = np.stack(got)
+    if np.allclose(got, want, atol=1e-4):
+        print("slerp is right: on the great circle from z0 (t = 0) to z1 (t = 1)")
+        return
+    if np.allclose(got, latents.interpolate(z0, z1, 5, "lerp"), atol=1e-4):
+        _fail("that is the straight line, (1 - t) z0 + t z1; slerp follows the arc: weigh z0 by "
+              "sin((1 - t) omega) / sin(omega) and z1 by sin(t omega) / sin(omega)")
+    if np.allclose(got, want[::-1], atol=1e-4):
+        _fail("slerp runs from z1 to z0: t = 0 should give z0, t = 1 give z1")
+    _fail("slerp should give sin((1 - t) omega) / sin(omega) z0 + sin(t omega) / sin(omega) z1, "
+          "omega the angle between z0 and z1 (np.arccos of the cosine of their directions)")
+
+
+def add_attribute(fn):
+    """fn(z, direction, amounts) -> z + a * direction for each a of `amounts`, (len(amounts),
+    n_latent), as `latents.add_attribute`. Returns fn."""
+    rng = np.random.default_rng(5)
+    z, direction = rng.normal(size=4).astype(np.float32), rng.normal(size=4).astype(np.float32)
+    amounts = [-2.0, -0.5, 0.0, 1.0, 3.0]
+    got = np.asarray(_call(fn, z, direction, amounts, what="your move_along"))
+    want = latents.add_attribute(z, direction, amounts)
+    if got.shape != want.shape:
+        _fail(f"move_along should give one latent per amount, shape {want.shape}; it gave "
+              f"{got.shape}")
+    if np.allclose(got, want, atol=1e-5):
+        print("move_along is right: negative amounts subtract the direction, amounts beyond 1 "
+              "extrapolate")
+        return fn
+    if np.allclose(got, latents.add_attribute(direction, z, amounts), atol=1e-5):
+        _fail("z and the direction are swapped: the face is z, moved by amount * direction")
+    _fail("each row should be z + amount * direction")
+
+
 def manifold(fn, n: int = 5) -> None:
     """fn(corners, n) -> an n x n grid of latents (n * n, n_latent), row by row, between four
     corner latents: the left edge runs from corners[0] down to corners[1], the right edge from
@@ -554,6 +601,26 @@ def gif(fn, path: str) -> None:
 
 
 # --- Part 2: the char-RNN ----------------------------------------------------------------------
+
+def vocabulary(fn, text: str) -> None:
+    """fn(text) -> (chars, ids): the distinct characters of the text, sorted, and a dict from
+    each to its position in that list, as `text.Vocabulary` numbers them."""
+    sample = text[:20000]
+    got = _call(fn, sample, what="your vocabulary")
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        _fail("the vocabulary should be two things: (chars, ids)")
+    chars, ids = got
+    want = sorted(set(sample))
+    if list(chars) != want:
+        if sorted(chars) == want:
+            _fail("sort the characters, so that the same text always gives the same ids")
+        _fail(f"chars should hold each of the {len(want)} distinct characters once; it holds "
+              f"{len(chars)}")
+    if not isinstance(ids, dict) or any(ids.get(c) != i for i, c in enumerate(want)):
+        _fail("ids should be a dict from each character to its position in chars: "
+              "{c: i for i, c in enumerate(chars)}")
+    print(f"the vocabulary is right: {len(chars)} characters, ids 0 to {len(chars) - 1}")
+
 
 def charrnn_model(build, vocab_size: int, n_cells: int, n_layers: int):
     """model = build(vocab_size, n_cells, n_layers) maps ids (B, T) to logits (B, T, V), and the

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from libs import charrnn, checks, dataset_utils, datasets, gan, latents, vaegan
+from libs import charrnn, checks, dataset_utils, datasets, gan, latents, utils, vaegan
 from libs.text import Vocabulary
 
 CONFIG = gan.GANConfig(image_size=16, channels=1, n_features=4, n_latent=8)
@@ -36,7 +36,8 @@ def test_an_exercise_not_written_yet_is_named_in_every_check():
                         (checks.input_pipeline, (["a.png"], 16, 1)),
                         (checks.encoder, (16, 1, 4, 8)), (checks.vaegan_losses, (None,)),
                         (checks.vaegan_step, (None, None, None, None)),
-                        (checks.priming, (None, ["ab"]))]:
+                        (checks.priming, (None, ["ab"])), (checks.slerp, ()),
+                        (checks.add_attribute, ()), (checks.vocabulary, ("ab",))]:
         with fails(r"is not written yet: put your code in place of `raise NotImplementedError\(\)`"):
             check(not_written, *args)
 
@@ -418,3 +419,32 @@ def test_an_error_in_the_students_code_names_its_line(tmp_path):
         checks.discriminator(namespace["build"], 16, 1, 4)
     # Jupyter shows a failed check as its message alone, in red
     assert checks.CheckFailed("x")._render_traceback_() == ["\x1b[31mCheckFailed\x1b[39m: x"]
+
+
+def test_latent_arithmetic_checks():
+    checks.slerp(lambda z0, z1, t: utils.slerp(t, z0, z1))
+    with fails("that is the straight line"):
+        checks.slerp(lambda z0, z1, t: (1 - t) * z0 + t * z1)
+    with fails("runs from z1 to z0"):
+        checks.slerp(lambda z0, z1, t: utils.slerp(t, z1, z0))
+    assert checks.add_attribute(latents.add_attribute) is latents.add_attribute
+    with fails("swapped"):
+        checks.add_attribute(lambda z, d, a: latents.add_attribute(d, z, a))
+    with fails("one latent per amount"):
+        checks.add_attribute(lambda z, d, a: z + d)
+
+
+def test_vocabulary_check():
+    text = "the cat sat on the mat"
+
+    def vocabulary(text, order=sorted):
+        chars = order(set(text))
+        return chars, {c: i for i, c in enumerate(chars)}
+
+    checks.vocabulary(vocabulary, text)
+    with fails("sort the characters"):
+        checks.vocabulary(lambda t: vocabulary(t, lambda s: sorted(s, reverse=True)), text)
+    with fails("each of the 10 distinct characters once"):
+        checks.vocabulary(lambda t: (list(t), {}), text)
+    with fails("a dict from each character"):
+        checks.vocabulary(lambda t: (sorted(set(t)), list(sorted(set(t)))), text)
