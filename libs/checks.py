@@ -38,7 +38,7 @@ import numpy as np
 import tensorflow as tf
 import keras
 
-from libs import gan, latents, vaegan
+from libs import dataset_utils, gan, latents, vaegan
 
 
 class CheckFailed(AssertionError):
@@ -90,8 +90,6 @@ def input_pipeline(fn, files, image_size: int, channels: int, batch_size: int = 
     """fn(files, batch_size, image_size, crop_factor) -> a tf.data.Dataset of float32 batches
     (B, S, S, C) in 0-255: every file read once, shuffled, each image resized and centre-cropped
     to the central `crop_factor` of it, as `dataset_utils.create_input_pipeline` does."""
-    from libs import dataset_utils
-
     files = list(files)[:4 * batch_size]      # a few batches are enough to tell
     got = _call(fn, files, batch_size, image_size, 0.8, what="image_batches")
     if not isinstance(got, tf.data.Dataset):
