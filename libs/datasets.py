@@ -151,13 +151,22 @@ def _fonts():
     return fonts
 
 
-def _render_digit(label, font, rng, canvas=112):
-    """One digit, white on black, uint8 (28, 28), jittered and centred like MNIST."""
+@functools.lru_cache(maxsize=None)
+def _glyph(label, font, stroke_width, canvas):
+    """The digit `label` drawn upright in `font`, white on a black square `canvas` wide."""
     from PIL import Image, ImageDraw
 
     img = Image.new("L", (canvas, canvas), 0)
     ImageDraw.Draw(img).text((canvas / 2, canvas / 2), str(label), fill=255, font=font,
-                             anchor="mm", stroke_width=int(rng.integers(0, 4)), stroke_fill=255)
+                             anchor="mm", stroke_width=stroke_width, stroke_fill=255)
+    return img
+
+
+def _render_digit(label, font, rng, canvas=112):
+    """One digit, white on black, uint8 (28, 28), jittered and centred like MNIST."""
+    from PIL import Image
+
+    img = _glyph(label, font, int(rng.integers(0, 4)), canvas)
     a, shear = np.deg2rad(rng.uniform(-15, 15)), rng.uniform(-0.3, 0.3)
     rotate = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
     inv = np.linalg.inv(rotate @ [[1.0, shear], [0.0, 1.0]])  # PIL maps output to input pixels
