@@ -84,6 +84,15 @@ def _shape(x) -> tuple:
     return tuple(int(d) for d in np.shape(x))
 
 
+def _values(variables) -> list:
+    """Copies of the variables' values, to tell later whether a step changed them."""
+    return [np.array(v.numpy()) for v in variables]
+
+
+def _changed(before, variables) -> bool:
+    return any(not np.array_equal(a, b) for a, b in zip(before, _values(variables)))
+
+
 # --- Part 1: the GAN ---------------------------------------------------------------------------
 
 def input_pipeline(fn, files, image_size: int, channels: int, batch_size: int = 8) -> None:
@@ -257,13 +266,10 @@ def gan_step(step, D, G, real, steps: int = 2) -> None:
     """step(real) -> (d_loss, g_loss), one training step of the GAN on real images in [-1, 1]:
     both networks' weights change, and their batch normalisation runs in training mode (its
     moving averages move), as `training=True` makes it."""
-    def values(variables):
-        return [np.array(v.numpy()) for v in variables]
-
     def moving(net):
         return [v for v in net.non_trainable_variables if "moving_mean" in (v.path or v.name)]
 
-    before = {net: (values(net.trainable_variables), values(moving(net))) for net in (D, G)}
+    before = {net: (_values(net.trainable_variables), _values(moving(net))) for net in (D, G)}
     for _ in range(steps):
         got = _call(step, real, what="gan_step(real)")
     if not isinstance(got, (tuple, list)) or len(got) != 2:
@@ -272,10 +278,10 @@ def gan_step(step, D, G, real, steps: int = 2) -> None:
         _fail(f"the losses are not finite ({[float(np.mean(v)) for v in got]}): check the losses")
     for net, who, opt in ((D, "D", "d_opt"), (G, "G", "g_opt")):
         weights, averages = before[net]
-        if all(np.array_equal(a, b) for a, b in zip(weights, values(net.trainable_variables))):
+        if not _changed(weights, net.trainable_variables):
             _fail(f"{who}'s weights did not change: apply {opt}'s gradients of {who}'s loss to "
                   f"{who}'s variables in the step")
-        if averages and all(np.array_equal(a, b) for a, b in zip(averages, values(moving(net)))):
+        if averages and not _changed(averages, moving(net)):
             _fail(f"{who}'s batch normalisation did not update its moving averages: call {who} "
                   f"with training=True inside the step (the original fed is_training=True), so "
                   "that it normalises by each batch and learns the averages it uses to sample")
@@ -509,14 +515,6 @@ def vaegan_losses(feature_fn, losses_fn, gamma: float = 0.5) -> None:
           f"discriminator {dis:.4f} on the check's values")
 
 
-def _weights(net) -> list:
-    return [np.array(v.numpy()) for v in net.trainable_variables]
-
-
-def _changed(before, net) -> bool:
-    return any(not np.array_equal(a, b) for a, b in zip(before, _weights(net)))
-
-
 def vaegan_step(make_step, E, G, D, real, gamma: float = 1.0) -> None:
     """make_step(E, G, D, gamma, margin) -> step(real), one training step of the VAE-GAN, with
     three optimizers it creates, one per network. step(real) returns a dict with the losses
@@ -531,7 +529,7 @@ def vaegan_step(make_step, E, G, D, real, gamma: float = 1.0) -> None:
         if not callable(step):
             _fail(f"make_vaegan_step should return the step function, got {type(step).__name__}")
         for _ in range(3):
-            before = {name: _weights(net) for name, net in nets.items()}
+            before = {name: _values(net.trainable_variables) for name, net in nets.items()}
             got = _call(step, real, what="the VAE-GAN step")
             if not isinstance(got, dict) or set(keys) - set(got):
                 _fail(f"the step should return a dict with {', '.join(keys)}; missing "
@@ -547,7 +545,7 @@ def vaegan_step(make_step, E, G, D, real, gamma: float = 1.0) -> None:
                       f"(fake), margin {margin}, the gates should be update_g {rule[0]}, "
                       f"update_d {rule[1]} (gan.equilibrium_updates); the step said {gates}")
             for name, should in (("E", True), ("G", gates[0]), ("D", gates[1])):
-                did = _changed(before[name], nets[name])
+                did = _changed(before[name], nets[name].trainable_variables)
                 if did and not should:
                     _fail(f"{name} learned in a step whose gate was closed (update_"
                           f"{'g' if name == 'G' else 'd'} False): apply its gradients only "
