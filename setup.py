@@ -20,6 +20,7 @@ setup(
         "jupyter",
         "tqdm",
         "tensorboard",
+        "mido",
     ],
     extras_require={
         "test": ["pytest", "nbclient", "nbformat", "nbconvert", "ipykernel", "playwright", "ruff",

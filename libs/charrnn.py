@@ -42,7 +42,9 @@ from libs.callbacks import History, KeepBest, every
 from libs.commands import config_flags, run_command
 from libs.rnn import CELLS, Recurrent
 from libs.sampling import CHUNK, choose, streams
-from libs.text import Vocabulary, split_held_out, training_windows
+from libs.text import (END, KINDS, Vocabulary, as_records, read_records, read_symbols,
+                       record_windows, split_held_out, split_records, training_records,
+                       training_windows, write_symbols)
 
 # The cell that learns fastest in equal wall time at the default settings, measured on 2 CPU
 # cores with `python benchmarks/bench_charrnn.py --compare-cells SECONDS` (held-out nats/char):
@@ -91,8 +93,13 @@ class CharRNNConfig:
     clip: float = 5.0
     clip_mode: str = "norm"           # "norm": the global norm, "value": each gradient entry
     dropout: float = 0.0              # on the outputs of each recurrent layer, while training
+    recurrent_dropout: float = 0.0    # on each layer's state before h U, one mask per sequence
+    layer_norm: bool = False          # layer normalisation inside the cells (see libs.rnn)
     validation_fraction: float = 0.1  # held out, from places spread over the text; 0 allowed
     seed: int = 0
+    kind: str = "text"                # what the symbols are: text, bytes, midi, wav (libs.text)
+    records: bool = False             # trained on records, one padded window each (libs.text)
+    sample_rate: int = 8000           # kind "wav": the sound's samples per second
 
     def __post_init__(self):
         if self.cell not in CELLS:
@@ -102,10 +109,19 @@ class CharRNNConfig:
         for name in ("n_layers", "n_cells", "batch_size", "sequence_length"):
             setattr(self, name, check_int(name, getattr(self, name), 1))
         self.seed = check_int("seed", self.seed, 0, SEED_MAX)
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if not isinstance(self.records, (bool, np.bool_)):
+            raise ValueError(f"records must be True or False, got {self.records!r}")
+        self.records = bool(self.records)
+        self.sample_rate = check_int("sample_rate", self.sample_rate, 1000, 192000)
         self.learning_rate = check_positive("learning_rate", self.learning_rate, LEARNING_RATE_MAX)
         self.clip = check_positive("clip", self.clip)  # clipping cannot be switched off with 0
-        for name in ("dropout", "validation_fraction"):
+        for name in ("dropout", "recurrent_dropout", "validation_fraction"):
             setattr(self, name, check_number(name, getattr(self, name), 0, 1, open_high=True))
+        if not isinstance(self.layer_norm, (bool, np.bool_)):
+            raise ValueError(f"layer_norm must be True or False, got {self.layer_norm!r}")
+        self.layer_norm = bool(self.layer_norm)
 
 
 Config = CharRNNConfig  # the contract's name for every model's config
@@ -131,7 +147,9 @@ class CharRNN(keras.Model):
         self.embedding = self.add_weight(shape=(V, H), name="embedding",
                                          initializer=keras.initializers.RandomUniform(-0.05, 0.05))
         for i in range(config.n_layers):  # attributes, not a list: tf.train.Checkpoint sees them
-            setattr(self, f"rnn{i}", Recurrent(config.cell, H, input_dim=H, name=f"rnn{i}"))
+            setattr(self, f"rnn{i}", Recurrent(config.cell, H, input_dim=H, name=f"rnn{i}",
+                                               recurrent_dropout=config.recurrent_dropout,
+                                               layer_norm=config.layer_norm))
         self.head = keras.layers.Dense(V, name="logits")
         self.head.build((None, H))
         self.built = True  # every weight exists now; nothing is left for Keras to build
@@ -159,8 +177,10 @@ class CharRNN(keras.Model):
         return self.layers_rnn[0].project(self.embedding)
 
     def call(self, ids, states=None, training=False, seed=None):
-        """ids (B, T) -> logits (B, T, V), final states. `seed` (2,) ints: dropout's, if any."""
-        if training and self.config.dropout > 0 and seed is None:
+        """ids (B, T) -> logits (B, T, V), final states. `seed` (2,) ints: dropout's and
+        recurrent dropout's (layer i's masks from seed + [0, i] and seed + [1, i]), if any."""
+        dropping = self.config.dropout > 0 or self.config.recurrent_dropout > 0
+        if training and dropping and seed is None:
             seed = tf.random.uniform([2], maxval=2**31 - 1, dtype=tf.int64)
         ids = tf.transpose(tf.cast(ids, tf.int32))                # (T, B): time-major inside
         states = states or [None] * self.config.n_layers
@@ -169,7 +189,8 @@ class CharRNN(keras.Model):
         for i, layer in enumerate(self.layers_rnn):
             if i > 0:
                 xw = layer.project(h)                             # (T, B, G*H), one matmul
-            h, state = layer.run(xw, states[i])                   # (T, B, H)
+            masked = training and self.config.recurrent_dropout > 0
+            h, state = layer.run(xw, states[i], training, seed + [1, i] if masked else None)
             final.append(state)
             if training and self.config.dropout > 0:
                 h = tf.nn.experimental.stateless_dropout(h, self.config.dropout, seed + [0, i])
@@ -214,25 +235,43 @@ class CharRNN(keras.Model):
 
 # --- Data ---------------------------------------------------------------------------------------
 
-def _loss_sum(model: CharRNN, ids: np.ndarray, batch_size: int) -> tuple[float, int]:
-    """Summed nats over every character of `ids` after the first, and their count.
-
-    The ids are cut into windows of sequence_length + 1 that overlap by one (as in training,
-    each starts from a zero state); the last window is padded and the padding masked out.
-    """
-    T = model.config.sequence_length
+def _stream_windows(ids: np.ndarray, T: int) -> tuple[np.ndarray, ...]:
+    """Every character of `ids` after the first as a target: windows x, y, w (N, T) of
+    T + 1 ids that overlap by one (as in training, each starts from a zero state), the last one
+    padded and its padding weighted 0."""
     n_windows = -(-(len(ids) - 1) // T)
-    n_padded = -(-n_windows // batch_size) * batch_size
-    flat = np.zeros(n_padded * T + 1, np.int32)
+    flat = np.zeros(n_windows * T + 1, np.int32)
     flat[:len(ids)] = ids
-    weight = np.zeros(n_padded * T, np.float32)
+    weight = np.zeros(n_windows * T, np.float32)
     weight[:len(ids) - 1] = 1.0
-    x = flat[:-1].reshape(n_padded, T)
-    y = flat[1:].reshape(n_padded, T)
-    w = weight.reshape(n_padded, T)
+    return flat[:-1].reshape(-1, T), flat[1:].reshape(-1, T), weight.reshape(-1, T)
+
+
+def _windows(model: CharRNN, data) -> tuple[np.ndarray, ...]:
+    """Evaluation windows (x, y, w) of a text or, for a model of records, of records."""
+    records = as_records(data)
+    if (records is not None) != model.config.records:
+        raise ValueError("this model was trained on " + (
+            "records; give records (a list or dict of texts)" if model.config.records
+            else "one text; give a text (a str), not records"))
+    if records is not None:
+        return record_windows(model.vocab, *records, model.config.sequence_length)
+    if len(data) < 2:
+        raise ValueError(f"the text has {len(data)} character(s); at least 2 are needed")
+    return _stream_windows(model.vocab.encode(data, "evaluation text"),
+                           model.config.sequence_length)
+
+
+def _loss_sum(model: CharRNN, windows: tuple[np.ndarray, ...],
+              batch_size: int) -> tuple[float, int]:
+    """Summed nats over the targets of `windows` (x, y, w) weighted 1, and their count: the
+    padding never counts. The last batch is filled up with windows weighted 0."""
+    x, y, w = windows
+    pad = -len(x) % batch_size
+    x, y, w = (np.concatenate([a, np.zeros((pad,) + a.shape[1:], a.dtype)]) for a in (x, y, w))
     fn = _eval_step(model)
     total, count = 0.0, 0.0
-    for i in range(0, n_padded, batch_size):
+    for i in range(0, len(x), batch_size):
         s, c = fn(x[i:i + batch_size], y[i:i + batch_size], w[i:i + batch_size])
         total, count = total + float(s), count + float(c)
     return total, int(count)
@@ -263,7 +302,8 @@ def build(config: CharRNNConfig, vocab: Vocabulary) -> tuple[CharRNN, keras.opti
 
 def make_train_step(model: CharRNN, optimizer=None, rng: tf.random.Generator | None = None,
                     jit_compile: bool = True):
-    """The compiled step: (x, y) ids (B, T) -> {"loss": nats/char, "bits_per_char": ...}.
+    """The compiled step: (x, y) ids (B, T), or (x, y, w) with weights w (B, T) that leave
+    records' padding out -> {"loss": nats per real character, "bits_per_char": ...}.
 
     It updates the model with `optimizer` (default: the model's own) and draws dropout's seeds
     from `rng` (default: the model's own). XLA (`jit_compile`) fuses the cells' element-wise
@@ -276,12 +316,14 @@ def make_train_step(model: CharRNN, optimizer=None, rng: tf.random.Generator | N
 
     @tf.function(jit_compile=jit_compile)
     def train_step(batch):
-        x, y = batch                                              # (B, T) each
+        x, y = batch[:2]                                          # (B, T) each
+        w = batch[2] if len(batch) > 2 else None                  # records: 0 on the padding
         seed = rng.make_seeds(1)[:, 0]                            # dropout's, (2,)
         with tf.GradientTape() as tape:
             logits, _ = model(x, training=True, seed=seed)       # (B, T, V)
-            total, count = metrics.sparse_cross_entropy(y, logits)
-            # Divided by the global batch, so that replicas' gradients add up to the mean's.
+            total, count = metrics.sparse_cross_entropy(y, logits, w)
+            # Divided by the global batch, so that replicas' gradients add up to the mean's
+            # (records: a constant factor, the padding's share, which Adam does not see).
             loss = total / n_chars
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
@@ -290,12 +332,18 @@ def make_train_step(model: CharRNN, optimizer=None, rng: tf.random.Generator | N
     return train_step
 
 
-def train(data: str, ckpt_dir, *, steps: int | None = None, seconds: float | None = None,
-          strategy: tf.distribute.Strategy | None = None, callbacks=(), progress: bool = True,
-          checkpoint_every: int = 500, eval_every: int = 500, sample_chars: int = 200,
+def train(data: str | list[str] | dict[str, str], ckpt_dir, *, steps: int | None = None,
+          seconds: float | None = None, strategy: tf.distribute.Strategy | None = None,
+          callbacks=(), progress: bool = True, checkpoint_every: int = 500,
+          eval_every: int = 500, sample_chars: int = 200,
           keep_best: bool = True, patience: int | None = None,
           **settings) -> tuple[CharRNN, History]:
     """Train a char-RNN on the text `data`, checkpointing into `ckpt_dir`: (model, history).
+
+    `data` may also be records (a list of texts, or a dict of name -> text; `text.read_records`
+    reads them from files): each record is then one window, END + record + END padded to
+    sequence_length, and the held-out part is a share of the records. Data of another kind
+    (kind="bytes", "midi", "wav") is text made by `text.read_symbols`.
 
     settings: `CharRNNConfig` fields (cell="lstm", n_cells=16, ...; None: the default); an
     unknown name is a TypeError. A new folder starts from them. A folder that holds a char-RNN
@@ -311,10 +359,20 @@ def train(data: str, ckpt_dir, *, steps: int | None = None, seconds: float | Non
     Calls keras.utils.set_random_seed(seed), which also seeds Python's and NumPy's generators.
     """
     ckpt_dir = Path(ckpt_dir)
-    config = checkpoints.resume_config(ckpt_dir, MODEL_NAME, "char-RNN", Config, settings)
-    train_text, val_text = split_held_out(data, config.sequence_length, config.batch_size,
-                                          config.validation_fraction)
-    vocab = Vocabulary.from_text(data)
+    records = as_records(data)
+    config = checkpoints.resume_config(ckpt_dir, MODEL_NAME, "char-RNN", Config, settings,
+                                       data={"records": records is not None})
+    T, B = config.sequence_length, config.batch_size
+    if records is None:
+        train_text, val_text = split_held_out(data, T, B, config.validation_fraction)
+        vocab = Vocabulary.from_text(data, config.kind)
+        batches = training_windows(vocab.encode(train_text), T, B, config.seed)
+        val_windows = _stream_windows(vocab.encode(val_text), T) if len(val_text) > 1 else None
+    else:
+        train_part, val_part = split_records(*records, config.validation_fraction)
+        vocab = Vocabulary.from_text(END + "".join(records[0]), config.kind)
+        batches = training_records(record_windows(vocab, *train_part, T), B, config.seed)
+        val_windows = record_windows(vocab, *val_part, T) if val_part[0] else None
     if (ckpt_dir / VOCABULARY_FILE).is_file():
         saved = Vocabulary.load(ckpt_dir / VOCABULARY_FILE)
         if saved != vocab:
@@ -330,26 +388,25 @@ def train(data: str, ckpt_dir, *, steps: int | None = None, seconds: float | Non
     keras.utils.set_random_seed(config.seed)  # weights, and tf.data's shuffles
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model = CharRNN(config, vocab)
-    batches = training_windows(vocab.encode(train_text), config.sequence_length,
-                               config.batch_size, config.seed)
     train_step = make_train_step(model, jit_compile=strategy is None)
-    val_ids = vocab.encode(val_text) if val_text else None
-    prime = "\n" if "\n" in vocab.chars else vocab.chars[0]
 
     def report(loop: training.Loop):
-        if val_ids is not None:
-            total, count = _loss_sum(model, val_ids, config.batch_size)
+        if val_windows is not None:
+            total, count = _loss_sum(model, val_windows, B)
             loop.log(val_loss=total / count, val_bits_per_char=total / count / metrics.LN2)
         if sample_chars:
-            sampled = sample(model, sample_chars, prime=prime, seed=loop.step)[0]
+            sampled = sample(model, sample_chars, seed=loop.step)[0]
+            if config.kind != "text":  # bytes, music and sound: their characters' code points
+                sampled = " ".join(f"{ord(c):x}" for c in sampled[:64]) + " ..."
+            sampled = sampled.replace(END, "\n")  # records one per line
             loop.log_text("sample", sampled)
-            held_out = loop.history.last("val_bits_per_char") if val_ids is not None else None
+            held_out = loop.history.last("val_bits_per_char") if val_windows is not None else None
             loop.write(f"--- step {loop.step}"
                        + (f", held-out {held_out:.3f} bits/char" if held_out is not None else "")
                        + f" ---\n{sampled}")
 
     keep = [KeepBest("val_loss", {"model": model}, patience)] \
-        if keep_best and val_ids is not None else []
+        if keep_best and val_windows is not None else []
     history = training.fit(
         train_step, batches, ckpt_dir, {**model.trackables(), "data": batches},
         model_name=MODEL_NAME, config=dataclasses.asdict(config), steps=steps, seconds=seconds,
@@ -391,33 +448,44 @@ def evaluate(model, text: str, skip_unknown: bool = False) -> dict:
     """Held-out loss of `text`: {"loss_nats", "bits_per_char", "chars"} (chars predicted).
 
     `model` is a CharRNN or a checkpoint folder. Every character after the first is predicted,
-    in windows of the model's sequence_length as in training. Characters outside the
-    vocabulary are an error, or dropped with `skip_unknown=True`.
+    in windows of the model's sequence_length as in training. A model trained on records is
+    given records (a list or dict of texts): every character of each and its END are
+    predicted, and the loss is per real character (the padding never counts). Characters
+    outside the vocabulary are an error, or dropped with `skip_unknown=True`.
     """
     model = _model(model)
     if skip_unknown:
-        bad = set(model.vocab.unknown(text))
-        text = "".join(c for c in text if c not in bad)
-    if len(text) < 2:
-        raise ValueError(f"the text has {len(text)} character(s); at least 2 are needed")
-    total, count = _loss_sum(model, model.vocab.encode(text, "evaluation text"),
-                             model.config.batch_size)
+        text = _known(model.vocab, text)
+    total, count = _loss_sum(model, _windows(model, text), model.config.batch_size)
     return {"loss_nats": total / count, "bits_per_char": total / count / metrics.LN2,
             "chars": count}
 
 
+def _known(vocab: Vocabulary, data):
+    """`data` (a text or records) without the characters outside `vocab`."""
+    records = as_records(data)
+    if records is None:
+        bad = set(vocab.unknown(data))
+        return "".join(c for c in data if c not in bad)
+    return {name: _known(vocab, record) for record, name in zip(*records)}
+
+
 def sample(model, n_chars: int = 500, prime: str | None = None, temperature: float = 1.0,
            sampling: str = "prob", top_k: int | None = None, top_p: float | None = None,
-           n_samples: int = 1, seed: int | None = None) -> list[str]:
+           n_samples: int = 1, seed: int | None = None, until_end: bool = False) -> list[str]:
     """`n_samples` texts, each `prime` followed by `n_chars` generated characters.
+
+    A model that learned the end mark END (records, music) starts from it by default, a new
+    record, and the prime's leading END marks are left out of the texts; `until_end=True` cuts
+    each text before the first END it generates (sampling stops once every text has one).
 
     `model` is a CharRNN or a checkpoint folder. sampling="max" takes the most likely
     character; "prob" draws from the softmax at `temperature` (< 1: safer, > 1: wilder),
     restricted to the `top_k` most likely characters and/or the smallest set whose probability
     reaches `top_p`; a temperature too small for float32 (below 1.2e-38) samples greedily. The
-    prime (default: a new line) is read once; then each character costs one step of the
-    network, carrying its state. Up to `sampling.STREAMS` texts are drawn side by side at a time; texts
-    that would not fit in memory are refused. The same `seed` gives the same texts.
+    prime (default: END, else a new line) is read once; then each character costs one step of
+    the network, carrying its state. Up to `sampling.STREAMS` texts are drawn side by side at a
+    time; texts that would not fit in memory are refused. The same `seed` gives the same texts.
     """
     model = _model(model)
     n_chars, n_samples = check_int("n_chars", n_chars, 0), check_int("n_samples", n_samples, 1)
@@ -427,8 +495,11 @@ def sample(model, n_chars: int = 500, prime: str | None = None, temperature: flo
     top_k = None if top_k is None else check_int("top_k", top_k, 1)
     top_p = None if top_p is None else check_number("top_p", top_p, 0, 1, open_low=True)
     vocab = model.vocab
+    if until_end and END not in vocab.chars:
+        raise ValueError("until_end needs a model that learned the end mark (trained on records "
+                         "or music); this one never saw it")
     if prime is None:
-        prime = "\n" if "\n" in vocab.chars else vocab.chars[0]
+        prime = END if END in vocab.chars else "\n" if "\n" in vocab.chars else vocab.chars[0]
     if not prime:
         raise ValueError("prime must have at least one character")
     ids = vocab.encode(prime, "prime")
@@ -443,8 +514,10 @@ def sample(model, n_chars: int = 500, prime: str | None = None, temperature: flo
     args = (tf.constant(temperature, tf.float32), tf.constant(top_k or 1, tf.int32),
             tf.constant(top_p or 1.0, tf.float32), sampling == "max", top_k is not None,
             top_p is not None)
-    generated = streams(model, ids, n_samples, n_chars, seed, args)  # (n_chars, N)
-    return [prime + vocab.decode(generated[:, s]) for s in range(n_samples)]
+    stop = int(vocab.encode(END)[0]) if until_end else None
+    generated = streams(model, ids, n_samples, n_chars, seed, args, stop)  # (n_chars, N)
+    texts = [prime.lstrip(END) + vocab.decode(generated[:, s]) for s in range(n_samples)]
+    return [t.split(END)[0] if until_end else t for t in texts]
 
 
 # --- Command line -------------------------------------------------------------------------------
@@ -463,24 +536,39 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser("train", allow_abbrev=False,
                             help="train, or resume the model in --ckpt up to --steps")
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--text", type=Path, help="a UTF-8 text file")
+    source.add_argument("--text", type=Path, help="a UTF-8 text file (with --bytes: any file)")
     source.add_argument("--corpus", choices=CORPORA,
                         help="embedded: text from the Python installation; alice: Alice in "
                              "Wonderland (embedded too)")
+    source.add_argument("--midi", type=Path, metavar="DIR",
+                        help="a folder of MIDI files, as music events (libs.music)")
+    source.add_argument("--wav", type=Path, metavar="FILE",
+                        help="a PCM WAV file, as 8-bit mu-law codes (libs.sound)")
+    p.add_argument("--bytes", action="store_true",
+                   help="with --text: the file's bytes, any file (256 symbols)")
+    p.add_argument("--records", choices=("lines", "paragraphs", "files"),
+                   help="with --text: train on records, each ended by an end mark: the file's "
+                        "lines or paragraphs, or the files of the folder --text names")
     p.add_argument("--ckpt", type=Path, required=True, help="checkpoint folder")
     p.add_argument("--steps", type=_NATURAL,
                    help="total step to reach; a folder already trained resumes up to it")
     p.add_argument("--seconds", type=_POSITIVE,
                    help="time budget of this run (neither flag: until Ctrl-C, which saves)")
-    p.set_defaults(settings=config_flags(p, Config))  # --cell, --n-layers, ...
+    p.set_defaults(settings=config_flags(p, Config, skip=("kind", "records")))  # --cell, ...
     p.add_argument("--checkpoint-every", type=_POSITIVE_INT, default=500,
                    help="save every N steps (and at least every 5 minutes); default 500")
     p.add_argument("--eval-every", type=_POSITIVE_INT, default=500,
                    help="held-out loss, a sample and the best model kept every N steps")
     p.add_argument("--patience", type=_POSITIVE_INT,
                    help="stop after N evaluations without a better held-out loss")
-    p = commands.add_parser("sample", allow_abbrev=False, help="print generated text")
+    p = commands.add_parser("sample", allow_abbrev=False,
+                            help="print generated text, or write samples with --out")
     p.add_argument("--ckpt", type=Path, required=True)
+    p.add_argument("--out", type=Path, metavar="FILE",
+                   help="write each sample to a file of the model's kind (text, bytes, MIDI, "
+                        "WAV): FILE, or FILE-1, FILE-2, ... for several; never overwrites")
+    p.add_argument("--until-end", action="store_true",
+                   help="stop each sample at the end mark (models of records or music)")
     p.add_argument("--n-chars", type=_NATURAL, default=500)
     p.add_argument("--prime", help="text to start from (default: a new line)")
     p.add_argument("--temperature", type=_POSITIVE, default=1.0)
@@ -494,7 +582,10 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser("eval", allow_abbrev=False,
                             help="held-out loss of a text; prints JSON on the last line")
     p.add_argument("--ckpt", type=Path, required=True)
-    p.add_argument("--text", type=Path, required=True)
+    p.add_argument("--text", type=Path, required=True,
+                   help="a file (or folder) of the model's kind: text, any file, MIDI, WAV")
+    p.add_argument("--records", choices=("lines", "paragraphs", "files"),
+                   help="a model trained on records: how to read them from --text")
     p.add_argument("--latest", action="store_true",
                    help="the latest checkpoint, not the best on held-out text")
     return parser
@@ -503,13 +594,21 @@ def _parser() -> argparse.ArgumentParser:
 def _train(args) -> None:
     from libs import datasets
 
-    if args.text is not None:
-        text = datasets.load_text(args.text)
+    if (args.bytes or args.records) and args.text is None:
+        raise ValueError(f"--{'bytes' if args.bytes else 'records'} goes with --text")
+    kind = "midi" if args.midi else "wav" if args.wav else "bytes" if args.bytes else "text"
+    if args.records:
+        data = read_records(args.text, args.records)
+    elif args.corpus is not None:
+        data = datasets.corpus() if args.corpus == "embedded" else datasets.ALICE()
     else:
-        text = datasets.corpus() if args.corpus == "embedded" else datasets.ALICE()
-    model, history = train(text, args.ckpt, steps=args.steps, seconds=args.seconds,
+        saved = checkpoints.load_config(args.ckpt, MODEL_NAME, "char-RNN", Config) \
+            if (args.ckpt / checkpoints.CONFIG_FILE).is_file() else Config()
+        data = read_symbols(kind, args.text or args.midi or args.wav,
+                            args.sample_rate or saved.sample_rate)
+    model, history = train(data, args.ckpt, steps=args.steps, seconds=args.seconds,
                            checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
-                           patience=args.patience,
+                           patience=args.patience, kind=kind,
                            **{name: getattr(args, name) for name in args.settings})
     print(json.dumps({"step": int(model.step.numpy()),
                       "loss_nats": history.last("loss"),
@@ -524,15 +623,34 @@ def _load(args) -> CharRNN:
 
 
 def _sample(args) -> None:
-    texts = sample(_load(args), args.n_chars, args.prime, args.temperature, args.sampling,
-                   args.top_k, args.top_p, args.n_samples, args.seed)
-    print("\n\n".join(texts))
+    model = _load(args)
+    kind = model.config.kind
+    if kind != "text" and args.out is None:
+        raise ValueError(f"this model's samples are {kind}, not text; give --out FILE")
+    texts = sample(model, args.n_chars, args.prime, args.temperature, args.sampling,
+                   args.top_k, args.top_p, args.n_samples, args.seed, args.until_end)
+    if args.out is None:
+        print("\n\n".join(texts))
+        return
+    out = args.out
+    paths = [out] if len(texts) == 1 else \
+        [out.with_name(f"{out.stem}-{i + 1}{out.suffix}") for i in range(len(texts))]
+    taken = [str(p) for p in paths if p.exists()]
+    if taken:
+        raise FileExistsError(f"{', '.join(taken)} exist(s); choose another --out (samples "
+                              "never overwrite a file)")
+    for path, symbols in zip(paths, texts):
+        print(write_symbols(kind, symbols, path, model.config.sample_rate))
 
 
 def _evaluate(args) -> None:
-    from libs import datasets
-
-    print(json.dumps(evaluate(_load(args), datasets.load_text(args.text))))
+    model = _load(args)
+    if model.config.records and not args.records:
+        raise ValueError("this model was trained on records; say how to read them from --text "
+                         "with --records lines|paragraphs|files")
+    data = read_records(args.text, args.records) if args.records else \
+        read_symbols(model.config.kind, args.text, model.config.sample_rate)
+    print(json.dumps(evaluate(model, data)))
 
 
 def main(argv=None) -> int:

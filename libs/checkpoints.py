@@ -60,11 +60,13 @@ def read_config(ckpt_dir, model_name: str | None = None) -> dict:
 
 
 def prepare_dir(ckpt_dir: Path, model_name: str, config: dict) -> None:
-    """Write config.json into a new or empty folder, or check it against the saved one."""
+    """Write config.json into a new or empty folder, or check it against the saved one. A
+    setting the saved file lacks was added to the library after the folder was written: its
+    value there is the default, which `resume_config` has already held the given one to."""
     if (ckpt_dir / CONFIG_FILE).is_file():
         saved = read_config(ckpt_dir, model_name)
         diff = {k: (saved.get(k), config.get(k)) for k in sorted(set(saved) | set(config))
-                if saved.get(k) != config.get(k)}
+                if k in saved and saved.get(k) != config.get(k)}
         if diff:
             described = ", ".join(f"{k}: saved {a!r}, given {b!r}" for k, (a, b) in diff.items())
             raise ValueError(f"{ckpt_dir} holds a {model_name!r} model with another config "

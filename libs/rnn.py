@@ -1,9 +1,10 @@
 """Recurrent networks: the basic RNN, LSTM and GRU cells, and exploding and vanishing gradients.
 
-Read top to bottom: one time step of each cell; its backward step; `run_sequence`, which runs a
-cell over a whole sequence with backpropagation through time written by hand; `Recurrent`, a
-Keras layer of cells (what `libs.charrnn` stacks); then a demonstration of how the gradient
-through time vanishes or explodes:
+Read top to bottom: what the two options below change in a step; one time step of each cell;
+its backward step; `run_sequence`, which runs a cell over a whole sequence with
+backpropagation through time written by hand; `Recurrent`, a Keras layer of cells (what
+`libs.charrnn` stacks); then a demonstration of how the gradient through time vanishes or
+explodes:
 
     layer = rnn.Recurrent("gru", 256, input_dim=64)
     hs, state = layer.run(layer.project(x))         # x (T, B, D) -> hs (T, B, H)
@@ -16,6 +17,13 @@ only h @ U stays in the time loop. Backpropagation through time is written by ha
 (`tf.custom_gradient`): the loop carries only the state gradients and the weight gradient
 dU = sum_t h_{t-1}^T dz_t is one matmul afterwards. Tests check the cells against Keras's
 `SimpleRNNCell`, `LSTMCell` and `GRUCell` and the gradients against automatic differentiation.
+
+Two options regularise and steady training (`Recurrent(..., recurrent_dropout=0.25,
+layer_norm=True)`): dropout on the recurrent state h_{t-1} before h_{t-1} U, with one mask per
+sequence and gate, the same at every step (Gal & Ghahramani 2016, as Keras's cells do it), and
+layer normalisation of x W, of h U and of the LSTM's cell state (Ba, Kiros & Hinton 2016). With
+either on, the loop is differentiated by TensorFlow (a correct path, not the fast one); with
+both off nothing of them is computed.
 """
 from __future__ import annotations
 
@@ -23,32 +31,74 @@ import numpy as np
 import tensorflow as tf
 import keras
 
+from libs.arguments import check_number
+
 CELLS = ("rnn", "lstm", "gru")
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
-# --- Cells: one time step each ----------------------------------------------------------------
-# xw is the input projection x @ W + b of this step, (B, G*H); U the recurrent kernel (H, G*H).
-# Each returns the new state and what backpropagation needs ("saved"). Gate order and
-# equations are Keras's, so weights move between the two.
+# --- The options: layer normalisation and the recurrent dropout mask --------------------------
 
-def _rnn_step(xw, state, U, b_rec):
-    h = tf.tanh(xw + tf.matmul(state[0], U))                      # (B, H)
+def layer_norm(x, gain_bias, groups: int = 1, epsilon: float = 1e-5):
+    """x (..., groups*H) normalised to mean 0 and variance 1 within each group of H units (one
+    gate's), then scaled by gain_bias[0] and shifted by gain_bias[1], each (groups*H,)."""
+    grouped = tf.reshape(x, tf.concat([tf.shape(x)[:-1], [groups, -1]], 0))   # (..., groups, H)
+    mean, variance = tf.nn.moments(grouped, axes=[-1], keepdims=True)
+    normal = (grouped - mean) * tf.math.rsqrt(variance + epsilon)
+    return tf.reshape(normal, tf.shape(x)) * gain_bias[0] + gain_bias[1]
+
+
+class CellOptions:
+    """What the options change in a cell's step: `mask` (G, B, H), recurrent dropout's (None:
+    none), and the gain and bias of layer norm for h U (2, G*H) and the LSTM's cell state
+    (2, H) (None: not normalised). Built by `Recurrent`; the steps take it as `options`."""
+
+    def __init__(self, groups: int, mask=None, recurrent_norm=None, cell_norm=None):
+        self.groups, self.mask = groups, mask
+        self.recurrent_norm, self.cell_norm = recurrent_norm, cell_norm
+
+    def recurrent(self, h, U):
+        """The recurrent projection (B, G*H): gate g's from h * mask[g], then normalised."""
+        if self.mask is None:
+            hu = tf.matmul(h, U)
+        else:  # one matmul per gate, each with its own mask, as Keras's implementation=1
+            hu = tf.concat([tf.matmul(h * m, u) for m, u in
+                            zip(tf.unstack(self.mask), tf.split(U, self.groups, axis=1))], -1)
+        return hu if self.recurrent_norm is None else layer_norm(hu, self.recurrent_norm,
+                                                                 self.groups)
+
+    def cell_state(self, c):
+        return c if self.cell_norm is None else layer_norm(c, self.cell_norm)
+
+
+def _recurrent(h, U, options):
+    return tf.matmul(h, U) if options is None else options.recurrent(h, U)
+
+
+# --- Cells: one time step each ----------------------------------------------------------------
+# xw is the input projection x @ W + b of this step, (B, G*H); U the recurrent kernel (H, G*H);
+# options a CellOptions or None (the plain cell). Each returns the new state and what
+# backpropagation needs ("saved"). Gate order and equations are Keras's, so weights move
+# between the two.
+
+def _rnn_step(xw, state, U, b_rec, options=None):
+    h = tf.tanh(xw + _recurrent(state[0], U, options))           # (B, H)
     return (h,), ()
 
 
-def _lstm_step(xw, state, U, b_rec):
+def _lstm_step(xw, state, U, b_rec, options=None):
     h, c = state
-    i, f, g, o = tf.split(xw + tf.matmul(h, U), 4, axis=-1)       # (B, H) each
+    i, f, g, o = tf.split(xw + _recurrent(h, U, options), 4, axis=-1)   # (B, H) each
     i, f, g, o = tf.sigmoid(i), tf.sigmoid(f), tf.tanh(g), tf.sigmoid(o)
     c = f * c + i * g                                             # forget some, write some
-    return (o * tf.tanh(c), c), (tf.concat([i, f, g, o], -1),)
+    tc = tf.tanh(c if options is None else options.cell_state(c))
+    return (o * tc, c), (tf.concat([i, f, g, o], -1),)
 
 
-def _gru_step(xw, state, U, b_rec):
+def _gru_step(xw, state, U, b_rec, options=None):
     (h,) = state
     xz, xr, xn = tf.split(xw, 3, axis=-1)
-    hz, hr, hn = tf.split(tf.matmul(h, U) + b_rec, 3, axis=-1)    # Keras's reset_after=True
+    hz, hr, hn = tf.split(_recurrent(h, U, options) + b_rec, 3, axis=-1)   # reset_after=True
     z, r = tf.sigmoid(xz + hz), tf.sigmoid(xr + hr)               # update and reset gates
     n = tf.tanh(xn + r * hn)                                      # candidate state
     return (z * h + (1 - z) * n,), (z, r, n, hn)
@@ -86,13 +136,18 @@ _STEP = {"rnn": _rnn_step, "lstm": _lstm_step, "gru": _gru_step}
 _BACK = {"rnn": _rnn_back, "lstm": _lstm_back, "gru": _gru_back}
 
 
-def run_sequence(cell: str, xw, U, b_rec, state):
+def run_sequence(cell: str, xw, U, b_rec, state, options: CellOptions | None = None):
     """Run `cell` over all steps: xw (T, B, G*H) -> outputs (T, B, H), final state.
 
     `state` is a tuple of (B, H) tensors: (h,) or, for the LSTM, (h, c). Differentiable with
-    respect to xw, U, b_rec and the initial state, by the hand-written backward pass.
+    respect to xw, U, b_rec and the initial state, by the hand-written backward pass; with
+    `options` (recurrent dropout, layer norm), by TensorFlow's automatic differentiation.
     """
     step, back = _STEP[cell], _BACK[cell]
+    if options is not None:
+        states = tf.scan(lambda carry, x: step(x, carry, U, b_rec, options)[0], xw,
+                         initializer=tuple(state))                 # each (T, B, H)
+        return states[0], tuple(s[-1] for s in states)
 
     @tf.custom_gradient
     def run(xw, U, b_rec, *state0):
@@ -128,12 +183,32 @@ class Recurrent(keras.layers.Layer):
     Weights have the shapes and initialisers of Keras's cells: kernel (D, G*H) Glorot uniform,
     recurrent_kernel (H, G*H) orthogonal, bias (G*H,) zeros (LSTM forget gate: ones) or, for
     the GRU, (2, 3H): input and recurrent biases.
+
+    `recurrent_dropout` in [0, 1): while training (`run(..., training=True, seed=...)`), each
+    gate sees h_{t-1} * mask before h_{t-1} U, one mask (B, H) per gate and sequence, the same
+    at every step (`recurrent_mask`), as in Keras's cells; dropping a unit afresh at every step
+    would erase the memory it carries.
+
+    `layer_norm`: the pre-activations are LN(x W) + LN(h U) + b, each gate's H units
+    normalised on their own, and the LSTM's output is o * tanh(LN(c)) (Ba, Kiros & Hinton
+    2016). Each LN has a gain (starting at 1) and a bias (at 0): the weights input_norm and
+    recurrent_norm (2, G*H) and, for the LSTM, cell_norm (2, H), made only with the option, so
+    checkpoints without it still restore. Recurrent models use layer norm, not batch norm:
+    batch statistics would differ from step to step, and sampling a single stream has no batch
+    to take them from, whereas layer norm is per example and step, the same in training and
+    sampling.
     """
 
-    def __init__(self, cell: str, units: int, input_dim: int, **kwargs):
+    def __init__(self, cell: str, units: int, input_dim: int, recurrent_dropout: float = 0.0,
+                 layer_norm: bool = False, **kwargs):
         super().__init__(**kwargs)
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
+        if not isinstance(layer_norm, (bool, np.bool_)):
+            raise ValueError(f"layer_norm must be True or False, got {layer_norm!r}")
+        self.recurrent_dropout = check_number("recurrent_dropout", recurrent_dropout, 0, 1,
+                                              open_high=True)
+        self.layer_norm = bool(layer_norm)
         self.cell, self.units, self.input_dim = cell, int(units), int(input_dim)
         width = GATES[cell] * self.units
         self.kernel = self.add_weight(shape=(self.input_dim, width), name="kernel",
@@ -145,11 +220,25 @@ class Recurrent(keras.layers.Layer):
             bias[self.units:2 * self.units] = 1.0  # Keras's unit_forget_bias
         self.bias = self.add_weight(shape=bias.shape, name="bias",
                                     initializer=keras.initializers.Constant(bias))
+        if self.layer_norm:  # attributes, so that tf.train.Checkpoint finds them
+            def gain_bias(n):
+                return keras.initializers.Constant(np.stack([np.ones(n), np.zeros(n)]))
+            self.input_norm = self.add_weight(shape=(2, width), name="input_norm",
+                                              initializer=gain_bias(width))
+            self.recurrent_norm = self.add_weight(shape=(2, width), name="recurrent_norm",
+                                                  initializer=gain_bias(width))
+            if cell == "lstm":
+                self.cell_norm = self.add_weight(shape=(2, self.units), name="cell_norm",
+                                                 initializer=gain_bias(self.units))
         self.built = True
 
     def project(self, x):
-        """Input projection x @ W + b: (..., D) -> (..., G*H), for all time steps at once."""
+        """Input projection x @ W + b (with layer_norm: LN(x @ W) + b): (..., D) -> (..., G*H),
+        for all time steps at once."""
         b = self.bias[0] if self.cell == "gru" else self.bias
+        if self.layer_norm:
+            return layer_norm(tf.tensordot(x, self.kernel, 1), self.input_norm,
+                              GATES[self.cell]) + b
         return tf.tensordot(x, self.kernel, 1) + b
 
     def _b_rec(self):
@@ -159,16 +248,40 @@ class Recurrent(keras.layers.Layer):
         zeros = tf.zeros((batch_size, self.units))
         return (zeros, zeros) if self.cell == "lstm" else (zeros,)
 
-    def run(self, xw, state=None):
-        """xw (T, B, G*H) -> outputs (T, B, H), final state."""
+    def recurrent_mask(self, batch_size, seed):
+        """Recurrent dropout's mask (G, B, H), one (B, H) per gate: 0 with probability
+        recurrent_dropout, else 1 / (1 - recurrent_dropout); a function of `seed` (2,) ints."""
+        ones = tf.ones((GATES[self.cell], batch_size, self.units), self.compute_dtype)
+        return tf.nn.experimental.stateless_dropout(ones, self.recurrent_dropout, seed)
+
+    def options(self, state, training: bool = False, seed=None) -> CellOptions | None:
+        """The options of a run from `state` (its batch size is the mask's); None when none
+        applies (the fast path). Recurrent dropout applies in training only; without `seed`, a
+        fresh mask."""
+        dropping = bool(training) and self.recurrent_dropout > 0
+        if not (dropping or self.layer_norm):
+            return None
+        if dropping and seed is None:
+            seed = tf.random.uniform([2], maxval=2**31 - 1, dtype=tf.int64)
+        mask = self.recurrent_mask(tf.shape(state[0])[0], seed) if dropping else None
+        norms = [tf.convert_to_tensor(getattr(self, name)) if hasattr(self, name) else None
+                 for name in ("recurrent_norm", "cell_norm")]
+        return CellOptions(GATES[self.cell], mask, *norms)
+
+    def run(self, xw, state=None, training: bool = False, seed=None):
+        """xw (T, B, G*H) -> outputs (T, B, H), final state. `seed` (2,) ints: recurrent
+        dropout's mask, while training."""
         state = self.initial_state(tf.shape(xw)[1]) if state is None else tuple(state)
         return run_sequence(self.cell, xw, tf.convert_to_tensor(self.recurrent_kernel),
-                            tf.convert_to_tensor(self._b_rec()), state)
+                            tf.convert_to_tensor(self._b_rec()), state,
+                            self.options(state, training, seed))
 
     def step(self, xw, state):
-        """One time step, xw (B, G*H) -> output h (B, H), new state."""
-        state, _ = _STEP[self.cell](xw, tuple(state), tf.convert_to_tensor(self.recurrent_kernel),
-                                    self._b_rec())
+        """One time step, xw (B, G*H) -> output h (B, H), new state (layer norm applies,
+        dropout does not: this is for sampling)."""
+        state = tuple(state)
+        state, _ = _STEP[self.cell](xw, state, tf.convert_to_tensor(self.recurrent_kernel),
+                                    self._b_rec(), self.options(state))
         return state[0], state
 
 

@@ -51,26 +51,30 @@ def choose(logits, seed, temperature, top_k, top_p, greedy, use_k, use_p):
     return tf.minimum(ids, last)  # u * total can round up to the total
 
 
-def streams(model, ids: np.ndarray, n: int, n_symbols: int, seed: int, args) -> np.ndarray:
+def streams(model, ids: np.ndarray, n: int, n_symbols: int, seed: int, args,
+            stop: int | None = None) -> np.ndarray:
     """ids (n_symbols, n): n texts generated after the prime's `ids` (at least one) by `model`,
     STREAMS at a time, each batch of streams drawing from its own seed derived from `seed`;
     `args` are those of `generate_chunk` after `start` (temperature, top_k, top_p, greedy,
-    use_k, use_p). The same seed gives the same texts."""
+    use_k, use_p). The same seed gives the same texts. With a `stop` id, a batch of streams
+    stops after the chunk in which each has generated it (the rest is filled with `stop`)."""
     pieces = []
     for start in range(0, n, STREAMS):
         batch_seed = int(np.random.SeedSequence([seed, start]).generate_state(1)[0])
-        pieces.append(_streams(model, ids, min(STREAMS, n - start), n_symbols, batch_seed, args))
+        pieces.append(_streams(model, ids, min(STREAMS, n - start), n_symbols, batch_seed, args,
+                               stop))
     return np.concatenate(pieces, axis=1)
 
 
-def _streams(model, ids: np.ndarray, S: int, n_symbols: int, seed: int, args) -> np.ndarray:
+def _streams(model, ids: np.ndarray, S: int, n_symbols: int, seed: int, args,
+             stop: int | None) -> np.ndarray:
     """ids (n_symbols, S) generated after the prime's `ids` by S streams side by side."""
     states = model.initial_states(S)
     if len(ids) > 1:  # read the prime once, all of it but the last symbol
         _, states = model(np.tile(ids[None, :-1], (S, 1)), states)
     first = tf.fill([S], int(ids[-1]))
-    pieces, done = [np.zeros((0, S), np.int32)], 0
-    while done < n_symbols:
+    pieces, done, stopped = [np.zeros((0, S), np.int32)], 0, np.zeros(S, bool)
+    while done < n_symbols and not stopped.all():
         n = min(CHUNK, n_symbols - done)
         out, states = model.generate_chunk(first, states, tf.constant(n),
                                            tf.constant(seed, tf.int64),
@@ -78,4 +82,8 @@ def _streams(model, ids: np.ndarray, S: int, n_symbols: int, seed: int, args) ->
         pieces.append(out.numpy()[:n])                             # (n, S)
         first = tf.constant(pieces[-1][-1])
         done += n
+        if stop is not None:
+            stopped |= (pieces[-1] == stop).any(0)
+    if done < n_symbols:  # every stream stopped early
+        pieces.append(np.full((n_symbols - done, S), stop, np.int32))
     return np.concatenate(pieces)

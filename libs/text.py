@@ -1,4 +1,5 @@
-"""Text as the char-RNN reads it: the vocabulary, the held-out split and shuffled windows.
+"""Text as the char-RNN reads it: the vocabulary, the held-out split, shuffled windows, records
+with an end mark, and other kinds of data (bytes, music, sound) as text.
 
 The text itself comes from `libs.datasets` (`corpus()`, `ALICE()`, `load_text(path)`); this
 module turns it into ids and epochs of batches, the way `libs.images` does for pictures. Data
@@ -7,6 +8,13 @@ knows no model: the char-RNN, the benchmarks and the notebooks import it.
     vocab = text.Vocabulary.from_text(corpus)              # sorted characters <-> ids
     train_part, held_out = text.split_held_out(corpus, 100, 100, 0.1)
     batches = text.training_windows(vocab.encode(train_part), 100, 100, seed=0)
+
+Any data is text here, one character per symbol (`read_symbols`, `write_symbols`): a file's
+bytes are the characters U+0000-U+00FF (Latin-1 maps each byte to one of them), MIDI events and
+mu-law sound codes are characters of `libs.music` and `libs.sound`. The end mark `END` closes
+each record: a corpus of records (`record_windows`: a name per line, a poem per paragraph) is
+one padded window per record, and pieces too long for a window (MIDI files) are joined into one
+stream with the mark between them (`join_pieces`).
 """
 from __future__ import annotations
 
@@ -14,9 +22,17 @@ import json
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 
+from libs import music, sound
 from libs.dataset_utils import EpochBatches, create_character_windows, epoch_seed
 from libs.files import write_bytes_atomic
+
+# The end-of-sequence mark: a character of Unicode's private use area, which no real text uses,
+# and outside the bytes' U+0000-U+00FF and the music's characters. Read, it says "a record
+# begins"; predicted, "this record ends".
+END = "\ue000"
+KINDS = ("text", "bytes", "midi", "wav")  # what the symbols stand for (`read_symbols`)
 
 
 class Vocabulary:
@@ -30,10 +46,22 @@ class Vocabulary:
         self._ids = {c: i for i, c in enumerate(self.chars)}
 
     @classmethod
-    def from_text(cls, text: str) -> Vocabulary:
+    def from_text(cls, text: str, kind: str = "text") -> Vocabulary:
+        """The characters of `text`; for bytes and sound every one of the 256 byte values, for
+        music every event of `libs.music` (so that any file can be read), plus END if the text
+        has it."""
         if not text:
             raise ValueError("the text is empty; give some text to build a vocabulary from")
-        return cls(set(text))
+        if kind == "text":
+            return cls(set(text))
+        # a file's bytes as Latin-1 characters, as mu-law codes are
+        alphabet = sound.VOCABULARY if kind in ("bytes", "wav") else music.VOCABULARY
+        bad = set(text) - set(alphabet) - {END}
+        if bad:
+            raise ValueError(f"{len(bad)} character(s) of the data are not {kind} symbols, "
+                             f"e.g. {sorted(bad)[:5]}; read the data with read_symbols({kind!r}, "
+                             "path)")
+        return cls(set(alphabet) | ({END} & set(text)))
 
     def __len__(self) -> int:
         return len(self.chars)
@@ -123,3 +151,151 @@ def training_windows(ids: np.ndarray, sequence_length: int, batch_size: int,
     the images' epochs have it: resumable."""
     return EpochBatches(lambda epoch: create_character_windows(
         ids, sequence_length, batch_size, shuffle=True, seed=epoch_seed(seed, epoch)))
+
+
+# --- Records: texts with an end, each in a window of its own ------------------------------------
+
+def as_records(data) -> tuple[list[str], list[str]] | None:
+    """(records, names) when `data` is a corpus of records, a list of texts or a dict of
+    name -> text (a file name, "names.txt line 3": errors name them); None for one text."""
+    if isinstance(data, str):
+        return None
+    if isinstance(data, dict):
+        names, records = [str(k) for k in data], list(data.values())
+    elif isinstance(data, (list, tuple)):
+        names, records = [f"record {i + 1}" for i in range(len(data))], list(data)
+    else:
+        raise TypeError(f"the data must be a text (a str) or records (a list or dict of str), "
+                        f"got {type(data).__name__}")
+    if not records:
+        raise ValueError("there are no records; give at least one")
+    for name, record in zip(names, records):
+        if not isinstance(record, str) or not record:
+            raise ValueError(f"{name} is {record!r}; every record must be a non-empty text")
+        if END in record:
+            raise ValueError(f"{name} contains the end mark text.END (U+E000); remove it")
+    return records, names
+
+
+def split_records(records: list[str], names: list[str], validation_fraction: float):
+    """(training records, names), (held-out records, names): `validation_fraction` of them,
+    taken at places spread evenly over the corpus."""
+    n_val = int(len(records) * validation_fraction)
+    held = set(np.linspace(0, len(records) - 1, n_val).round().astype(int)) if n_val else set()
+    if validation_fraction > 0 and not held:
+        raise ValueError(f"validation_fraction={validation_fraction} holds out none of the "
+                         f"{len(records)} records; use more records or 0")
+    pick = [[i for i in range(len(records)) if (i in held) == hold] for hold in (False, True)]
+    return tuple(([records[i] for i in part], [names[i] for i in part]) for part in pick)
+
+
+def record_windows(vocab: Vocabulary, records: list[str], names: list[str],
+                   sequence_length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One window per record: inputs END + record, targets record + END, padded with zeros to
+    `sequence_length` and weighted 1 where a target is real, 0 on the padding.
+
+    Returns x, y (N, sequence_length) int32 and w (N, sequence_length) float32. A record longer
+    than sequence_length - 1 characters does not fit: a ValueError names it.
+    """
+    T, end = sequence_length, vocab.encode(END, "end mark")[0]
+    x = np.zeros((len(records), T), np.int32)
+    y, w = np.zeros_like(x), np.zeros((len(records), T), np.float32)
+    for i, (record, name) in enumerate(zip(records, names)):
+        if len(record) > T - 1:
+            raise ValueError(f"{name} has {len(record)} characters; a record may have at most "
+                             f"sequence_length - 1 = {T - 1}. Give a larger sequence_length or "
+                             "shorter records")
+        ids = vocab.encode(record, name)
+        x[i, 0], x[i, 1:len(ids) + 1] = end, ids
+        y[i, :len(ids)], y[i, len(ids)] = ids, end
+        w[i, :len(ids) + 1] = 1.0
+    return x, y, w
+
+
+def training_records(windows: tuple[np.ndarray, ...], batch_size: int, seed: int) -> EpochBatches:
+    """Shuffled batches of `record_windows`' (x, y, w), a new order each epoch: resumable."""
+    if len(windows[0]) < batch_size:
+        raise ValueError(f"{len(windows[0])} records are left for training, fewer than "
+                         f"batch_size={batch_size}; use more records or a smaller batch_size")
+
+    def epoch(e):
+        ds = tf.data.Dataset.from_tensor_slices(windows)
+        return ds.shuffle(len(windows[0]), seed=epoch_seed(seed, e)).batch(
+            batch_size, drop_remainder=True)
+    return EpochBatches(epoch)
+
+
+def read_records(path, split: str) -> dict[str, str]:
+    """The records of a text file or folder, named for errors: split="lines" (each non-empty
+    line of the file), "paragraphs" (texts between blank lines) or "files" (each file of the
+    folder, sorted)."""
+    from libs import datasets
+
+    path = Path(path)
+    if split == "files":
+        if not path.is_dir():
+            raise NotADirectoryError(f"records='files' reads a folder; {path} is not one")
+        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        if not files:
+            raise ValueError(f"{path} has no files to read records from")
+        return {str(f): datasets.load_text(f).strip("\n") for f in files}
+    if split not in ("lines", "paragraphs"):
+        raise ValueError(f"split must be 'lines', 'paragraphs' or 'files', got {split!r}")
+    text = datasets.load_text(path)
+    pieces = text.split("\n") if split == "lines" else text.split("\n\n")
+    return {f"{path} {split[:-1]} {i + 1}": p.strip("\n") for i, p in enumerate(pieces)
+            if p.strip()}
+
+
+# --- Other kinds of data as text ----------------------------------------------------------------
+
+def join_pieces(pieces: list[str]) -> str:
+    """Pieces too long for one window (music files) as one stream, END before each and after
+    the last: reading END means "a piece begins", predicting it "this one ends"."""
+    return "".join(END + piece for piece in pieces) + END
+
+
+def read_symbols(kind: str, path, sample_rate: int = 8000) -> str:
+    """The data at `path` as the char-RNN's text: kind "text" a UTF-8 file; "bytes" any file,
+    byte by byte; "midi" a folder of MIDI files (`libs.music`), joined by `join_pieces`; "wav"
+    a PCM WAV file as 8-bit mu-law codes at `sample_rate` (`libs.sound`)."""
+    from libs import datasets
+
+    if kind == "text":
+        return datasets.load_text(path)
+    if kind == "bytes":
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"No such file: {path}")
+        data = path.read_bytes()
+        if not data:
+            raise ValueError(f"{path} is empty")
+        return data.decode("latin-1")
+    if kind == "midi":
+        return join_pieces(music.read_folder(path))
+    if kind == "wav":
+        return sound.wav_to_tokens(path, sample_rate)
+    raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+
+
+def write_symbols(kind: str, symbols: str, path, sample_rate: int = 8000) -> Path:
+    """Write a sample as a file of its kind (UTF-8 text, bytes, a MIDI file, a WAV file),
+    leaving out END marks (text: a new line for each); a file that exists is refused, never
+    overwritten."""
+    path = Path(path).expanduser()
+    if path.exists():
+        raise FileExistsError(f"{path} exists; choose a new name (samples never overwrite a "
+                              "file)")
+    if kind == "text":  # records one per line
+        write_bytes_atomic(path, symbols.replace(END, "\n").strip("\n").encode("utf-8"))
+        return path
+    symbols = symbols.replace(END, "")
+    if kind == "bytes":
+        write_bytes_atomic(path, symbols.encode("latin-1"))
+    elif kind == "midi":
+        music.tokens_to_midi(symbols, path)
+    elif kind == "wav":
+        sound.tokens_to_wav(symbols, path, sample_rate)
+    else:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    return path

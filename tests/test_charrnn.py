@@ -49,6 +49,42 @@ def test_model_advance_continues_the_sequence():
 
 
 @pytest.mark.parametrize("cell", charrnn.CELLS)
+def test_layer_norm_model_advance_continues_the_sequence(cell):
+    # Sampling steps with layer norm as the sequence does; recurrent dropout is off outside
+    # training, and in training it follows the seed.
+    keras.utils.set_random_seed(3)
+    config = CharRNNConfig(cell=cell, recurrent_dropout=0.25, layer_norm=True, **TINY)
+    model = charrnn.CharRNN(config, Vocabulary.from_text(TEXT))
+    ids = model.vocab.encode("the lazy dog")[None]                        # (1, 12)
+    logits, _ = model(ids)
+    _, states = model(ids[:, :-1])
+    last, _ = model.advance(ids[:, -1], states)                           # (1, V)
+    np.testing.assert_allclose(last, logits[:, -1], atol=1e-5)
+    seed = tf.constant([4, 5], tf.int64)
+    trained = [model(ids, training=True, seed=s)[0] for s in (seed, seed, seed + 1)]
+    np.testing.assert_array_equal(trained[0], trained[1])
+    assert not np.allclose(trained[0], trained[2]) and not np.allclose(trained[0], logits)
+
+
+def test_default_model_keeps_the_weights_older_checkpoints_hold(tmp_path):
+    model = charrnn.CharRNN(CharRNNConfig(cell="lstm", **TINY), Vocabulary.from_text(TEXT))
+    V = len(model.vocab)
+    layer = [("kernel", (16, 64)), ("recurrent_kernel", (16, 64)), ("bias", (64,))]
+    assert [(w.path, tuple(w.shape)) for w in model.weights] == \
+        [("charrnn/embedding", (V, 16))] + [(f"rnn{i}/{name}", shape) for i in range(2)
+                                            for name, shape in layer] \
+        + [("logits/kernel", (16, V)), ("logits/bias", (V,))]
+    path = tf.train.Checkpoint(model=model).write(str(tmp_path / "ckpt"))
+    keys = {name for name, _ in tf.train.list_variables(path) if name.startswith("model/")}
+    assert keys == {f"model/{name}/.ATTRIBUTES/VARIABLE_VALUE" for name in
+                    ["embedding", "head/_kernel", "head/bias"]
+                    + [f"rnn{i}/{n}" for i in range(2) for n, _ in layer]}
+    normed = charrnn.CharRNN(CharRNNConfig(cell="lstm", layer_norm=True, **TINY), model.vocab)
+    assert [w.path for w in normed.weights if w.path not in {v.path for v in model.weights}] \
+        == [f"rnn{i}/{n}" for i in range(2) for n in ("input_norm", "recurrent_norm", "cell_norm")]
+
+
+@pytest.mark.parametrize("cell", charrnn.CELLS)
 def test_model_matches_keras_sequential(cell):
     keras.utils.set_random_seed(2)
     vocab = Vocabulary.from_text(TEXT)
@@ -87,6 +123,9 @@ def test_vocabulary_round_trip_and_errors(tmp_path):
     ("clip", 0.0, "clip must be a number > 0"), ("clip", -1.0, "clip must be a number > 0"),
     ("cell", "transformer", "cell must be one of"), ("clip_mode", "both", "clip_mode"),
     ("n_cells", 0, "n_cells must be an integer >= 1"), ("dropout", 1.0, "dropout"),
+    ("recurrent_dropout", 1.0, r"recurrent_dropout must be a number in \[0, 1\), got 1.0"),
+    ("recurrent_dropout", -0.1, r"recurrent_dropout must be a number in \[0, 1\), got -0.1"),
+    ("layer_norm", "yes", "layer_norm must be True or False, got 'yes'"),
     ("validation_fraction", 1.0, "validation_fraction"), ("learning_rate", 0, "learning_rate"),
     ("learning_rate", 1e39, r"learning_rate must be a number > 0 and <= 10, got 1e\+39"),
     ("learning_rate", float("inf"), "learning_rate"),
@@ -167,6 +206,22 @@ def test_model_carries_its_training_state_and_a_split_run_equals_one_run(tmp_pat
     assert int(loaded.train_optimizer.iterations.numpy()) == 0
 
 
+def test_recurrent_dropout_and_layer_norm_train_resume_load_and_sample(tmp_path):
+    options = dict(n_cells=8, batch_size=2, sequence_length=8, recurrent_dropout=0.25,
+                   layer_norm=True, validation_fraction=0)
+    tiny_train(tmp_path / "ckpt", 2, **options)
+    model, history = tiny_train(tmp_path / "ckpt", 3, **options)  # resumed from step 2
+    assert int(model.step.numpy()) == 3 and np.all(np.isfinite(history["loss"][1]))
+    assert {"rnn0/recurrent_norm", "rnn1/input_norm"} <= {w.path for w in model.weights}
+    loaded = charrnn.load(tmp_path / "ckpt")
+    assert loaded.config.layer_norm and loaded.config.recurrent_dropout == 0.25
+    for a, b in zip(loaded.weights, model.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    texts = charrnn.sample(loaded, 20, prime="the ", n_samples=2, seed=1)
+    assert texts == charrnn.sample(model, 20, prime="the ", n_samples=2, seed=1)
+    assert all(t.startswith("the ") and len(t) == 24 for t in texts)
+
+
 def test_train_refuses_unknown_settings(tmp_path):
     with pytest.raises(TypeError, match=r"unknown char-RNN settings \['n_cell'\]"):
         tiny_train(tmp_path / "x", 1, n_cell=8)
@@ -182,6 +237,20 @@ def test_resume_refuses_other_settings_vocabulary_or_model(tmp_path, trained):
     checkpoints.prepare_dir(tmp_path / "gan", "gan", {})
     with pytest.raises(ValueError, match="holds a 'gan' model"):
         tiny_train(tmp_path / "gan", 1)
+
+
+def test_a_folder_from_before_newer_settings_resumes_and_refuses_other_values(tmp_path):
+    """config.json written before a setting existed: the setting has its default there."""
+    folder = tmp_path / "old"
+    tiny_train(folder, 2, n_layers=1)
+    saved = json.loads((folder / checkpoints.CONFIG_FILE).read_text())
+    for name in ("recurrent_dropout", "layer_norm", "kind", "records", "sample_rate"):
+        del saved["config"][name]
+    (folder / checkpoints.CONFIG_FILE).write_text(json.dumps(saved))
+    model, _ = tiny_train(folder, 3, n_layers=1)
+    assert int(model.step.numpy()) == 3 and not model.config.layer_norm
+    with pytest.raises(ValueError, match=r"layer_norm=True \(saved: False\)"):
+        tiny_train(folder, 4, n_layers=1, layer_norm=True)
 
 
 def test_bad_text_is_refused(tmp_path):
@@ -436,7 +505,7 @@ def test_cli_train_on_the_embedded_corpus(tmp_path, capsys):
     (["train", "--corpus", "embedded", "--ckpt", "x", "--clip", "none"],
      "argument --clip: 'none' is not a number"),
     (["train", "--corpus", "nowhere", "--ckpt", "x"], "invalid choice"),
-    (["train", "--ckpt", "x"], "one of the arguments --text --corpus is required"),
+    (["train", "--ckpt", "x"], "one of the arguments --text --corpus --midi --wav is required"),
     (["train", "--corpus", "embedded", "--text", "t", "--ckpt", "x"], "not allowed with"),
     (["sample", "--ckpt", "x", "--temperature", "0"],
      "argument --temperature: '0' is not a number > 0"),
@@ -456,6 +525,7 @@ def test_cli_refuses_bad_flags(args, message, capsys):
 @pytest.mark.parametrize("flags, message", [
     (["--clip", "0"], "clip must be a number > 0, got 0.0"),
     (["--cell", "cnn"], "cell must be one of rnn, lstm, gru, got 'cnn'"),
+    (["--recurrent-dropout", "1"], "recurrent_dropout must be a number in [0, 1), got 1.0"),
     (["--learning-rate", "1e39"], "learning_rate must be a number > 0 and <= 10, got 1e+39"),
     (["--seed", "99999999999999999999999"], "seed must be an integer >= 0 and <= 4294967295"),
 ])
