@@ -68,8 +68,16 @@ def test_read_records_names_lines_paragraphs_and_files(tmp_path):
         text.read_records(f, "files")
 
 
-def test_char_rnn_on_records_learns_the_end_and_samples_stop_at_it(tmp_path):
-    model, history = charrnn.train(NAMES, tmp_path / "c", steps=60, learning_rate=0.02, **TINY)
+@pytest.fixture(scope="module")
+def names_model(tmp_path_factory):
+    """A char-RNN trained on the records NAMES for 60 steps, and its folder."""
+    folder = tmp_path_factory.mktemp("names") / "c"
+    model, _ = charrnn.train(NAMES, folder, steps=60, learning_rate=0.02, **TINY)
+    return model, folder
+
+
+def test_char_rnn_on_records_learns_the_end_and_samples_stop_at_it(names_model):
+    model, folder = names_model
     assert model.config.records and END in model.vocab.chars
     samples = charrnn.sample(model, 40, n_samples=16, seed=0, until_end=True)
     assert all(END not in s and len(s) < 40 for s in samples)  # each one stopped at its END
@@ -78,28 +86,28 @@ def test_char_rnn_on_records_learns_the_end_and_samples_stop_at_it(tmp_path):
     result = charrnn.evaluate(model, NAMES[:3])
     assert result["chars"] == sum(len(n) + 1 for n in NAMES[:3])
     assert result["loss_nats"] < 1.0
-    loaded = charrnn.load(tmp_path / "c")
+    loaded = charrnn.load(folder)
     assert loaded.config.records
     assert charrnn.sample(loaded, 40, n_samples=4, seed=0, until_end=True) == \
         charrnn.sample(model, 40, n_samples=4, seed=0, until_end=True)
 
 
-def test_records_and_one_text_do_not_mix(tmp_path):
-    model, _ = charrnn.train(NAMES, tmp_path / "c", steps=1, **TINY)
+def test_records_and_one_text_do_not_mix(tmp_path, names_model):
+    model, folder = names_model
     with pytest.raises(ValueError, match="trained on records; give records"):
         charrnn.evaluate(model, "anna")
     with pytest.raises(ValueError, match="records=False but the data have records=True"):
         charrnn.train(NAMES, tmp_path / "d", steps=1, records=False, **TINY)
     with pytest.raises(ValueError, match="trained on data with records=True"):
-        charrnn.train("anna bob " * 40, tmp_path / "c", steps=2, **TINY)
-    plain, _ = charrnn.train("anna bob " * 40, tmp_path / "e", steps=1, **TINY)
+        charrnn.train("anna bob " * 40, folder, steps=61, **TINY)
+    plain = charrnn.CharRNN(charrnn.CharRNNConfig(n_cells=4), Vocabulary.from_text("ab"))
     with pytest.raises(ValueError, match="until_end needs a model that learned the end mark"):
         charrnn.sample(plain, 5, until_end=True)
 
 
-def test_the_padding_does_not_change_the_loss_of_a_record(tmp_path):
+def test_the_padding_does_not_change_the_loss_of_a_record(names_model):
     """The same records scored in windows of 10 and of 20 (twice the padding) lose the same."""
-    model, _ = charrnn.train(NAMES, tmp_path / "c", steps=3, **TINY)
+    model = names_model[0]
     wide = charrnn.CharRNN(charrnn.CharRNNConfig(**{**{k: v for k, v in TINY.items()
                                                       if k in ("n_cells", "n_layers")},
                                                    "sequence_length": 20, "records": True}),
@@ -112,18 +120,18 @@ def test_the_padding_does_not_change_the_loss_of_a_record(tmp_path):
 
 # --- Bytes --------------------------------------------------------------------------------------
 
-def test_bytes_of_any_file_round_trip_through_the_char_rnn(tmp_path):
-    blob = bytes(np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8)) + b"\x00\xff"
+def test_bytes_of_any_file_round_trip(tmp_path):
+    blob = bytes(np.random.default_rng(0).integers(0, 128, 3000, dtype=np.uint8)) + b"\x00\xff"
     (tmp_path / "blob.bin").write_bytes(blob)
     data = text.read_symbols("bytes", tmp_path / "blob.bin")
     assert data.encode("latin-1") == blob
-    model, _ = charrnn.train(data, tmp_path / "c", steps=2, kind="bytes", **TINY)
-    assert len(model.vocab) == 256  # every byte value, seen or not
-    sampled = charrnn.sample(model, 50, seed=0)[0]
-    out = text.write_symbols("bytes", sampled, tmp_path / "out.bin")
-    assert out.read_bytes() == sampled.encode("latin-1") and len(out.read_bytes()) == 51
+    vocab = Vocabulary.from_text(data, "bytes")
+    assert len(vocab) == 256  # every byte value, seen or not
+    assert len(Vocabulary.from_text(text.join_pieces([data]), "bytes")) == 257  # and END
+    out = text.write_symbols("bytes", text.END + data[:50] + text.END, tmp_path / "out.bin")
+    assert out.read_bytes() == blob[:50]  # the end marks left out
     with pytest.raises(FileExistsError, match="out.bin exists; choose a new name"):
-        text.write_symbols("bytes", sampled, tmp_path / "out.bin")
+        text.write_symbols("bytes", data, tmp_path / "out.bin")
     with pytest.raises(ValueError, match="are not bytes symbols"):
         Vocabulary.from_text("caf\u00e9\u2603", "bytes")
 
