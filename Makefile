@@ -16,7 +16,7 @@ demo: $(VENV)/.installed
 	$(PY) -m libs.demo --out outputs
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -q -rs --durations=15 tests
+	$(PY) -m pytest -q -rs --durations=15 -n 2 --dist loadfile tests
 
 notebook: $(VENV)/.installed
 	$(VENV)/bin/jupyter notebook notebooks/

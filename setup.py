@@ -23,7 +23,7 @@ setup(
         "mido",
     ],
     extras_require={
-        "test": ["pytest", "nbclient", "nbformat", "nbconvert", "ipykernel", "playwright", "ruff",
-                 "nbgrader"],
+        "test": ["pytest", "pytest-xdist", "nbclient", "nbformat", "nbconvert", "ipykernel",
+                 "playwright", "ruff", "nbgrader"],
     },
 )
