@@ -3,10 +3,12 @@
 The reference is the tutorial's `train_step` (https://www.tensorflow.org/tutorials/generative/dcgan):
 two GradientTapes in one `tf.function`, Adam(1e-4) for both networks, BCE from logits, images
 scaled to [-1, 1] before the step, on our architecture built from the stock Keras layers
-(`fast=False`). Ours is the library's step (data scaled inside, Adam beta1 = 0.5) on the library's
-layers. `ours_stock_layers` runs our step on the stock layers, separating what the step and what
-the layers contribute. Steps run interleaved, best of several rounds, at 32x32x1 (the embedded
-faces; this is `ratio`) and 64x64x3 (CelebA's shape), batch 64, n_features 64, n_latent 100.
+(`path="stock"`). Ours is the library's step (data scaled inside, Adam beta1 = 0.5) on the layers
+the library chooses on this machine (`path="auto"`: `libs.paths` times both once and caches the
+choice; `path_chosen`). `ours_stock_layers` and `ours_fast_layers` run our step on each, so the
+step's and the layers' shares separate; `ratio_vs_stock_path` is the chosen path's rate over the
+stock path's. Steps run interleaved, best of several rounds, at 32x32x1 (the embedded faces; this
+is `ratio`) and 64x64x3 (CelebA's shape), batch 64, n_features 64, n_latent 100.
 
 What was measured on a 2-core CPU (no GPU) before settling: the gain comes from the layers.
 Transposed convolutions (and strided convolutions' input gradients) computed as forward
@@ -32,7 +34,7 @@ def reference_step(config):
     import keras
     from libs import gan
 
-    generator = gan.generator(config, fast=False)
+    generator = gan.generator(config, fast=False)  # the stock Keras layers
     discriminator = gan.discriminator(config, fast=False)
     cross_entropy = keras.losses.BinaryCrossentropy(from_logits=True)
     generator_optimizer = keras.optimizers.Adam(1e-4)
@@ -66,24 +68,34 @@ def reference_step(config):
     return train_step
 
 
-def throughput(size: int, channels: int, steps: int) -> tuple[dict, dict]:
-    """Images/s of the three steps at one shape, interleaved, best of ROUNDS: by the wall
-    clock, and per second of this process's CPU time (steadier on a shared machine)."""
+def throughput(size: int, channels: int, steps: int) -> tuple[dict, dict, str]:
+    """Images/s of the reference step and of ours on either layers at one shape, interleaved,
+    best of ROUNDS: by the wall clock, and per second of this process's CPU time (steadier on
+    a shared machine); "ours" is the layers the library chooses here, which it also returns."""
+    import sys
+
     import tensorflow as tf
     import keras
     from libs import gan
 
     keras.utils.set_random_seed(0)
     config = gan.GANConfig(image_size=size, channels=channels, batch_size=BATCH)
+    chosen, _ = gan.speed_settings(config, "auto", "fp32")  # timed once per machine, then cached
     images = tf.random.uniform([BATCH, size, size, channels], 0, 255, seed=1)
     scaled = images / 127.5 - 1.0  # the tutorial scales before the step
     variants = {"reference": (reference_step(config), scaled),
-                "ours": (gan.GAN(config).train_step, images),
-                "ours_stock_layers": (gan.GAN(config, fast=False).train_step, images)}
-    wall, cpu = step_rates(variants, steps, BATCH, ROUNDS, f"gan {size}x{size}x{channels}")
+                "ours_stock_layers": (gan.GAN(config, path="stock", precision="fp32").train_step, images),
+                "ours_fast_layers": (gan.GAN(config, path="fast", precision="fp32").train_step, images)}
+    label = f"gan {size}x{size}x{channels}"
+    wall, cpu = step_rates(variants, steps, BATCH, ROUNDS, label)
     wall = {name: max(rates) for name, rates in wall.items()}
     cpu = {name: max(rates) for name, rates in cpu.items()}
-    return wall, cpu
+    for rates in (wall, cpu):
+        rates["ours"] = rates[f"ours_{chosen}_layers"]
+    print(f"{label}: stock layers {wall['ours_stock_layers']:,.1f} img/s, fast layers "
+          f"{wall['ours_fast_layers']:,.1f} img/s (best rounds); the library chose {chosen}",
+          file=sys.stderr, flush=True)
+    return wall, cpu, chosen
 
 
 def quality() -> dict:
@@ -100,19 +112,27 @@ def quality() -> dict:
 
 
 def run() -> dict:
-    wall, cpu = {}, {}
+    wall, cpu, chosen = {}, {}, {}
     for size, channels, steps in SHAPES:
-        wall[size], cpu[size] = throughput(size, channels, steps)
+        wall[size], cpu[size], chosen[size] = throughput(size, channels, steps)
     small, large = wall[32], wall[64]
     result = {"name": "gan", "unit": "images/s", "ours": round(small["ours"], 1),
               "reference": round(small["reference"], 1),
               "ratio": round(small["ours"] / small["reference"], 2),
               "reference_impl": "TensorFlow DCGAN tutorial train_step, same architecture",
               "images_per_cpu_second_ratio": round(cpu[32]["ours"] / cpu[32]["reference"], 2),
+              "path_chosen": chosen[32],
+              "ratio_vs_stock_path": round(small["ours"] / small["ours_stock_layers"], 2),
+              "ours_stock_layers": round(small["ours_stock_layers"], 1),
+              "ours_fast_layers": round(small["ours_fast_layers"], 1),
               "ratio_stock_layers": round(small["ours_stock_layers"] / small["reference"], 2),
               "ours_64x64x3": round(large["ours"], 1),
               "reference_64x64x3": round(large["reference"], 1),
               "ratio_64x64x3": round(large["ours"] / large["reference"], 2),
+              "path_chosen_64x64x3": chosen[64],
+              "ratio_vs_stock_path_64x64x3": round(large["ours"] / large["ours_stock_layers"], 2),
+              "ours_stock_layers_64x64x3": round(large["ours_stock_layers"], 1),
+              "ours_fast_layers_64x64x3": round(large["ours_fast_layers"], 1),
               "images_per_cpu_second_ratio_64x64x3":
                   round(cpu[64]["ours"] / cpu[64]["reference"], 2),
               "batch_size": BATCH, "n_features": 64, "n_latent": 100}

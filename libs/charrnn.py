@@ -39,7 +39,7 @@ from libs.arguments import (LEARNING_RATE_MAX, SEED_MAX, arg_int, arg_positive, 
                             check_fits, check_int, check_number, check_positive,
                             seed_or_fresh)
 from libs.callbacks import History, KeepBest, every
-from libs.commands import config_flags, run_command
+from libs.commands import config_flags, run_command, strategy_flag
 from libs.rnn import CELLS, Recurrent
 from libs.sampling import CHUNK, choose, streams
 from libs.text import (END, KINDS, Vocabulary, as_records, read_records, read_symbols,
@@ -358,7 +358,7 @@ def train(data: str | list[str] | dict[str, str], ckpt_dir, *, steps: int | None
     saves and returns. `history["loss"]` is the training loss (nats per character) by step.
     Calls keras.utils.set_random_seed(seed), which also seeds Python's and NumPy's generators.
     """
-    ckpt_dir = Path(ckpt_dir)
+    ckpt_dir = training.worker_folder(ckpt_dir, strategy)  # not the chief: a temporary copy
     records = as_records(data)
     config = checkpoints.resume_config(ckpt_dir, MODEL_NAME, "char-RNN", Config, settings,
                                        data={"records": records is not None})
@@ -516,8 +516,8 @@ def sample(model, n_chars: int = 500, prime: str | None = None, temperature: flo
             top_p is not None)
     stop = int(vocab.encode(END)[0]) if until_end else None
     generated = streams(model, ids, n_samples, n_chars, seed, args, stop)  # (n_chars, N)
-    texts = [prime.lstrip(END) + vocab.decode(generated[:, s]) for s in range(n_samples)]
-    return [t.split(END)[0] if until_end else t for t in texts]
+    texts = [vocab.decode(generated[:, s]) for s in range(n_samples)]
+    return [prime.lstrip(END) + (t.split(END)[0] if until_end else t) for t in texts]
 
 
 # --- Command line -------------------------------------------------------------------------------
@@ -561,6 +561,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="held-out loss, a sample and the best model kept every N steps")
     p.add_argument("--patience", type=_POSITIVE_INT,
                    help="stop after N evaluations without a better held-out loss")
+    strategy_flag(p)
     p = commands.add_parser("sample", allow_abbrev=False,
                             help="print generated text, or write samples with --out")
     p.add_argument("--ckpt", type=Path, required=True)
@@ -594,6 +595,7 @@ def _parser() -> argparse.ArgumentParser:
 def _train(args) -> None:
     from libs import datasets
 
+    strategy = training.make_strategy(args.strategy)  # before other TensorFlow work
     if (args.bytes or args.records) and args.text is None:
         raise ValueError(f"--{'bytes' if args.bytes else 'records'} goes with --text")
     kind = "midi" if args.midi else "wav" if args.wav else "bytes" if args.bytes else "text"
@@ -608,7 +610,7 @@ def _train(args) -> None:
                             args.sample_rate or saved.sample_rate)
     model, history = train(data, args.ckpt, steps=args.steps, seconds=args.seconds,
                            checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
-                           patience=args.patience, kind=kind,
+                           patience=args.patience, kind=kind, strategy=strategy,
                            **{name: getattr(args, name) for name in args.settings})
     print(json.dumps({"step": int(model.step.numpy()),
                       "loss_nats": history.last("loss"),
@@ -630,7 +632,7 @@ def _sample(args) -> None:
     texts = sample(model, args.n_chars, args.prime, args.temperature, args.sampling,
                    args.top_k, args.top_p, args.n_samples, args.seed, args.until_end)
     if args.out is None:
-        print("\n\n".join(texts))
+        print("\n\n".join(t.replace(END, "\n") for t in texts))  # records one per line
         return
     out = args.out
     paths = [out] if len(texts) == 1 else \

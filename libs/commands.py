@@ -16,6 +16,7 @@ from pathlib import Path
 from types import ModuleType
 
 from .arguments import SEED_MAX, arg_int, arg_positive
+from .training import STRATEGIES, make_strategy
 from .utils import save_samples
 
 
@@ -31,6 +32,19 @@ def setting(kind: type) -> Callable[[str], object]:
             what = "an integer" if kind is int else "a number" if kind is float else kind.__name__
             raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
     return parse
+
+
+def speed_flags(parser: argparse.ArgumentParser, kinds: Sequence[str] = ("path", "precision")) -> tuple:
+    """``--path auto|stock|fast`` and ``--precision auto|fp32|bf16|fp16`` (those of `kinds`) on a
+    train command, None when not given (then $CADL_PATH / $CADL_PRECISION, else "auto": see
+    `libs.paths`). Returns `kinds`, for the model's ``train_flags``."""
+    from .paths import CHOICES
+
+    helps = {"path": "the layers: stock (Keras's), fast (libs.layers) or auto (timed once here)",
+             "precision": "fp32, mixed bf16 or fp16, or auto (fp32 unless another was faster here)"}
+    for kind in kinds:
+        parser.add_argument(f"--{kind}", choices=CHOICES[kind], help=helps[kind])
+    return tuple(kinds)
 
 
 def config_flags(parser: argparse.ArgumentParser, config_type,
@@ -55,6 +69,14 @@ def config_flags(parser: argparse.ArgumentParser, config_type,
     return names
 
 
+def strategy_flag(parser: argparse.ArgumentParser) -> None:
+    """``--strategy default|mirrored|multiworker`` (`training.make_strategy`) on a train
+    command."""
+    parser.add_argument("--strategy", choices=STRATEGIES, default="default",
+                        help="default: one device; mirrored: all of this machine's GPUs; "
+                             "multiworker: the machines TF_CONFIG lists (see the README)")
+
+
 def model_parser(prog: str, description: str, config_type, data: dict, *, sample_help: str,
                  eval_help: str, eval_min_n: int = 1, skip: Sequence[str] = ("channels",)):
     """The command line of an image model, as DESIGN.md has it: ``train --data --ckpt
@@ -76,6 +98,7 @@ def model_parser(prog: str, description: str, config_type, data: dict, *, sample
     train.add_argument("--seconds", type=arg_positive(), help="time budget of this run")
     train.set_defaults(settings=config_flags(train, config_type, skip))
     train.add_argument("--checkpoint-every", type=arg_int(1), default=500)
+    strategy_flag(train)
     sample = commands.add_parser("sample", allow_abbrev=False, help=sample_help)
     sample.add_argument("--ckpt", required=True, type=Path)
     sample.add_argument("--n", type=arg_int(1), default=64)
@@ -107,6 +130,7 @@ def image_commands(model: ModuleType, losses: Sequence[str], *, train_flags: Seq
     def train(args) -> None:
         trained, history = model.train(
             args.data, args.ckpt, steps=args.steps, seconds=args.seconds,
+            strategy=make_strategy(args.strategy),
             checkpoint_every=args.checkpoint_every,
             **{name: getattr(args, name) for name in (*args.settings, *train_flags)})
         print(json.dumps({"step": int(trained.step.numpy()), "stop_reason": history.stop_reason,

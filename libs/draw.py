@@ -404,7 +404,7 @@ def train(data="digits", ckpt_dir="checkpoints/draw", *, steps: int | None = Non
     train as one device would) are `training.fit`'s; the history holds nll_bound_nats,
     reconstruction_nats and kl_nats, batch means by step.
     """
-    ckpt_dir = Path(ckpt_dir)
+    ckpt_dir = training.worker_folder(ckpt_dir, strategy)  # not the chief: a temporary copy
     pictures = image_data(data, "train")
     cfg = checkpoints.resume_config(ckpt_dir, MODEL_NAME, "DRAW model", DRAWConfig, settings,
                                  dict(image_size=pictures.shape[1], channels=pictures.shape[3]))

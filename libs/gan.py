@@ -17,9 +17,11 @@ convolutions, batch norm, ReLU in the generator, leaky ReLU (0.2) in the discrim
 in 0-255 (as `dataset_utils.create_input_pipeline` yields them) and are scaled inside the step.
 Training runs on `training.fit`: resume, Ctrl-C, NaN guard, progress bar, TensorBoard, strategy.
 
-Speed: the networks are built from `libs.layers`, Keras layers that train faster on CPUs (same
-maths and variables); `fast=False` builds the stock layers, which is what the benchmark's
-reference uses.
+Speed: `path="fast"` builds the networks from `libs.layers`, Keras layers that trained 1.4-1.5x
+faster on an AMD EPYC but 6-8% slower on an Intel Xeon (same maths and variables); "stock" builds
+Keras's own; "auto" (the default) times both once per machine and shape (`libs.paths`).
+`precision="bf16"` or "fp16" computes in mixed precision (float32 weights and losses), "auto"
+only where that was faster here. Neither is part of the config: a run may resume with others.
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ import tensorflow as tf
 import keras
 from keras import layers
 
-from . import arguments, checkpoints, commands, gif, images, latents, training, utils
+from . import arguments, checkpoints, commands, gif, images, latents, paths, training, utils
 from .arguments import check_int, check_positive
 from .callbacks import Callback, History
 from .dataset_utils import EpochBatches
@@ -44,6 +46,7 @@ from .layers import (FusedBatchNormalization, LeakyReLU, StridedConv2D,
 # The demo's budget (make demo, the benchmark's quality figure): train(data, ckpt, **DEMO) makes
 # recognisable faces from the embedded ones in a few minutes on a laptop's CPU.
 DEMO = dict(image_size=32, n_features=32, ema=0.99, steps=600)
+SMALL_BATCH_PIXELS = 32 * 32 * 32  # "auto" times nothing below this many pixels per batch
 EQUILIBRIUM = math.log(2.0)  # the discriminator's BCE when it outputs 0.5 everywhere
 MODEL_NAME = "gan"
 BN_MOMENTUM = 0.9  # moving statistics follow quickly enough for samples after a short run
@@ -166,7 +169,10 @@ def generator(config: GANConfig, fast: bool = True) -> keras.Model:
     for i in range(1, n_up):  # (B, 2^(i+2), 2^(i+2), width / 2^i)
         h = conv_t(width >> i, 5, strides=2, padding="same", use_bias=False, name=f"up{i}")(h)
         h = layers.ReLU()(norm(momentum=BN_MOMENTUM, name=f"bn{i}")(h))
-    x = conv_t(c, 5, strides=2, padding="same", activation="tanh", name="out")(h)
+    out = conv_t(c, 5, strides=2, padding="same", activation="tanh", name="out")
+    x = out(h)
+    if out.compute_dtype != "float32":  # built under a mixed precision policy
+        x = layers.Activation("linear", dtype="float32", name="out_float32")(x)
     return keras.Model(z, x, name="generator")
 
 
@@ -191,7 +197,8 @@ def discriminator(config: GANConfig, fast: bool = True) -> keras.Model:
                      name=f"down{i}")(h)
             h = leaky(0.2)(norm(momentum=BN_MOMENTUM, name=f"bn{i}")(h))
         h = layers.Flatten()(h)
-    return keras.Model(x, layers.Dense(1, name="logit")(h), name="discriminator")
+    # float32 even under a mixed precision policy: the loss is computed from the logits
+    return keras.Model(x, layers.Dense(1, dtype="float32", name="logit")(h), name="discriminator")
 
 
 # ---------------------------------------------------------------------------- losses
@@ -218,6 +225,44 @@ def equilibrium_updates(real_loss, fake_loss, margin: float):
     return update_g | neither, update_d | neither
 
 
+# ---------------------------------------------------------------------------- which layers, which precision
+
+SHAPE_FIELDS = ("image_size", "channels", "n_latent", "n_features", "dense", "batch_size", "ema")
+
+
+def speed_settings(config, path: str | None = None, precision: str | None = None, *,
+                   build=None, name: str = "GAN", measure: bool = True) -> tuple[str, str]:
+    """The layers ("stock" or "fast") and precision ("fp32", "bf16", "fp16") to build `config`
+    with. path, precision: as asked, or None for the environment's (CADL_PATH, CADL_PRECISION)
+    or `paths.DEFAULTS`'s. "auto" is decided by `paths.choose`, timing the `train_step` of
+    `build(path, precision)` (default: this GAN) once per machine and shape; precision "auto"
+    is fp32 unless another is faster with the chosen layers. Where nothing is timed
+    (measure=False, as under a strategy; fewer than SMALL_BATCH_PIXELS pixels a batch; quick
+    mode or pytest, see `paths.may_time`), "auto" takes a cached choice, else "fast" and "fp32".
+    """
+    path, precision = paths.resolve("path", path), paths.resolve("precision", precision)
+    build = build or (lambda p, q: GAN(config, path=p, precision=q))
+    shape = {k: v for k, v in dataclasses.asdict(config).items() if k in SHAPE_FIELDS}
+    measure = measure and paths.may_time() and \
+        config.image_size ** 2 * config.batch_size >= SMALL_BATCH_PIXELS
+    x = np.random.default_rng(0).uniform(0, 255, (config.batch_size, *config.image_shape))
+    x = x.astype(np.float32)
+
+    def pick(what, options, settings, key, fallback):  # options[0]: the default
+        candidates = {o: (lambda o=o: (build(*settings(o)).train_step, x)) for o in options}
+        return paths.choose(f"{name}'s {what}", candidates, {**shape, **key}, per_step=len(x),
+                            fallback=None if measure else fallback)
+
+    if path == "auto":
+        fixed = "fp32" if precision == "auto" else precision
+        path = pick("layers", ("stock", "fast"), lambda o: (o, fixed), {"precision": fixed}, "fast")
+    if precision == "auto":
+        gpu = bool(tf.config.list_logical_devices("GPU"))  # CPUs have no fast float16 kernels
+        precision = pick("precision", ("fp32", "bf16", "fp16")[:3 if gpu else 2],
+                         lambda o: (path, o), {"path": path}, "fp32")
+    return path, precision
+
+
 # ---------------------------------------------------------------------------- the GAN and its step
 
 class GAN:
@@ -227,25 +272,39 @@ class GAN:
     a dict of scalar tensors: g_loss, d_loss, d_loss_real, d_loss_fake and updated_g /
     updated_d (1.0 when that network was updated). It is a tf.function, except with a
     `strategy`: the variables are then built under it and the step is meant for
-    `strategy.run` inside a tf.function, which `training.fit` does. `fast=False` builds the
-    stock Keras layers instead of the CPU-fast ones (same maths, same variables).
+    `strategy.run` inside a tf.function, which `training.fit` does.
+
+    path: "stock" (Keras's layers), "fast" (`libs.layers`: same maths, same variables) or
+    "auto"; precision: "fp32", "bf16", "fp16" (mixed, with loss scaling) or "auto"; None: the
+    library's default (see `speed_settings`, which decides "auto"; `path` and `precision` say
+    what was built). `fast=True/False` is the older spelling of path="fast"/"stock".
     """
 
-    def __init__(self, config: GANConfig | None = None, *, fast: bool = True, strategy=None):
+    def __init__(self, config: GANConfig | None = None, *, path: str | None = None,
+                 precision: str | None = None, fast: bool | None = None, strategy=None):
         self.config = config = config if config is not None else GANConfig()
+        if fast is not None:
+            if path is not None:
+                raise ValueError(f"give path or fast, not both (path={path!r}, fast={fast!r})")
+            path = "fast" if fast else "stock"
+        # Under a strategy nothing is timed (workers could choose apart): cached or fixed.
+        self.path, self.precision = speed_settings(config, path, precision, measure=strategy is None)
+        fast = self.path == "fast"
         self.strategy = strategy or tf.distribute.get_strategy()
-        if config.equilibrium and self.strategy.num_replicas_in_sync > 1:
-            # Its updates sit in a tf.cond, and tf.distribute cannot synchronise replicas
-            # (all-reduce the gradients) inside control flow.
-            raise ValueError("equilibrium=True trains on one device only; leave it off with a "
-                             f"{self.strategy.num_replicas_in_sync}-replica strategy")
-        with self.strategy.scope():
+        with self.strategy.scope(), paths.precision_scope(self.precision):
             self.generator = generator(config, fast)
             self.discriminator = discriminator(config, fast)
             self.g_optimizer = keras.optimizers.Adam(config.g_learning_rate, beta_1=config.beta1)
             self.d_optimizer = keras.optimizers.Adam(config.d_learning_rate, beta_1=config.beta1)
-            self.g_optimizer.build(self.generator.trainable_variables)
-            self.d_optimizer.build(self.discriminator.trainable_variables)
+            # float16 gradients underflow: the step scales the losses up, these optimizers scale
+            # the gradients back and skip a step whose gradients overflowed. The checkpoint keeps
+            # the Adams only, so a run may resume in another precision (the scale starts again).
+            self._g_apply, self._d_apply = self.g_optimizer, self.d_optimizer
+            if self.precision == "fp16":
+                self._g_apply = keras.optimizers.LossScaleOptimizer(self.g_optimizer)
+                self._d_apply = keras.optimizers.LossScaleOptimizer(self.d_optimizer)
+            self._g_apply.build(self.generator.trainable_variables)
+            self._d_apply.build(self.discriminator.trainable_variables)
             self.generator_ema = None
             if config.ema:
                 self.generator_ema = generator(config, fast)
@@ -285,12 +344,26 @@ class GAN:
             g_loss = generator_loss(fake_logits)
             # Optimizers sum gradients over replicas: scale each replica's mean loss.
             d_scaled, g_scaled = (d_loss_real + d_loss_fake) / n_replicas, g_loss / n_replicas
+            if self.precision == "fp16":
+                d_scaled, g_scaled = self._d_apply.scale_loss(d_scaled), self._g_apply.scale_loss(g_scaled)
         d_grads = tape.gradient(d_scaled, d_vars)
         g_grads = tape.gradient(g_scaled, g_vars)
         del tape
         metrics = dict(g_loss=g_loss, d_loss=d_loss_real + d_loss_fake, d_loss_real=d_loss_real,
                        d_loss_fake=d_loss_fake)
-        if cfg.equilibrium:  # one replica only (see __init__)
+        if cfg.equilibrium and tf.distribute.has_strategy():
+            # The replicas decide alike, on the whole batch's losses, and update then undo
+            # (a tf.cond cannot hold the all-reduce of the gradients).
+            real, fake = tf.unstack(ctx.all_reduce("MEAN", tf.stack([d_loss_real, d_loss_fake])))
+            update_g, update_d = equilibrium_updates(real, fake, cfg.margin)
+            self._apply_where(update_d, lambda: self._apply_d(d_grads),
+                              self.discriminator.trainable_variables, self._d_apply.variables,
+                              self.d_optimizer.variables)
+            self._apply_where(update_g, lambda: self._apply_g(g_grads),
+                              self.generator.trainable_variables, self._g_apply.variables,
+                              self.g_optimizer.variables,
+                              self.generator_ema.weights if self.generator_ema else [])
+        elif cfg.equilibrium:
             update_g, update_d = equilibrium_updates(d_loss_real, d_loss_fake, cfg.margin)
             tf.cond(update_d, lambda: self._apply_d(d_grads), tf.no_op)
             tf.cond(update_g, lambda: self._apply_g(g_grads), tf.no_op)
@@ -302,12 +375,30 @@ class GAN:
                        updated_d=tf.cast(update_d, tf.float32))
         return metrics
 
+    @staticmethod
+    def _apply_where(gate, apply, *variables):
+        """In a replica, what `tf.cond(gate, apply, tf.no_op)` does on one device: `apply()`,
+        then `variables` (a network's, its optimizers', ...) put back where `gate`, alike on
+        every replica, is False, so that a rested network and its Adam moments and step count
+        stay exactly as they were. (tf.distribute cannot synchronise replicas inside control
+        flow.)"""
+        variables = list({id(getattr(v, "value", v)): getattr(v, "value", v)
+                          for group in variables for v in group}.values())
+        old = [tf.identity(v) for v in variables]
+        apply()
+
+        def undo(strategy, gate, old):
+            for v, o in zip(variables, old):
+                strategy.extended.update(v, lambda var, g, o: var.assign(tf.where(g, var, o)),
+                                         args=(gate, o), group=False)
+        tf.distribute.get_replica_context().merge_call(undo, args=(gate, old))
+
     def _apply_d(self, grads):
-        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
+        self._d_apply.apply_gradients(zip(grads, self.discriminator.trainable_variables))
         return tf.no_op()
 
     def _apply_g(self, grads):
-        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+        self._g_apply.apply_gradients(zip(grads, self.generator.trainable_variables))
         if self.generator_ema is not None:
             self._update_ema()
         return tf.no_op()
@@ -410,25 +501,26 @@ class ProgressFrames(Callback):
 def train(data="faces", ckpt_dir="checkpoints/gan", *, steps: int | None = None,
           seconds: float | None = None, strategy=None, callbacks=(), progress: bool = True,
           checkpoint_every: int = 500, montage_every: int = 100, n_montage: int = 64,
-          **settings) -> tuple[GAN, History]:
+          path: str | None = None, precision: str | None = None, **settings) -> tuple[GAN, History]:
     """Train (or resume) a GAN on `data` in `ckpt_dir`; returns (gan, history).
 
     data: "faces", "celeb", a folder of images, or an array (N, S, S, C) in 0-255
     (see `images.image_source`). steps: total step to reach (a second call resumes there);
     seconds: budget of this call. settings: GANConfig fields (image_size=32, n_features=32,
     equilibrium=True, ema=0.999, ...); a resumed run takes the saved config, and a setting
-    that contradicts it is refused. Every `montage_every` steps the generator's images of
+    that contradicts it is refused. path, precision: `GAN`'s (speed only; not saved, a resumed
+    run may change them). Every `montage_every` steps the generator's images of
     `n_montage` fixed latents go to ckpt_dir/progress/ and ckpt_dir/progress.gif.
     The rest (resume, Ctrl-C, NaN guard, progress bar, TensorBoard in ckpt_dir/logs,
     callbacks, strategy) is `training.fit`'s; history is its `History` (g_loss, d_loss, ...).
     """
-    ckpt_dir = Path(ckpt_dir)
+    ckpt_dir = training.worker_folder(ckpt_dir, strategy)  # not the chief: a temporary copy
     source = images.training_images(data, ckpt_dir, MODEL_NAME, "GAN", GANConfig,
                                     settings.get("image_size"))
     cfg = checkpoints.resume_config(ckpt_dir, MODEL_NAME, "GAN", GANConfig, settings,
                                     {"channels": source.channels})
     keras.utils.set_random_seed(cfg.seed)
-    gan = GAN(cfg, strategy=strategy)
+    gan = GAN(cfg, path=path, precision=precision, strategy=strategy)
     batches = EpochBatches(images.epoch_batches(source, cfg.batch_size,
                                                          cfg.image_size, cfg.seed))
     z = latents.latent(n_montage, cfg.n_latent, cfg.seed)
@@ -445,7 +537,9 @@ def load(ckpt_dir) -> GAN:
     """The GAN of the latest checkpoint in `ckpt_dir` (config, weights, EMA, step; `train`
     resumes the optimizers' state). `restored_from` says which checkpoint was read."""
     ckpt_dir = Path(ckpt_dir)
-    gan = GAN(checkpoints.load_config(ckpt_dir, MODEL_NAME, "GAN", GANConfig))
+    cfg = checkpoints.load_config(ckpt_dir, MODEL_NAME, "GAN", GANConfig)
+    # For sampling: float32, and the layers timed for training if any (nothing is timed here).
+    gan = GAN(cfg, path=speed_settings(cfg, precision="fp32", measure=False)[0], precision="fp32")
     gan.restored_from = checkpoints.restore(ckpt_dir, "GAN",
                                             **checkpoints.weights(gan.trackables()))
     return gan
@@ -511,12 +605,13 @@ def main(argv=None) -> int:
         {"help": "faces, celeb or a folder of images"}, sample_help="write generated images",
         eval_help="sliced Wasserstein distance", eval_min_n=2)
     train_parser.add_argument("--montage-every", type=arguments.arg_int(1), default=100)
+    speed = commands.speed_flags(train_parser)
     sample_parser.add_argument("--no-ema", action="store_true",
                                help="use the raw generator, not its average")
     eval_parser.add_argument("--features", type=Path, help="a local Keras model (0-255 pixels "
                              "in, features out) to add FID and KID")
     return commands.run_command(parser, argv, commands.image_commands(
-        sys.modules[__name__], ("g_loss", "d_loss"), train_flags=("montage_every",),
+        sys.modules[__name__], ("g_loss", "d_loss"), train_flags=("montage_every", *speed),
         sample_options=lambda args: {"ema": False if args.no_ema else None},
         evaluate_options=lambda args: {
             "features": _keras_features(args.features) if args.features else None}))

@@ -113,6 +113,7 @@ class Loop:
         self._in_callbacks = False  # only then may a second signal cut the work short
         self._in_step = False     # an error while True leaves the step half done: not saved
         self._finite = checkpoints.float_variables(manager.checkpoint)
+        self.agree = None         # several workers: flags -> whether any worker raised each
 
     @property
     def step(self) -> int:
@@ -244,6 +245,130 @@ def _distribute(strategy, train_step):
     return run
 
 
+# --- Strategies by name, and several workers: who writes, and agreeing when to stop ------------
+
+STRATEGIES = ("default", "mirrored", "multiworker")
+_TF_CONFIG_FORM = ('{"cluster": {"worker": ["host0:port", "host1:port"]}, '
+                   '"task": {"type": "worker", "index": 0}}')
+
+
+def make_strategy(name: str = "default") -> tf.distribute.Strategy | None:
+    """The strategy a command line's ``--strategy`` names: "default" is None (one device),
+    "mirrored" a `tf.distribute.MirroredStrategy` over this machine's GPUs (or its CPU),
+    "multiworker" a `tf.distribute.MultiWorkerMirroredStrategy` over the machines that the
+    environment variable TF_CONFIG lists (each with its local GPUs), checked first: ValueError
+    naming what is expected. Make it before other TensorFlow work, as TensorFlow asks."""
+    if name == "default":
+        return None
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        check_tf_config(os.environ.get("TF_CONFIG"))
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
+
+
+def check_tf_config(text: str | None) -> dict:
+    """TF_CONFIG parsed, or ValueError saying what is wrong and what is expected: the same
+    cluster on every worker and this worker's own task (`_TF_CONFIG_FORM`)."""
+    expected = (f"set it on every machine to JSON like {_TF_CONFIG_FORM}: the same cluster "
+                "everywhere, and each machine's own task index (0 on the chief)")
+    if not text:
+        raise ValueError(f"--strategy multiworker reads the cluster from TF_CONFIG, which is "
+                         f"not set; {expected}")
+    try:
+        config = json.loads(text)
+        cluster, task = config["cluster"], config["task"]
+        kind, index = task["type"], task["index"]
+        hosts = {job: list(cluster[job]) for job in ("chief", "worker") if job in cluster}
+    except (ValueError, KeyError, TypeError) as e:
+        what = f"no {e}" if isinstance(e, KeyError) else f"{type(e).__name__}: {e}"
+        raise ValueError(f"TF_CONFIG is malformed ({what}); {expected}") from None
+    problems = [f"cluster.{job} lists {h!r}, not 'host:port'" for job, listed in hosts.items()
+                for h in listed if not (isinstance(h, str) and h.rpartition(":")[2].isdigit())]
+    if not hosts.get("worker") and not hosts.get("chief"):
+        problems.append("cluster lists no workers")
+    if len(hosts.get("chief", [])) > 1:
+        problems.append("cluster lists more than one chief")
+    if kind not in hosts:
+        problems.append(f"task.type is {kind!r}, not one of the cluster's {sorted(hosts)}")
+    elif not (isinstance(index, int) and 0 <= index < len(hosts[kind])):
+        problems.append(f"task.index is {index!r}, not 0 to {len(hosts[kind]) - 1}")
+    if problems:
+        raise ValueError(f"TF_CONFIG is malformed ({'; '.join(problems)}); {expected}")
+    return config
+
+
+def _workers(strategy) -> int:
+    """How many processes (machines) train together: 1 unless a multi-worker strategy."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return 1
+    spec = resolver.cluster_spec()
+    return sum(spec.num_tasks(job) for job in ("chief", "worker") if job in spec.jobs)
+
+
+def is_chief(strategy) -> bool:
+    """Whether this process writes the user's folder: always, unless one of several workers
+    that is not the chief (task type "chief", else worker 0)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if _workers(strategy) == 1 or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    return resolver.task_type == "worker" and resolver.task_id == 0 and \
+        "chief" not in resolver.cluster_spec().jobs
+
+
+def worker_folder(ckpt_dir, strategy) -> Path:
+    """The folder this process trains in: `ckpt_dir` itself on the chief (and without
+    several workers); on any other worker a temporary copy of it (its config, vocabulary,
+    checkpoints and history, which every worker must restore alike), deleted when the process
+    ends. TensorFlow's multi-worker training needs every worker to save its checkpoints, as
+    its "Custom training loop with MultiWorkerMirroredStrategy" tutorial does (`write_filepath`):
+    only the chief's land in the user's folder. The folder must be shared by the workers (or
+    copied to each machine) for a resume; `fit` refuses workers that restored different steps."""
+    ckpt_dir = Path(ckpt_dir)
+    if is_chief(strategy):
+        return ckpt_dir
+    import atexit
+    import tempfile
+
+    resolver = strategy.cluster_resolver
+    copy = Path(tempfile.mkdtemp(prefix=f"{ckpt_dir.name}-{resolver.task_type}"
+                                        f"{resolver.task_id}-"))
+    atexit.register(shutil.rmtree, copy, ignore_errors=True)
+    if ckpt_dir.is_dir():
+        shutil.copytree(ckpt_dir, copy, dirs_exist_ok=True, ignore=shutil.ignore_patterns(
+            "logs", "progress", checkpoints.BEST_DIR, checkpoints.LOCK_FILE, "*_temp"))
+    return copy
+
+
+def _agree(strategy) -> Callable[..., list[bool]]:
+    """flags -> for each, whether any worker raised it (one all-reduce): workers stop and
+    save at the same step, or the others would wait for them forever."""
+    @tf.function
+    def total(flags):
+        values = strategy.experimental_distribute_values_from_function(lambda ctx: flags)
+        return strategy.reduce("SUM", values, axis=None)
+
+    def agree(*flags: bool) -> list[bool]:
+        return [bool(t > 0) for t in total(tf.constant(flags, tf.float32)).numpy()]
+    return agree
+
+
+def _check_same_start(strategy, start: int, ckpt_dir: Path) -> None:
+    """All workers must resume from the same step (ValueError on every worker otherwise)."""
+    values = strategy.experimental_distribute_values_from_function(
+        lambda ctx: tf.constant([start, start * start, 1], tf.float64))
+    total, squares, n = strategy.reduce("SUM", values, axis=None).numpy()
+    if squares * n != total * total:
+        raise ValueError(f"the workers resumed from different steps (this one from step "
+                         f"{start} in {ckpt_dir}, their mean is {total / n:g}): every worker "
+                         "must see the chief's checkpoint folder, shared or copied to each "
+                         "machine")
+
+
 # --- The loop -------------------------------------------------------------------------------------
 
 def fit(train_step: Callable[[Any], Mapping[str, tf.Tensor]], data: Iterable,
@@ -278,6 +403,11 @@ def fit(train_step: Callable[[Any], Mapping[str, tf.Tensor]], data: Iterable,
       callbacks: `Callback`s, e.g. `every(500, evaluate)`.
       guard: metric names that must stay finite (default: all); else NonFiniteLossError.
       progress: show a tqdm progress bar, and a summary line at the end.
+      strategy: a `tf.distribute` strategy whose scope built `objects` (`make_strategy`).
+        With several workers (MultiWorkerMirroredStrategy) every worker reads the same
+        batches and its replicas take their slices (the replica ids are global), all stop
+        and save at the same steps, and `ckpt_dir` should be `worker_folder(ckpt_dir,
+        strategy)`, so that only the chief writes the user's folder.
 
     Returns:
       The `History` of every metric since step 0; `history.stop_reason` says why it stopped.
@@ -291,6 +421,9 @@ def fit(train_step: Callable[[Any], Mapping[str, tf.Tensor]], data: Iterable,
         checkpoints.prepare_dir(ckpt_dir, model_name, json.loads(json.dumps(dict(config))))
         checkpoint, step, history = _resume(ckpt_dir, objects, model_name, max_to_keep)
         start = int(step.numpy())
+        several = _workers(strategy) > 1
+        if several:
+            _check_same_start(strategy, start, ckpt_dir)
         if steps is not None and start >= steps:
             history.stop_reason = "steps"
             print(f"{ckpt_dir} is already at step {start} (>= steps={steps}); nothing to do.")
@@ -307,6 +440,7 @@ def fit(train_step: Callable[[Any], Mapping[str, tf.Tensor]], data: Iterable,
                           f"({checkpoints.first_line(e)}): is the disk full or the folder read-only?") from e
         loop = Loop(ckpt_dir, step, manager, writer, bar, history, log_every)
         loop.saved_step = start if manager.latest_checkpoint else -1
+        loop.agree = _agree(strategy) if several else None
         run_step = _distribute(strategy, train_step) if strategy is not None else train_step
         began = time.perf_counter()
         with _signals(loop):
@@ -383,12 +517,19 @@ def _run(loop: Loop, run_step, batches, callbacks, *, steps, seconds, checkpoint
         with loop.skippable():
             for cb in callbacks:
                 cb.on_train_begin(loop)
-        while not loop.stop_requested:
+        while True:
+            stop = loop.stop_requested
+            time_up = began is not None and seconds is not None and \
+                time.perf_counter() - began >= seconds
+            if loop.agree is not None:  # several workers: all stop at the same step
+                stop, time_up = loop.agree(stop, time_up)
+            if stop:
+                loop.stop_requested = True
+                break
             if steps is not None and loop.step >= steps:
                 history.stop_reason = "steps"
                 break
-            if began is not None and seconds is not None and \
-                    time.perf_counter() - began >= seconds:
+            if time_up:
                 history.stop_reason = "seconds"
                 break
             try:
@@ -401,8 +542,11 @@ def _run(loop: Loop, run_step, batches, callbacks, *, steps, seconds, checkpoint
             with loop.skippable():
                 for cb in callbacks:
                     cb.on_step_end(loop, metrics)
-            if loop.step % checkpoint_every == 0 or (
-                    checkpoint_seconds and time.monotonic() - saved_at >= checkpoint_seconds):
+            save_due = bool(checkpoint_seconds) and \
+                time.monotonic() - saved_at >= checkpoint_seconds
+            if loop.agree is not None:  # and save at the same steps
+                save_due, = loop.agree(save_due)
+            if loop.step % checkpoint_every == 0 or save_due:
                 loop.save()
                 saved_at = time.monotonic()
         if loop.stop_requested and not history.stop_reason:

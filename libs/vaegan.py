@@ -170,11 +170,22 @@ class VAEGAN:
     scalar tensors: prior_loss (KL), llike_loss, gan_loss (-L_GAN, the discriminator's
     cross-entropies), g_loss (the decoder's non-saturating GAN part), enc_loss, dec_loss.
     With a `strategy` the variables are built under it and the step is left for
-    `training.fit` to compile around `strategy.run`, as `gan.GAN`.
+    `training.fit` to compile around `strategy.run`, as `gan.GAN`. path: "stock", "fast",
+    "auto" or None (the library's default), as `gan.GAN` (timed on this model's own step);
+    `fast=True/False` is the older spelling of path="fast"/"stock". It computes in float32.
     """
 
-    def __init__(self, config: VAEGANConfig | None = None, *, fast: bool = True, strategy=None):
+    def __init__(self, config: VAEGANConfig | None = None, *, path: str | None = None,
+                 fast: bool | None = None, strategy=None):
         self.config = config = config if config is not None else VAEGANConfig()
+        if fast is not None:
+            if path is not None:
+                raise ValueError(f"give path or fast, not both (path={path!r}, fast={fast!r})")
+            path = "fast" if fast else "stock"
+        self.path, self.precision = gan.speed_settings(
+            config, path, "fp32", build=lambda p, _: VAEGAN(config, path=p), name="VAE-GAN",
+            measure=strategy is None)  # as gan.GAN
+        fast = self.path == "fast"
         with (strategy or tf.distribute.get_strategy()).scope():
             self.encoder = encoder(config, fast)
             self.decoder = gan.generator(config.gan_config(), fast)
@@ -318,7 +329,7 @@ def evaluate(model: VAEGAN, data="faces", n: int = 1000, seed: int = 0) -> dict:
 def train(data="faces", ckpt_dir="checkpoints/vaegan", *, steps: int | None = None,
           seconds: float | None = None, strategy=None, callbacks=(), progress: bool = True,
           checkpoint_every: int = 500, montage_every: int = 100, n_montage: int = 32,
-          **settings) -> tuple[VAEGAN, History]:
+          path: str | None = None, **settings) -> tuple[VAEGAN, History]:
     """Train (or resume) a VAE-GAN on `data` in `ckpt_dir`; returns (model, history).
 
     data: "faces", "celeb", a folder of images or an array (N, S, S, C) in 0-255 (see
@@ -327,9 +338,10 @@ def train(data="faces", ckpt_dir="checkpoints/vaegan", *, steps: int | None = No
     its saved config and refuses settings that contradict it. Every `montage_every` steps, `n_montage`
     fixed real images (top half) and their reconstructions (bottom half) go to
     ckpt_dir/progress/ and ckpt_dir/progress.gif. Resume, Ctrl-C, NaN guard, progress bar,
-    TensorBoard (ckpt_dir/logs), callbacks and `strategy` are `training.fit`'s.
+    TensorBoard (ckpt_dir/logs), callbacks and `strategy` are `training.fit`'s. path:
+    `VAEGAN`'s (speed only; not saved).
     """
-    ckpt_dir = Path(ckpt_dir)
+    ckpt_dir = training.worker_folder(ckpt_dir, strategy)  # not the chief: a temporary copy
     source = images.training_images(data, ckpt_dir, MODEL_NAME, "VAE-GAN", VAEGANConfig,
                                     settings.get("image_size"))
     cfg = checkpoints.resume_config(ckpt_dir, MODEL_NAME, "VAE-GAN", VAEGANConfig, settings,
@@ -337,7 +349,7 @@ def train(data="faces", ckpt_dir="checkpoints/vaegan", *, steps: int | None = No
     batches = EpochBatches(images.epoch_batches(source, cfg.batch_size,
                                                          cfg.image_size, cfg.seed))
     keras.utils.set_random_seed(cfg.seed)  # the initial weights
-    model = VAEGAN(cfg, strategy=strategy)
+    model = VAEGAN(cfg, path=path, strategy=strategy)
     shown = images.real_images(source, cfg.image_size, check_int("n_montage", n_montage, 1),
                                cfg.seed)
     frames = gan.ProgressFrames(lambda: real_and_reconstructed(model, shown),
@@ -355,7 +367,9 @@ def load(ckpt_dir) -> VAEGAN:
     """The VAE-GAN of the latest checkpoint in `ckpt_dir`, rebuilt from its config.json;
     `restored_from` says which checkpoint was read."""
     ckpt_dir = Path(ckpt_dir)
-    model = VAEGAN(checkpoints.load_config(ckpt_dir, MODEL_NAME, "VAE-GAN", VAEGANConfig))
+    cfg = checkpoints.load_config(ckpt_dir, MODEL_NAME, "VAE-GAN", VAEGANConfig)
+    # The layers timed for training if any; nothing is timed here.
+    model = VAEGAN(cfg, path=gan.speed_settings(cfg, None, "fp32", name="VAE-GAN", measure=False)[0])
     model.restored_from = checkpoints.restore(ckpt_dir, "VAE-GAN",
                                               **checkpoints.weights(model.trackables()))
     return model
@@ -371,9 +385,10 @@ def main(argv=None) -> int:
         eval_min_n=2)
     train_parser.add_argument("--montage-every", type=arguments.arg_int(1), default=100,
                               help="steps between progress montages (real over reconstructed)")
+    speed = commands.speed_flags(train_parser, ("path",))
     return commands.run_command(parser, argv, commands.image_commands(
         sys.modules[__name__], ("enc_loss", "dec_loss", "gan_loss"),
-        train_flags=("montage_every",)))
+        train_flags=("montage_every", *speed)))
 
 if __name__ == "__main__":
     raise SystemExit(main())

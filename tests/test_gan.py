@@ -137,8 +137,11 @@ def test_dcgan_layout_64():
 
 @pytest.mark.parametrize("dense", [False, True])
 def test_fast_step_equals_stock_step(dense):
+    # The layers change speed only: three steps from the same weights give the same losses
+    # (within 1e-4) and weights.
     config = tiny(channels=3, dense=dense, ema=0.9)
-    fast, stock = gan.GAN(config), gan.GAN(config, fast=False)
+    fast, stock = gan.GAN(config, path="fast"), gan.GAN(config, path="stock")
+    assert (fast.path, stock.path) == ("fast", "stock") and gan.GAN(config, fast=False).path == "stock"
     for a, b in ((fast.generator, stock.generator), (fast.discriminator, stock.discriminator),
                  (fast.generator_ema, stock.generator_ema)):
         b.set_weights(a.get_weights())
@@ -149,6 +152,44 @@ def test_fast_step_equals_stock_step(dense):
             assert float(m_fast[key]) == pytest.approx(float(m_stock[key]), abs=1e-4)
     assert_same_weights(weights(fast.generator), weights(stock.generator), atol=1e-4)
     assert_same_weights(weights(fast.discriminator), weights(stock.discriminator), atol=1e-4)
+
+
+def test_bf16_losses_stay_near_fp32_and_outputs_stay_float32():
+    # Three steps from the same seed in mixed bfloat16 (8-bit mantissa) against float32: every
+    # loss within 2% (abs 0.02); measured differences were ~1e-3. Eagerly: tracing costs more.
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        keras.utils.set_random_seed(0)
+        model = gan.GAN(tiny(ema=0.9), path="fast", precision=precision)
+        for seed in range(3):
+            metrics = model._train_step(random_images(seed=seed))
+        runs[precision] = {k: float(v) for k, v in metrics.items()}
+        hidden = model.generator.get_layer("up1")
+        assert hidden.compute_dtype == ("bfloat16" if precision == "bf16" else "float32")
+        assert hidden.kernel.dtype == "float32"  # the weights stay float32
+        assert model.generator.output.dtype == model.discriminator.output.dtype == "float32"
+        assert model.generate(np.zeros((2, 4), np.float32)).dtype == np.float32
+    for key, value in runs["fp32"].items():
+        assert runs["bf16"][key] == pytest.approx(value, rel=0.02, abs=0.02), key
+    assert keras.config.dtype_policy().name == "float32"  # the user's other models keep theirs
+
+
+def test_fp16_scales_the_losses_and_checkpoints_the_adams_only():
+    model = gan.GAN(tiny(), path="stock", precision="fp16")
+    metrics = model._train_step(random_images())  # eagerly: tracing costs more than a step
+    assert all(np.isfinite(float(v)) for v in metrics.values())
+    assert isinstance(model._g_apply, keras.optimizers.LossScaleOptimizer)
+    assert type(model.trackables()["g_optimizer"]) is keras.optimizers.Adam
+    assert int(model.g_optimizer.iterations.numpy()) <= 1  # 0 when the first scale overflowed
+
+
+def test_bad_path_and_precision_are_refused_with_the_valid_ones():
+    with pytest.raises(ValueError, match="path must be one of auto, stock, fast, got 'quick'"):
+        gan.GAN(tiny(), path="quick")
+    with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16, fp16, got 'fp8'"):
+        gan.GAN(tiny(), precision="fp8")
+    with pytest.raises(ValueError, match="path or fast, not both"):
+        gan.GAN(tiny(), path="stock", fast=True)
 
 
 def test_step_returns_losses_and_trains():
@@ -445,7 +486,8 @@ def run_cli(*args, timeout=300):
 def test_cli_train_sample_eval(tmp_path, capsys):
     ck = tmp_path / "ck"
     done = run_cli("train", "--data", "faces", "--ckpt", ck, "--image-size", "16", "--steps", "2",
-                   "--batch-size", "16", "--n-latent", "4", "--n-features", "4", "--ema", "0.9")
+                   "--batch-size", "16", "--n-latent", "4", "--n-features", "4", "--ema", "0.9",
+                   "--path", "stock", "--precision", "bf16")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["step"] == 2 and summary["stop_reason"] == "steps"
@@ -470,6 +512,9 @@ def test_cli_train_sample_eval(tmp_path, capsys):
     (["sample", "--ckpt", "x", "--out", "y", "--seed", "99999999999999999999999"],
      "argument --seed"),
     (["fit"], "invalid choice"),
+    (["train", "--data", "faces", "--ckpt", "x", "--path", "quick"],
+     "argument --path: invalid choice: 'quick'"),
+    (["train", "--data", "faces", "--ckpt", "x", "--precision", "fp8"], "argument --precision"),
 ])
 def test_cli_refuses_bad_flags(argv, message, capsys):
     with pytest.raises(SystemExit) as stop:
@@ -525,11 +570,5 @@ def test_mirrored_strategy_on_two_cpus(tmp_path, on_two_cpus):
         moved = [not np.allclose(a, b) for a, b in zip(model.generator_ema.get_weights(),
                                                         model.generator.get_weights())]
         assert any(moved), "the EMA generator did not follow"
-        try:
-            gan.GAN(gan.GANConfig(image_size=16, equilibrium=True), strategy=strategy)
-        except ValueError as e:
-            assert "one device" in str(e)
-        else:
-            raise AssertionError("equilibrium with 2 replicas was accepted")
         print("ok")
     """, tmp_path / "ck")

@@ -85,6 +85,20 @@ def test_step_returns_finite_losses_and_trains_all_three():
     assert all(int(o.iterations.numpy()) == 3 for o in model.optimizers.values())
 
 
+def test_stock_and_fast_layers_give_the_same_losses():
+    # The layers change speed only: three steps from the same weights, losses within 1e-4
+    # (relative; llike_loss is ~50).
+    fast, stock = vaegan.VAEGAN(tiny(), path="fast"), vaegan.VAEGAN(tiny(), fast=False)
+    assert (fast.path, stock.path) == ("fast", "stock")
+    for name in ("encoder", "decoder", "discriminator"):
+        getattr(stock, name).set_weights(getattr(fast, name).get_weights())
+    for seed in range(3):  # eagerly: tracing two VAE-GANs would take longer than the steps
+        x = random_images(seed=seed)
+        m_fast, m_stock = fast._train_step(x), stock._train_step(x)
+        for key in m_fast:
+            assert float(m_fast[key]) == pytest.approx(float(m_stock[key]), rel=1e-4, abs=1e-4), key
+
+
 # ---------------------------------------------------------------------------- training and use
 
 def test_train_load_and_use(tmp_path):
@@ -184,7 +198,8 @@ def test_cli_train_sample_eval(tmp_path, capsys):
     ck = str(tmp_path / "ck")
     assert vaegan.main(["train", "--data", "faces", "--ckpt", ck, "--steps", "2",
                         "--image-size", "16", "--batch-size", "8", "--n-latent", "4",
-                        "--n-features", "4", "--gamma", "0.1", "--montage-every", "1"]) == 0
+                        "--n-features", "4", "--gamma", "0.1", "--montage-every", "1",
+                        "--path", "stock"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["step"] == 2 and summary["stop_reason"] == "steps"
     assert len(list((tmp_path / "ck" / "progress").glob("step_*.png"))) == 3
@@ -210,6 +225,8 @@ def test_cli_train_sample_eval(tmp_path, capsys):
     (["sample", "--ckpt", "x"], "--out"),
     (["eval", "--ckpt", "x", "--data", "faces", "--n", "1"], "'1' is not an integer >= 2"),
     (["fit"], "invalid choice"),
+    (["train", "--data", "faces", "--ckpt", "x", "--path", "quick"], "argument --path: invalid choice"),
+    (["train", "--data", "faces", "--ckpt", "x", "--precision", "bf16"], "unrecognized arguments"),
 ])
 def test_cli_refuses_bad_flags(argv, message, capsys):
     with pytest.raises(SystemExit) as stop:

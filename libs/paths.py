@@ -1,0 +1,209 @@
+"""Which implementation runs fastest here: chosen per machine by timing, never assumed.
+
+Where the library has two ways of doing the same maths, the faster one depends on the machine.
+Measured on the GAN's training step (batch 64, 32x32): the hand-written layers of `libs.layers`
+(sub-pixel transposed convolutions, fused batch norm) were 1.4-1.5x faster than the stock Keras
+layers on an AMD EPYC, but 6-8% slower on an Intel Xeon (5th generation, AVX-512); mixed
+precision (`mixed_bfloat16`) was 1.3x faster on one CPU and 1.5-1.7x slower on the other.
+
+    choice = paths.choose("gan layers", {"stock": make_stock, "fast": make_fast},
+                          {"image_size": 32, "batch_size": 64}, per_step=64)
+
+`choose` times every candidate (each `make()` returns a training step and its input) once per
+machine and shape, and caches the winner as JSON in `downloads.data_dir()/fast_paths.json`, keyed
+by the machine (CPU model, cores, GPUs), TensorFlow's version and the shape; later calls read
+it. A damaged cache file is reported and rebuilt. What a model asks for is resolved by `resolve`:
+an explicit argument wins, then the environment (`CADL_PATH=stock|fast|auto`,
+`CADL_PRECISION=fp32|bf16|fp16|auto`), then `DEFAULTS` (a library setting, "auto").
+
+A model's "auto" times nothing for tiny shapes, in quick mode (`CADL_QUICK=1`, the notebooks'
+quick runs) or under pytest (`may_time`): steps of milliseconds gain nothing from the choice and
+timing costs seconds; it then takes a fixed choice (the models say which). `choose` itself always
+times what it is not given cached.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import os
+import platform
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+import numpy as np
+
+from .downloads import data_dir
+from .files import write_bytes_atomic
+
+CACHE_NAME = "fast_paths.json"
+CHOICES = {"path": ("auto", "stock", "fast"), "precision": ("auto", "fp32", "bf16", "fp16")}
+ENV = {"path": "CADL_PATH", "precision": "CADL_PRECISION"}
+DEFAULTS = {"path": "auto", "precision": "auto"}  # the library setting: paths.DEFAULTS["path"] = "fast"
+STEPS, ROUNDS = 3, 3  # steps per timed run; rounds, interleaved
+MARGIN = 0.03  # another candidate must beat the first (the default) by this much to be chosen
+
+
+def resolve(kind: str, value: str | None = None) -> str:
+    """What was asked for `kind` ("path" or "precision"): `value` unless None, else the
+    environment variable (CADL_PATH, CADL_PRECISION), else DEFAULTS[kind]; checked."""
+    if kind not in CHOICES:
+        raise ValueError(f"kind must be one of {sorted(CHOICES)}, got {kind!r}")
+    if value is not None:
+        source = "the argument"
+    elif os.environ.get(ENV[kind]):
+        value, source = os.environ[ENV[kind]], ENV[kind]
+    else:
+        value, source = DEFAULTS[kind], f"paths.DEFAULTS[{kind!r}]"
+    if value not in CHOICES[kind]:
+        raise ValueError(f"{kind} must be one of {', '.join(CHOICES[kind])}, got {value!r} "
+                         f"(from {source})")
+    return value
+
+
+def may_time() -> bool:
+    """False in quick mode (CADL_QUICK=1) and under pytest (which sets PYTEST_CURRENT_TEST,
+    also for the processes a test starts): "auto" then takes the fixed small-model choice."""
+    return os.environ.get("CADL_QUICK", "") in ("", "0") and "PYTEST_CURRENT_TEST" not in os.environ
+
+
+def machine() -> dict:
+    """What the timings depend on: CPU model, cores this process may use, GPU names."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:  # not Linux
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    import tensorflow as tf
+
+    gpus = [tf.config.experimental.get_device_details(d).get("device_name", d.name)
+            for d in tf.config.list_physical_devices("GPU")]
+    return {"cpu": cpu, "cores": cores, "gpus": gpus, "tensorflow": tf.__version__}
+
+
+def cache_path() -> Path:
+    return data_dir() / CACHE_NAME
+
+
+def read_cache(path: Path | None = None) -> dict:
+    """The cached choices {key: {"choice", "rates", "when"}}; {} when there is no file, and
+    when it is damaged (said on stdout: it is rebuilt at the next write)."""
+    path = path or cache_path()
+    try:
+        cache = json.loads(path.read_text())
+        if not isinstance(cache, dict) or not all(isinstance(v, dict) and isinstance(v.get("choice"), str)
+                                                  for v in cache.values()):
+            raise ValueError("not a JSON object of choices")
+        return cache
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        print(f"The cache of timed choices {path} is damaged ({e}); timing again and rewriting it.")
+        return {}
+
+
+def cache_key(name: str, key_fields: Mapping) -> str:
+    return json.dumps({"name": name, **machine(), **key_fields}, sort_keys=True)
+
+
+def choose(name: str, candidates: Mapping[str, Callable[[], tuple[Callable, object]]],
+           key_fields: Mapping, *, per_step: int = 1, unit: str = "img/s",
+           fallback: str | None = None) -> str:
+    """The fastest of `candidates` on this machine for the shape `key_fields`, cached.
+
+    candidates: name -> make(), returning (step, x) where step(x) runs one step on `per_step`
+    items. Each is traced and run once, then timed STEPS steps at a time, the
+    candidates taking turns for ROUNDS rounds (so all see the same load; one at under half the
+    leader's rate drops out); a candidate's rate is its best round, since a shared machine's
+    noise only ever adds time. The first
+    candidate is the default: another must beat it by MARGIN. Global Python and NumPy random
+    states are restored afterwards, so the timing does not change the weights of models built
+    next (Keras draws initial weights from them). With a `fallback`, nothing is timed: the
+    cached choice, else `fallback`.
+    """
+    if not candidates:
+        raise ValueError(f"choose({name!r}) needs at least one candidate")
+    key = cache_key(name, key_fields)
+    try:
+        path, unwritable = cache_path(), None
+    except OSError as e:  # no writable data directory: choose, but cache nothing
+        path, unwritable = None, e
+    cached = read_cache(path).get(key) if path else None
+    if cached is not None and cached["choice"] in candidates:
+        return cached["choice"]
+    if fallback is not None:
+        return fallback
+    print(f"Timing the {name} on this machine (once): ", end="", flush=True)
+    rates = _time(candidates, per_step)
+    first = next(iter(candidates))
+    best = max(rates, key=rates.get)
+    choice = best if rates[best] > rates[first] * (1 + MARGIN) else first
+    figures = ", ".join(f"{n} {r:,.0f} {unit}" for n, r in rates.items())
+    where = f"not cached ({unwritable})"
+    if path is not None:
+        cache = read_cache(path)  # again: another process may have added choices meanwhile
+        cache[key] = {"choice": choice, "rates": {n: round(r, 2) for n, r in rates.items()},
+                      "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+        try:
+            write_bytes_atomic(path, (json.dumps(cache, indent=1, sort_keys=True) + "\n").encode())
+            where = f"cached in {path}"
+        except OSError as e:
+            where = f"not cached ({e})"
+    print(f"{figures} -> {choice}; {where}", flush=True)
+    return choice
+
+
+def _time(candidates: Mapping[str, Callable[[], tuple[Callable, object]]], per_step: int) -> dict:
+    """Items per second of every candidate: best of ROUNDS interleaved rounds of STEPS steps."""
+    import tensorflow as tf
+
+    def wait(out):  # a step's outputs are ready only once the step has run
+        tf.nest.map_structure(lambda t: t.numpy() if hasattr(t, "numpy") else t, out)
+
+    states = random.getstate(), np.random.get_state()
+    try:
+        steps = {}
+        for n, make in candidates.items():
+            step, x = make()
+            wait(step(x))  # trace and run once; the best round leaves any later warm-up out
+            steps[n] = (step, x)
+        best = {n: 0.0 for n in steps}
+        for _ in range(ROUNDS):
+            for n, (step, x) in steps.items():
+                start = time.perf_counter()
+                for _ in range(STEPS):
+                    out = step(x)
+                wait(out)
+                best[n] = max(best[n], STEPS * per_step / (time.perf_counter() - start))
+            # One at under half the leader's rate cannot win: no more rounds for it.
+            steps = {n: s for n, s in steps.items() if best[n] >= max(best.values()) / 2}
+        return best
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+
+
+POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+
+
+@contextlib.contextmanager
+def precision_scope(precision: str) -> Iterator[None]:
+    """Layers made inside compute in `precision` ("fp32", "bf16", "fp16": Keras's dtype policies
+    float32, mixed_bfloat16, mixed_float16; variables stay float32). Keras's global policy is
+    set for the block only and restored after it, so the user's other models keep theirs."""
+    if precision not in POLICIES:
+        raise ValueError(f"precision must be one of {', '.join(POLICIES)} here, got {precision!r}")
+    import keras
+
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(POLICIES[precision])
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(before)

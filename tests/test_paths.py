@@ -1,0 +1,142 @@
+"""Tests for libs.paths: timing candidates, the cache of choices (written, read back, keyed by
+shape, rebuilt when damaged), the overrides, and the GAN's "auto" (no timing under pytest)."""
+import json
+import time
+import types
+
+import keras
+import numpy as np
+import pytest
+
+from libs import gan, paths
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """The cache file in a fresh data directory; one step per run, one round (fast tests)."""
+    monkeypatch.setenv("CADL_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(paths, "STEPS", 1)
+    monkeypatch.setattr(paths, "ROUNDS", 1)
+    return tmp_path / paths.CACHE_NAME
+
+
+def sleeper(seconds):
+    """make() of a candidate whose step takes `seconds`."""
+    return lambda: ((lambda x: time.sleep(seconds)), None)
+
+
+def refused():
+    raise AssertionError("timed although a choice was cached")
+
+
+def test_choose_times_caches_and_reads_back(cache, capsys):
+    shape = {"image_size": 32, "batch_size": 64}
+    assert paths.choose("test layers", {"slow": sleeper(0.03), "quick": sleeper(0)}, shape) == "quick"
+    line = capsys.readouterr().out
+    assert line.startswith("Timing the test layers on this machine (once): slow ")
+    assert f"-> quick; cached in {cache}" in line
+    (entry,) = json.loads(cache.read_text()).values()
+    assert entry["choice"] == "quick" and set(entry["rates"]) == {"slow", "quick"}
+    # Read back, without timing or printing.
+    assert paths.choose("test layers", {"slow": refused, "quick": refused}, shape) == "quick"
+    assert capsys.readouterr().out == ""
+    # Another shape is another key: timed again, both kept.
+    assert paths.choose("test layers", {"slow": sleeper(0.03), "quick": sleeper(0)},
+                        {**shape, "batch_size": 8}) == "quick"
+    keys = [json.loads(k) for k in json.loads(cache.read_text())]
+    assert sorted(k["batch_size"] for k in keys) == [8, 64]
+    assert all(k["cpu"] and k["cores"] >= 1 and k["tensorflow"] for k in keys)
+
+
+@pytest.mark.parametrize("other_rate, chosen", [(102.0, "default"), (104.0, "other")])
+def test_the_first_candidate_is_kept_unless_another_beats_it_by_the_margin(cache, monkeypatch,
+                                                                            other_rate, chosen):
+    monkeypatch.setattr(paths, "_time", lambda candidates, per_step: {"default": 100.0,
+                                                                      "other": other_rate})
+    assert paths.MARGIN == 0.03
+    assert paths.choose("margin", {"default": refused, "other": refused}, {}) == chosen
+
+
+def test_a_fallback_times_nothing(cache, capsys):
+    assert paths.choose("untimed", {"a": refused, "b": refused}, {}, fallback="b") == "b"
+    assert not cache.exists() and capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("damage", [b"{not json", b"\xff\xfe", b"[1, 2]", b'{"k": {"rates": 1}}'])
+def test_a_damaged_cache_is_reported_and_rebuilt(cache, capsys, damage):
+    cache.write_bytes(damage)
+    assert paths.choose("test layers", {"slow": sleeper(0.03), "quick": sleeper(0)}, {}) == "quick"
+    assert f"The cache of timed choices {cache} is damaged" in capsys.readouterr().out
+    assert [v["choice"] for v in json.loads(cache.read_text()).values()] == ["quick"]
+
+
+def test_without_a_writable_data_directory_it_chooses_and_caches_nothing(cache, monkeypatch, capsys):
+    def unwritable():
+        raise PermissionError("The data directory /nowhere is not writable.")
+    monkeypatch.setattr(paths, "data_dir", unwritable)
+    assert paths.choose("test layers", {"slow": sleeper(0.03), "quick": sleeper(0)}, {}) == "quick"
+    assert "-> quick; not cached (The data directory /nowhere is not writable.)" in capsys.readouterr().out
+
+
+def test_overrides_argument_then_environment_then_library_setting(monkeypatch):
+    monkeypatch.delenv("CADL_PATH", raising=False)
+    assert paths.resolve("path") == "auto"
+    monkeypatch.setitem(paths.DEFAULTS, "path", "fast")
+    assert paths.resolve("path") == "fast"
+    monkeypatch.setenv("CADL_PATH", "stock")
+    assert paths.resolve("path") == "stock" and paths.resolve("path", "fast") == "fast"
+    monkeypatch.setenv("CADL_PRECISION", "fp8")
+    with pytest.raises(ValueError, match=r"precision must be one of auto, fp32, bf16, fp16, got "
+                                         r"'fp8' \(from CADL_PRECISION\)"):
+        paths.resolve("precision")
+
+
+def test_the_gan_takes_the_override_and_times_nothing_under_pytest(cache, monkeypatch):
+    monkeypatch.setenv("CADL_PATH", "stock")
+    model = gan.GAN(gan.GANConfig(image_size=16, n_features=4, n_latent=4, batch_size=4))
+    assert (model.path, model.precision) == ("stock", "fp32")
+    monkeypatch.delenv("CADL_PATH")
+    monkeypatch.delenv("CADL_PRECISION", raising=False)
+    # Large enough to be timed, but this is pytest: "auto" takes the fixed choice.
+    big = gan.GANConfig(image_size=32, n_features=4, n_latent=4, batch_size=32)
+    assert not paths.may_time()
+    assert (gan.GAN(big).path, gan.GAN(big).precision) == ("fast", "fp32") and not cache.exists()
+
+
+def test_gan_auto_times_once_and_changes_no_weights(cache, monkeypatch, capsys):
+    monkeypatch.setattr(paths, "may_time", lambda: True)
+    monkeypatch.setattr(gan, "SMALL_BATCH_PIXELS", 0)
+    config = gan.GANConfig(image_size=16, n_features=4, n_latent=4, batch_size=4)
+    built = []
+    for _ in range(2):  # timed, then read from the cache
+        keras.utils.set_random_seed(0)
+        built.append(gan.GAN(config, path="auto", precision="fp32"))
+    timed, cached = built
+    assert "Timing the GAN's layers" in capsys.readouterr().out
+    assert timed.path == cached.path and timed.path in ("stock", "fast")
+    assert len(json.loads(cache.read_text())) == 1
+    for a, b in zip(timed.generator.weights, cached.generator.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_auto_precision_is_fp32_unless_another_is_faster(cache, monkeypatch):
+    monkeypatch.setattr(paths, "may_time", lambda: True)
+    monkeypatch.setattr(gan, "SMALL_BATCH_PIXELS", 0)
+    config = gan.GANConfig(image_size=16, n_features=4, n_latent=4, batch_size=4)
+    for slow, chosen in (("bf16", "fp32"), ("fp32", "bf16")):
+        def build(path, precision):  # a stand-in model whose step takes 30 ms in `slow`
+            return types.SimpleNamespace(train_step=lambda x: time.sleep(0.03 * (precision == slow)))
+        cache.unlink(missing_ok=True)
+        assert gan.speed_settings(config, "stock", "auto", build=build) == ("stock", chosen)
+        (key,) = map(json.loads, json.loads(cache.read_text()))
+        assert key["name"] == "GAN's precision" and key["path"] == "stock"
+
+
+def test_precision_scope_restores_the_policy():
+    with pytest.raises(RuntimeError), paths.precision_scope("bf16"):
+        assert keras.config.dtype_policy().name == "mixed_bfloat16"
+        raise RuntimeError
+    assert keras.config.dtype_policy().name == "float32"
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16, fp16 here, got 'auto'"):
+        with paths.precision_scope("auto"):
+            pass
