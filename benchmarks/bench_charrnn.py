@@ -6,6 +6,9 @@ characters); Adam 1e-3, gradients clipped to [-5, 5]; batches of 100 windows of 
 characters. The reference is what one writes in plain Keras: `keras.Sequential([Embedding,
 LSTM, LSTM, Dense])`, `compile(...)`, `train_on_batch`. Both train on the same batches,
 measured in turns (interleaved) so that both see the same machine; the best round counts.
+With them, in the same turns, the ceiling of training: a compiled loop of only the matrix
+products one training step does (`train_fraction_of_matrix_products_only`, see
+`_training_products_only`).
 
 Sampling: characters per second of `charrnn.sample` (multinomial at temperature 1) from the
 default model (the seed's settings with `charrnn.DEFAULT_CELL`), for 1 stream and for 100
@@ -117,6 +120,67 @@ def _matrix_products_only(model, streams: int, n_chars: int):
     return lambda: loop(h).numpy()
 
 
+def _training_products_only(model, batch: int, T: int):
+    """The ceiling for a training step of `model` on (batch, T) windows: a compiled function of
+    just the matrix products the step does, with their shapes and their order in time.
+
+    Forward: the first layer's input table (embedding @ W), each layer's T products h @ U one
+    after another, the upper layers' x @ W of all steps at once, the logits. Backward, as
+    `libs.rnn` does it by hand: the logits' two products, each layer's T products dz @ U^T one
+    after another, its dU in one product, the upper layers' input products, the table's two.
+    Each product's output feeds the next (folded to the next one's shape by a sum or a
+    tile), so none can be skipped or run out of order.
+    """
+    import tensorflow as tf
+
+    layers = model.layers_rnn
+    H = model.config.n_cells
+    G = layers[0].recurrent_kernel.shape[1] // H
+    W0, emb, head = layers[0].kernel, model.embedding, model.head.kernel
+
+    def fold(product):  # (B, G*H) -> (B, H), every column used
+        return tf.reduce_sum(tf.reshape(product, [batch, G, H]), axis=1)
+
+    def recurrent(U, h, transpose):  # T products one after another, (T, B, H) out
+        def body(t, h, out):
+            if transpose:  # backward: dz (B, G*H) @ U^T -> (B, H)
+                h = tf.tanh(tf.matmul(tf.tile(h, [1, G]), U, transpose_b=True))
+            else:
+                h = tf.tanh(fold(tf.matmul(h, U)))
+            return t + 1, h, out.write(t, h)
+        out = tf.TensorArray(tf.float32, T)
+        return tf.while_loop(lambda t, *_: t < T, body, (0, h, out))[2].stack()
+
+    @tf.function(jit_compile=True)
+    def step(h0):
+        table = tf.matmul(emb, W0)                                         # (V, G*H)
+        x = recurrent(layers[0].recurrent_kernel, h0 + table[0, :H], False)
+        outputs = [x]
+        for layer in layers[1:]:
+            xw = tf.matmul(tf.reshape(x, [-1, H]), layer.kernel)            # (T*B, G*H)
+            x = recurrent(layer.recurrent_kernel, h0 + fold(xw[:batch]), False)
+            outputs.append(x)
+        flat = tf.reshape(x, [-1, H])
+        logits = tf.matmul(flat, head)                                     # (T*B, V)
+        d_head = tf.matmul(flat, logits, transpose_a=True)                 # (H, V)
+        dh = tf.matmul(logits, head, transpose_b=True)                     # (T*B, H)
+        total = tf.reduce_sum(d_head)
+        for i in reversed(range(len(layers))):
+            dz = recurrent(layers[i].recurrent_kernel, dh[:batch] + 1e-3 * total, True)
+            dz = tf.tile(tf.reshape(dz, [-1, H]), [1, G])                  # (T*B, G*H)
+            prev = tf.reshape(outputs[i - 1] if i else outputs[0], [-1, H])
+            total += tf.reduce_sum(tf.matmul(prev, dz, transpose_a=True))   # dU, then dW
+            if i:
+                total += tf.reduce_sum(tf.matmul(prev, dz, transpose_a=True))
+                dh = tf.matmul(dz, layers[i].kernel, transpose_b=True)     # (T*B, H)
+        d_table = tf.tile(dh[:emb.shape[0]], [1, G])                        # (V, G*H)
+        total += tf.reduce_sum(tf.matmul(emb, d_table, transpose_a=True))  # dW0
+        return total + tf.reduce_sum(tf.matmul(d_table, W0, transpose_b=True))  # d embedding
+
+    h0 = tf.zeros([batch, H])
+    return lambda: step(h0).numpy()
+
+
 def run() -> dict:
     import keras
     import tensorflow as tf
@@ -128,8 +192,10 @@ def run() -> dict:
     model, optimizer = charrnn.build(config, vocab)
     ours = charrnn.make_train_step(model, optimizer, tf.random.Generator.from_seed(0))
     reference = _keras_model(config, len(vocab))
+    ceiling = _training_products_only(model, config.batch_size, config.sequence_length)
     steps = {"ours": lambda b: float(ours(b)["loss"]),
-             "reference": lambda b: float(reference.train_on_batch(*b))}
+             "reference": lambda b: float(reference.train_on_batch(*b)),
+             "matrix_products_only": lambda b: ceiling()}
     chars = config.batch_size * config.sequence_length
     for name, step in steps.items():  # trace and compile
         t = time.perf_counter()
@@ -140,6 +206,8 @@ def run() -> dict:
                             chars * len(batches), ROUNDS, "charrnn training chars")
     rates = {name: max(r) for name, r in wall.items()}
     cpu_ratio = max(cpu["ours"]) / max(cpu["reference"])
+    H, V, L = config.n_cells, len(vocab), config.n_layers
+    train_flops = 3 * 2 * H * (4 * H * (2 * L - 1) + V)  # per character: forward and twice back
 
     # Sampling speed does not depend on the weights. In turns, best of ROUNDS: the default
     # model (cell charrnn.DEFAULT_CELL) with 1 and 100 streams; with 100 streams also the same
@@ -169,7 +237,6 @@ def run() -> dict:
         sampling.update({name: max(r) for name, r in wall.items()})
     by_cell = {m.config.cell: round(sampling[name]) for name, (m, streams, _) in runs.items()
                if streams == 100 and name != "categorical"}
-    H, V = config.n_cells, len(vocab)
     gates = {"rnn": 1, "lstm": 4, "gru": 3}[charrnn.DEFAULT_CELL]
     flops = 2 * H * (gates * H * (2 * config.n_layers - 1) + V)  # per character
     return {"name": "charrnn", "unit": "chars/s", "ours": round(rates["ours"]),
@@ -177,6 +244,11 @@ def run() -> dict:
             "ratio": round(rates["ours"] / rates["reference"], 2),
             "reference_impl": "keras.Sequential(Embedding, LSTM x2, Dense).train_on_batch",
             "chars_per_cpu_second_ratio": round(cpu_ratio, 2),
+            "train_chars_per_s_matrix_products_only": round(rates["matrix_products_only"]),
+            "train_fraction_of_matrix_products_only":
+                round(rates["ours"] / rates["matrix_products_only"], 2),
+            "train_matrix_products_gflop_per_s":
+                round(rates["matrix_products_only"] * train_flops / 1e9, 1),
             "sample_chars_per_s_1": round(sampling[1]),
             "sample_chars_per_s_100": round(sampling[100]),
             "sample_chars_per_s_100_by_cell": by_cell,
