@@ -1,8 +1,12 @@
-"""Run benchmarks: `python benchmarks/run.py [pipeline ...]` (all when none is named).
+"""Run benchmarks: `python benchmarks/run.py [--device cpu|gpu|auto] [pipeline ...]` (all when
+none is named).
 
 Each benchmark measures our implementation and a reference implementation in the same process
 and prints one JSON object on its last line: name, unit, ours, reference, ratio (ours over
-reference, higher is better) and any further figures.
+reference, higher is better) and any further figures, with the machine it ran on (`machine`:
+CPU model, cores, GPUs, TensorFlow version) and the `device` TensorFlow computed on. `--device
+cpu` hides the GPUs; `--device gpu` refuses to run without one; `auto` (the default) is
+TensorFlow's own placement: a GPU when there is one.
 """
 from __future__ import annotations
 
@@ -102,14 +106,39 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", metavar="NAME",
                         help=f"benchmarks to run, from {sorted(BENCHMARKS)}; default all")
+    parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
+                        help="cpu: hide the GPUs; gpu: refuse to run without one; auto: "
+                             "TensorFlow's placement (default)")
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark(s) {unknown}; choose from {sorted(BENCHMARKS)}")
+    device = choose_device(args.device, parser)
+    from libs import paths
+
+    machine = paths.machine()
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     for name in args.names or list(BENCHMARKS):
         result = importlib.import_module(BENCHMARKS[name]).run()
-        print(json.dumps(result), flush=True)
+        print(json.dumps({**result, "device": device, "machine": machine}), flush=True)
+
+
+def choose_device(device: str, parser: argparse.ArgumentParser) -> str:
+    """Make TensorFlow compute on `device` ("auto", "cpu" or "gpu"), before anything else
+    touches it; the device it will use, in words."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if device == "gpu" and not gpus:
+        parser.error("--device gpu: TensorFlow sees no GPU on this machine (is the CUDA build "
+                     "of TensorFlow installed, `pip install tensorflow[and-cuda]`?); run with "
+                     "--device cpu or auto")
+    if device == "cpu" or not gpus:
+        tf.config.set_visible_devices([], "GPU")
+        return "cpu"
+    names = [tf.config.experimental.get_device_details(g).get("device_name", g.name)
+             for g in gpus]
+    return "gpu: " + ", ".join(names)
 
 
 if __name__ == "__main__":
