@@ -245,12 +245,14 @@ def speed_settings(config, path: str | None = None, precision: str | None = None
     shape = {k: v for k, v in dataclasses.asdict(config).items() if k in SHAPE_FIELDS}
     measure = measure and paths.may_time() and \
         config.image_size ** 2 * config.batch_size >= SMALL_BATCH_PIXELS
-    x = np.random.default_rng(0).uniform(0, 255, (config.batch_size, *config.image_shape))
-    x = x.astype(np.float32)
+    def batch():  # made only when something is timed
+        x = np.random.default_rng(0).uniform(0, 255, (config.batch_size, *config.image_shape))
+        return x.astype(np.float32)
 
     def pick(what, options, settings, key, fallback):  # options[0]: the default
-        candidates = {o: (lambda o=o: (build(*settings(o)).train_step, x)) for o in options}
-        return paths.choose(f"{name}'s {what}", candidates, {**shape, **key}, per_step=len(x),
+        candidates = {o: (lambda o=o: (build(*settings(o)).train_step, batch())) for o in options}
+        return paths.choose(f"{name}'s {what}", candidates, {**shape, **key},
+                            per_step=config.batch_size,
                             fallback=None if measure else fallback)
 
     if path == "auto":

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import json
 import os
 import platform
@@ -71,6 +72,11 @@ def may_time() -> bool:
 
 def machine() -> dict:
     """What the timings depend on: CPU model, cores this process may use, GPU names."""
+    return dict(_machine())
+
+
+@functools.lru_cache(maxsize=1)
+def _machine() -> dict:  # read once per process: every GAN built looks its choice up
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
