@@ -92,7 +92,10 @@ def test_fault_two_quick_ctrl_c_skip_the_pictures_but_not_the_save(tmp_path):
     ckpt = tmp_path / "gan"
     code, out, err = train_until_signalled(ckpt, None, signal.SIGINT, signal.SIGINT, gap=0.05,
                                            module="gan")
-    assert code in (0, 130), err  # 130: the second came after training had saved and returned
+    # 130: the second came after training had saved and returned; -SIGINT: it came while the
+    # interpreter was shutting down after that, where Python ends by SIGINT itself (a shell
+    # shows 130 for both).
+    assert code in (0, 130, -signal.SIGINT), err
     saved = max(steps_saved(ckpt))  # the library reports the step it trained to and saved
     assert saved >= 10 and f"Interrupted (SIGINT): saved step {saved} in" in out
     assert not list(ckpt.glob("ckpt-*_temp"))
