@@ -8,7 +8,9 @@ LSTM, LSTM, Dense])`, `compile(...)`, `train_on_batch`. Both train on the same b
 measured in turns (interleaved) so that both see the same machine; the best round counts.
 With them, in the same turns, the ceiling of training: a compiled loop of only the matrix
 products one training step does (`train_fraction_of_matrix_products_only`, see
-`_training_products_only`).
+`_training_products_only`), and our step in mixed bfloat16 (`train_chars_per_s_by_precision`;
+`precision_chosen` applies `libs.paths.choose`'s rule, float32 unless bfloat16 is 3% faster,
+to these figures: what `--precision auto` picks here).
 
 Sampling: characters per second of `charrnn.sample` (multinomial at temperature 1) from the
 default model (the seed's settings with `charrnn.DEFAULT_CELL`), for 1 stream and for 100
@@ -185,15 +187,18 @@ def run() -> dict:
     import keras
     import tensorflow as tf
     from libs import charrnn
+    from libs.paths import MARGIN
 
     config = charrnn.CharRNNConfig(cell="lstm")  # the seed's settings and cell
     vocab, batches = _batches(config, STEPS_PER_ROUND)
     keras.utils.set_random_seed(0)
     model, optimizer = charrnn.build(config, vocab)
     ours = charrnn.make_train_step(model, optimizer, tf.random.Generator.from_seed(0))
+    bf16 = charrnn.make_train_step(charrnn.CharRNN(config, vocab, "bf16"))
     reference = _keras_model(config, len(vocab))
     ceiling = _training_products_only(model, config.batch_size, config.sequence_length)
     steps = {"ours": lambda b: float(ours(b)["loss"]),
+             "ours_bf16": lambda b: float(bf16(b)["loss"]),
              "reference": lambda b: float(reference.train_on_batch(*b)),
              "matrix_products_only": lambda b: ceiling()}
     chars = config.batch_size * config.sequence_length
@@ -249,6 +254,10 @@ def run() -> dict:
                 round(rates["ours"] / rates["matrix_products_only"], 2),
             "train_matrix_products_gflop_per_s":
                 round(rates["matrix_products_only"] * train_flops / 1e9, 1),
+            "train_chars_per_s_by_precision": {"fp32": round(rates["ours"]),
+                                               "bf16": round(rates["ours_bf16"])},
+            "precision_chosen": "bf16" if rates["ours_bf16"] > rates["ours"] * (1 + MARGIN)
+                                else "fp32",
             "sample_chars_per_s_1": round(sampling[1]),
             "sample_chars_per_s_100": round(sampling[100]),
             "sample_chars_per_s_100_by_cell": by_cell,

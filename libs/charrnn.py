@@ -34,12 +34,12 @@ import numpy as np
 import tensorflow as tf
 import keras
 
-from libs import checkpoints, metrics, training
+from libs import checkpoints, metrics, paths, training
 from libs.arguments import (LEARNING_RATE_MAX, SEED_MAX, arg_int, arg_positive, arg_type,
                             check_fits, check_int, check_number, check_positive,
                             seed_or_fresh)
 from libs.callbacks import History, KeepBest, every
-from libs.commands import config_flags, run_command, strategy_flag
+from libs.commands import config_flags, run_command, speed_flags, strategy_flag
 from libs.rnn import CELLS, Recurrent
 from libs.sampling import CHUNK, choose, streams
 from libs.text import (END, KINDS, Vocabulary, as_records, read_records, read_symbols,
@@ -142,25 +142,37 @@ class CharRNN(keras.Model):
     `model.train_optimizer` (Adam, clipping by value or global norm, built; not Keras's
     `model.optimizer`, which belongs to `compile`) and `model.rng` (dropout's seeds);
     `model.trackables()` names what a checkpoint holds.
+
+    `precision` ("fp32", "bf16", "fp16"): the layers compute in float32, or in bfloat16 or
+    float16 with float32 weights (Keras's mixed precision policies); logits and losses are
+    float32 always. Speed only: not saved, so a model may be trained, resumed and loaded in
+    any precision. With "fp16", `model.apply_optimizer` wraps the Adam in Keras's
+    LossScaleOptimizer (float16 gradients underflow); the checkpoint holds the Adam alone.
     """
 
-    def __init__(self, config: CharRNNConfig, vocab: Vocabulary):
+    def __init__(self, config: CharRNNConfig, vocab: Vocabulary, precision: str = "fp32"):
         super().__init__(name=MODEL_NAME)
-        self.config, self.vocab = config, vocab
+        self.config, self.vocab, self.precision = config, vocab, precision
         H, V = config.n_cells, len(vocab)
         self.embedding = self.add_weight(shape=(V, H), name="embedding",
                                          initializer=keras.initializers.RandomUniform(-0.05, 0.05))
-        for i in range(config.n_layers):  # attributes, not a list: tf.train.Checkpoint sees them
-            setattr(self, f"rnn{i}", Recurrent(config.cell, H, input_dim=H, name=f"rnn{i}",
-                                               recurrent_dropout=config.recurrent_dropout,
-                                               layer_norm=config.layer_norm))
-        self.head = keras.layers.Dense(V, name="logits")
+        with paths.precision_scope(precision):
+            for i in range(config.n_layers):  # attributes: tf.train.Checkpoint sees them
+                setattr(self, f"rnn{i}", Recurrent(config.cell, H, input_dim=H, name=f"rnn{i}",
+                                                   recurrent_dropout=config.recurrent_dropout,
+                                                   layer_norm=config.layer_norm))
+            self.head = keras.layers.Dense(V, name="logits")
         self.head.build((None, H))
         self.built = True  # every weight exists now; nothing is left for Keras to build
         clip = {"clipvalue" if config.clip_mode == "value" else "global_clipnorm": config.clip}
         # The training state sits beside the network (its best/ checkpoint holds weights alone).
         training.carry_training_state(self, keras.optimizers.Adam(config.learning_rate, **clip),
                                       config.seed)
+        apply = self.train_optimizer
+        if precision == "fp16":
+            apply = keras.optimizers.LossScaleOptimizer(apply)
+            apply.build(self.trainable_variables)
+        object.__setattr__(self, "apply_optimizer", apply)  # untracked, as train_optimizer
 
     def trackables(self) -> dict:
         """What a `tf.train.Checkpoint` of this char-RNN holds: `step` (the steps trained, which
@@ -198,7 +210,7 @@ class CharRNN(keras.Model):
             final.append(state)
             if training and self.config.dropout > 0:
                 h = tf.nn.experimental.stateless_dropout(h, self.config.dropout, seed + [0, i])
-        logits = self.head(h)                                     # (T, B, V)
+        logits = tf.cast(self.head(h), tf.float32)                # (T, B, V)
         return tf.transpose(logits, [1, 0, 2]), final
 
     def advance(self, ids, states=None, table=None):
@@ -216,7 +228,7 @@ class CharRNN(keras.Model):
                 xw = layer.project(h)
             h, state = layer.step(xw, states[i])                  # (S, H)
             new.append(state)
-        return self.head(h), new
+        return tf.cast(self.head(h), tf.float32), new
 
     @tf.function(jit_compile=True)
     def generate_chunk(self, first, states, n, seed, start, temperature, top_k, top_p,
@@ -304,17 +316,51 @@ def build(config: CharRNNConfig, vocab: Vocabulary) -> tuple[CharRNN, keras.opti
     return model, model.train_optimizer
 
 
+SHAPE_FIELDS = ("cell", "n_layers", "n_cells", "batch_size", "sequence_length", "layer_norm",
+                "recurrent_dropout", "dropout")
+SMALL_BATCH_CHARS = 2000  # "auto" times nothing below this many characters per batch
+
+
+def choose_precision(config: CharRNNConfig, vocab: Vocabulary, precision: str | None = None,
+                     *, measure: bool = True) -> str:
+    """The precision ("fp32", "bf16", "fp16") to train `config` in. precision: as asked, or
+    None for $CADL_PRECISION or `paths.DEFAULTS`. "auto" times the training step in each
+    (`paths.choose`, once per machine and shape: float32 unless another is faster; float16
+    only on a GPU, CPUs have no fast float16 kernels). Where nothing is timed (measure=False,
+    as under a strategy; fewer than SMALL_BATCH_CHARS characters a batch; quick mode or
+    pytest), "auto" takes a cached choice, else "fp32"."""
+    precision = paths.resolve("precision", precision)
+    if precision != "auto":
+        return precision
+    B, T = config.batch_size, config.sequence_length
+    measure = measure and paths.may_time() and B * T >= SMALL_BATCH_CHARS
+    gpu = bool(tf.config.list_logical_devices("GPU"))
+
+    def make(option):
+        model = CharRNN(config, vocab, option)
+        ids = np.random.default_rng(0).integers(0, len(vocab), (2, B, T)).astype(np.int32)
+        return make_train_step(model), (ids[0], ids[1])
+
+    shape = {k: v for k, v in dataclasses.asdict(config).items() if k in SHAPE_FIELDS}
+    options = ("fp32", "bf16", "fp16")[:3 if gpu else 2]
+    return paths.choose("char-RNN's precision", {o: (lambda o=o: make(o)) for o in options},
+                        {**shape, "vocabulary": len(vocab)}, per_step=B * T, unit="chars/s",
+                        fallback=None if measure else "fp32")
+
+
 def make_train_step(model: CharRNN, optimizer=None, rng: tf.random.Generator | None = None,
                     jit_compile: bool = True):
     """The compiled step: (x, y) ids (B, T), or (x, y, w) with weights w (B, T) that leave
     records' padding out -> {"loss": nats per real character, "bits_per_char": ...}.
 
-    It updates the model with `optimizer` (default: the model's own) and draws dropout's seeds
-    from `rng` (default: the model's own). XLA (`jit_compile`) fuses the cells' element-wise
+    It updates the model with `optimizer` (default: the model's own, `apply_optimizer`, which
+    scales the loss in precision "fp16") and draws dropout's seeds from `rng` (default: the
+    model's own). XLA (`jit_compile`) fuses the cells' element-wise
     work: 1.15-1.3x faster steps on CPU. Leave it off under a tf.distribute strategy (as Keras
     does).
     """
-    optimizer = model.train_optimizer if optimizer is None else optimizer
+    optimizer = model.apply_optimizer if optimizer is None else optimizer
+    scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
     rng = model.rng if rng is None else rng
     n_chars = model.config.batch_size * model.config.sequence_length  # per global batch
 
@@ -329,6 +375,8 @@ def make_train_step(model: CharRNN, optimizer=None, rng: tf.random.Generator | N
             # Divided by the global batch, so that replicas' gradients add up to the mean's
             # (records: a constant factor, the padding's share, which Adam does not see).
             loss = total / n_chars
+            if scaled:
+                loss = optimizer.scale_loss(loss)
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         mean = total / count
@@ -340,7 +388,7 @@ def train(data: str | list[str] | dict[str, str], ckpt_dir, *, steps: int | None
           seconds: float | None = None, strategy: tf.distribute.Strategy | None = None,
           callbacks=(), progress: bool = True, checkpoint_every: int = 500,
           eval_every: int = 500, sample_chars: int = 200,
-          keep_best: bool = True, patience: int | None = None,
+          keep_best: bool = True, patience: int | None = None, precision: str | None = None,
           **settings) -> tuple[CharRNN, History]:
     """Train a char-RNN on the text `data`, checkpointing into `ckpt_dir`: (model, history).
 
@@ -359,7 +407,8 @@ def train(data: str | list[str] | dict[str, str], ckpt_dir, *, steps: int | None
     `ckpt_dir/best/` and its weights are the ones returned (the last step stays in the
     checkpoint to resume from; `model.step` is the step training reached); `patience`: stop
     after that many evaluations without improvement. Ctrl-C stops after the current step,
-    saves and returns. `history["loss"]` is the training loss (nats per character) by step.
+    saves and returns. `precision`: see `CharRNN` and `choose_precision` (speed only, not
+    saved). `history["loss"]` is the training loss (nats per character) by step.
     Calls keras.utils.set_random_seed(seed), which also seeds Python's and NumPy's generators.
     """
     ckpt_dir = training.worker_folder(ckpt_dir, strategy)  # not the chief: a temporary copy
@@ -389,9 +438,10 @@ def train(data: str | list[str] | dict[str, str], ckpt_dir, *, steps: int | None
     if not (ckpt_dir / VOCABULARY_FILE).is_file():
         vocab.save(ckpt_dir / VOCABULARY_FILE)
 
+    precision = choose_precision(config, vocab, precision, measure=strategy is None)
     keras.utils.set_random_seed(config.seed)  # weights, and tf.data's shuffles
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
-        model = CharRNN(config, vocab)
+        model = CharRNN(config, vocab, precision)
     train_step = make_train_step(model, jit_compile=strategy is None)
 
     def report(loop: training.Loop):
@@ -566,6 +616,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=_POSITIVE_INT,
                    help="stop after N evaluations without a better held-out loss")
     strategy_flag(p)
+    speed_flags(p, ("precision",))
     p = commands.add_parser("sample", allow_abbrev=False,
                             help="print generated text, or write samples with --out")
     p.add_argument("--ckpt", type=Path, required=True)
@@ -615,6 +666,7 @@ def _train(args) -> None:
     model, history = train(data, args.ckpt, steps=args.steps, seconds=args.seconds,
                            checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
                            patience=args.patience, kind=kind, strategy=strategy,
+                           precision=args.precision,
                            **{name: getattr(args, name) for name in args.settings})
     print(json.dumps({"step": int(model.step.numpy()),
                       "loss_nats": history.last("loss"),

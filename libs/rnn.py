@@ -239,20 +239,26 @@ class Recurrent(keras.layers.Layer):
                                                  initializer=gain_bias(self.units))
         self.built = True
 
+    def _w(self, weight):
+        """A weight (float32) in the layer's compute dtype: bfloat16 or float16 when built
+        under a mixed precision policy (`paths.precision_scope`), where Keras's own layers cast
+        in `__call__`."""
+        return tf.cast(weight, self.compute_dtype)
+
     def project(self, x):
         """Input projection x @ W + b (with layer_norm: LN(x @ W) + b): (..., D) -> (..., G*H),
         for all time steps at once."""
-        b = self.bias[0] if self.cell == "gru" else self.bias
+        b = self._w(self.bias[0] if self.cell == "gru" else self.bias)
+        xw = tf.tensordot(self._w(x), self._w(self.kernel), 1)
         if self.layer_norm:
-            return layer_norm(tf.tensordot(x, self.kernel, 1), self.input_norm,
-                              GATES[self.cell]) + b
-        return tf.tensordot(x, self.kernel, 1) + b
+            return layer_norm(xw, self._w(self.input_norm), GATES[self.cell]) + b
+        return xw + b
 
     def _b_rec(self):
-        return self.bias[1] if self.cell == "gru" else tf.zeros((), self.compute_dtype)
+        return self._w(self.bias[1]) if self.cell == "gru" else tf.zeros((), self.compute_dtype)
 
     def initial_state(self, batch_size: int) -> tuple:
-        zeros = tf.zeros((batch_size, self.units))
+        zeros = tf.zeros((batch_size, self.units), self.compute_dtype)
         return (zeros, zeros) if self.cell == "lstm" else (zeros,)
 
     def recurrent_mask(self, batch_size, seed):
@@ -271,7 +277,7 @@ class Recurrent(keras.layers.Layer):
         if dropping and seed is None:
             seed = tf.random.uniform([2], maxval=2**31 - 1, dtype=tf.int64)
         mask = self.recurrent_mask(tf.shape(state[0])[0], seed) if dropping else None
-        norms = [tf.convert_to_tensor(getattr(self, name)) if hasattr(self, name) else None
+        norms = [self._w(getattr(self, name)) if hasattr(self, name) else None
                  for name in ("recurrent_norm", "cell_norm")]
         return CellOptions(GATES[self.cell], mask, *norms)
 
@@ -279,7 +285,7 @@ class Recurrent(keras.layers.Layer):
         """xw (T, B, G*H) -> outputs (T, B, H), final state. `seed` (2,) ints: recurrent
         dropout's mask, while training."""
         state = self.initial_state(tf.shape(xw)[1]) if state is None else tuple(state)
-        return run_sequence(self.cell, xw, tf.convert_to_tensor(self.recurrent_kernel),
+        return run_sequence(self.cell, xw, self._w(self.recurrent_kernel),
                             tf.convert_to_tensor(self._b_rec()), state,
                             self.options(state, training, seed))
 
@@ -287,7 +293,7 @@ class Recurrent(keras.layers.Layer):
         """One time step, xw (B, G*H) -> output h (B, H), new state (layer norm applies,
         dropout does not: this is for sampling)."""
         state = tuple(state)
-        state, _ = _STEP[self.cell](xw, state, tf.convert_to_tensor(self.recurrent_kernel),
+        state, _ = _STEP[self.cell](xw, state, self._w(self.recurrent_kernel),
                                     self._b_rec(), self.options(state))
         return state[0], state
 

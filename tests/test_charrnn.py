@@ -292,6 +292,53 @@ def test_mirrored_strategy_trains_like_one_device(tmp_path, on_two_cpus):
     """, tmp_path)
 
 
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_trains_like_float32_and_is_a_speed_setting_only(tmp_path, precision):
+    # The same seed and steps: the held-out loss within 0.05 nats of float32's (bfloat16 keeps
+    # 8 bits of mantissa, float16 10, its loss scaled); logits and losses stay float32.
+    losses = {}
+    for p in ("fp32", precision):
+        model, history = tiny_train(tmp_path / p, 150, cell="lstm", precision=p)
+        losses[p] = history.last("val_loss")
+        dtype = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[p]
+        assert model.precision == p and model.rnn1.compute_dtype == dtype
+        assert model.head.compute_dtype == dtype and model(np.zeros((1, 3), np.int32))[0].dtype == tf.float32
+    assert losses["fp32"] < math.log(len(set(TEXT))) - 0.5, losses  # trained, not two untrained models
+    assert abs(losses[precision] - losses["fp32"]) < 0.05, losses
+    assert isinstance(model.apply_optimizer, keras.optimizers.LossScaleOptimizer) == (precision == "fp16")
+    # Not saved: the folder resumes in float32, and loads.
+    resumed, _ = tiny_train(tmp_path / precision, 152, cell="lstm")
+    assert int(resumed.step.numpy()) == 152 and resumed.precision == "fp32"
+    assert charrnn.load(tmp_path / precision).precision == "fp32"
+
+
+def test_auto_precision_times_once_per_shape_and_not_under_pytest(tmp_path, monkeypatch, capsys):
+    from libs import paths
+
+    monkeypatch.setenv("CADL_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("CADL_PRECISION", raising=False)
+    config, vocab = CharRNNConfig(**TINY), Vocabulary.from_text(TEXT)
+    assert charrnn.choose_precision(config, vocab) == "fp32"  # pytest: nothing timed
+    assert not (tmp_path / paths.CACHE_NAME).exists()
+    monkeypatch.setenv("CADL_PRECISION", "bf16")
+    assert charrnn.choose_precision(config, vocab) == "bf16"
+    assert charrnn.choose_precision(config, vocab, "fp16") == "fp16"  # the argument first
+    monkeypatch.delenv("CADL_PRECISION")
+    monkeypatch.setattr(paths, "may_time", lambda: True)
+    monkeypatch.setattr(charrnn, "SMALL_BATCH_CHARS", 0)
+    monkeypatch.setattr(paths, "STEPS", 1)
+    monkeypatch.setattr(paths, "ROUNDS", 1)
+    chosen = charrnn.choose_precision(config, vocab)
+    assert "Timing the char-RNN's precision on this machine (once): fp32 " in capsys.readouterr().out
+    (key, entry), = json.loads((tmp_path / paths.CACHE_NAME).read_text()).items()
+    assert json.loads(key)["name"] == "char-RNN's precision" and json.loads(key)["n_cells"] == 16
+    assert entry["choice"] == chosen and set(entry["rates"]) == {"fp32", "bf16"}
+    assert charrnn.choose_precision(config, vocab) == chosen  # read back, not timed again
+    assert "Timing" not in capsys.readouterr().out
+    with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16, fp16, got 'fp8'"):
+        charrnn.choose_precision(config, vocab, "fp8")
+
+
 # --- Sampling ----------------------------------------------------------------------------------
 
 def test_sampling_is_seeded_and_keeps_the_prime(trained):
@@ -490,6 +537,20 @@ def test_cli_train_sample_eval(tmp_path, capsys):
     result = json.loads(out.strip().splitlines()[-1])
     assert code == 0 and set(result) == {"loss_nats", "bits_per_char", "chars"}
     assert result["chars"] == len(TEXT) - 1
+
+
+def test_cli_precision_reaches_training(tmp_path, capsys, monkeypatch):
+    asked = []
+    choose = charrnn.choose_precision
+    monkeypatch.setattr(charrnn, "choose_precision",
+                        lambda *a, **k: asked.append(a[2]) or choose(*a, **k))
+    code, out, err = cli(["train", "--corpus", "embedded", "--ckpt", str(tmp_path / "c"),
+                          "--steps", "1", "--n-cells", "8", "--n-layers", "1", "--batch-size",
+                          "2", "--sequence-length", "4", "--precision", "bf16"], capsys)
+    assert code == 0 and asked == ["bf16"], err
+    code, _, err = cli(["train", "--corpus", "embedded", "--ckpt", "x", "--precision", "fp8"],
+                       capsys)
+    assert code == 2 and "argument --precision: invalid choice: 'fp8'" in err
 
 
 def test_cli_train_on_the_embedded_corpus(tmp_path, capsys):
