@@ -253,6 +253,13 @@ def _load_batch(paths, size, shape, crop_shape, crop_factor, ratio, slow_path):
     return tf.cond(tf.reduce_all(fast) & tf.equal(n, size), lambda: images, complete)
 
 
+def shuffled_files(names, seed: int, epoch=0) -> tf.Tensor:
+    """The order in which `create_input_pipeline(names, ..., seed=seed)` reads the files of its
+    epoch `epoch` (0 to n_epochs - 1): a function of (seed, epoch)."""
+    return tf.random.experimental.stateless_shuffle(tf.convert_to_tensor(names), tf.stack([
+        tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)]))
+
+
 def create_input_pipeline(files: Sequence[str], batch_size: int, n_epochs: int,
                           shape: Sequence[int] | None = None,
                           crop_shape: Sequence[int] | None = None, crop_factor: float = 1.0,
@@ -330,8 +337,7 @@ def create_input_pipeline(files: Sequence[str], batch_size: int, n_epochs: int,
     names, total = tf.constant(files), n_epochs * len(files)
 
     def order(epoch):  # the files of an epoch, in the order they are read
-        return tf.random.experimental.stateless_shuffle(names, tf.stack([
-            tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])) if shuffle else names
+        return shuffled_files(names, seed, epoch) if shuffle else names
 
     def chunks_again(first, end):  # the files (bytes) of the chunks numbered first..end-1
         epochs, where = np.divmod(np.arange(skip + int(first) * size,
@@ -416,28 +422,41 @@ class EpochBatches(tf.Module):
     put this object in `fit`'s `objects` and a resumed run continues with the next batch.
     A resumed epoch drops the batches already handed out. When reading them is costly (decoding
     image files), `make_epoch(epoch, skip)` can take the count and leave them unread.
+
+    `shard` = (index, count): several workers train together (`training.fit` sets it), and
+    this one hands out only its share of every batch, rows index * b to (index + 1) * b where
+    b = batch size / count: together the workers' shares are the batch one process trains
+    on. A `make_epoch(epoch, skip, shard)` yields its share itself (image files: it reads only
+    its own); otherwise each whole batch is made and this worker's rows kept. The position
+    counts whole batches, so a run saved under N workers resumes under M.
     """
 
     def __init__(self, make_epoch: Callable[[int], Iterable], name: str = "data"):
         super().__init__(name=name)
         self.make_epoch = make_epoch
-        self._takes_skip = "skip" in inspect.signature(make_epoch).parameters
+        parameters = inspect.signature(make_epoch).parameters
+        self._takes_skip, self._takes_shard = "skip" in parameters, "shard" in parameters
+        self.shard = (0, 1)
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         self.batch = tf.Variable(0, dtype=tf.int64, trainable=False, name="batch")
 
     def __iter__(self):
         while True:
             epoch, skip = int(self.epoch.numpy()), int(self.batch.numpy())
-            if self._takes_skip:  # it leaves the first `skip` batches out itself
-                batches = self.make_epoch(epoch, skip=skip)
-            else:
-                batches = self.make_epoch(epoch)
+            index, count = self.shard
+            sharding = count > 1 and self._takes_shard
+            given = {"skip": skip} if self._takes_skip else {}  # it leaves them out itself
+            batches = self.make_epoch(epoch, **given, **({"shard": self.shard} if sharding else {}))
+            if not self._takes_skip:
                 batches = batches.skip(skip) if isinstance(batches, tf.data.Dataset) \
                     else itertools.islice(batches, skip, None)
             empty = True
             for batch in batches:
                 empty = False
                 self.batch.assign_add(1)
+                if count > 1 and not sharding:  # this worker's rows of the whole batch
+                    batch = tf.nest.map_structure(
+                        lambda x: x[index * (len(x) // count):(index + 1) * (len(x) // count)], batch)
                 yield batch
             if empty and skip == 0:
                 raise ValueError(f"make_epoch({epoch}) yielded no batches")

@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import checkpoints, utils
-from .dataset_utils import IMAGE_EXTENSIONS, create_input_pipeline, epoch_seed
+from .dataset_utils import IMAGE_EXTENSIONS, create_input_pipeline, epoch_seed, shuffled_files
 
 
 def image_files(folder: Path) -> list[str]:
@@ -143,19 +143,27 @@ def array_epochs(images: np.ndarray, batch_size: int, seed: int):
 
 
 def epoch_batches(source: ImageSource, batch_size: int, image_size: int, seed: int):
-    """`make_epoch(epoch, skip)` for `EpochBatches`: that epoch's float32 batches
+    """`make_epoch(epoch, skip, shard)` for `EpochBatches`: that epoch's float32 batches
     (B, S, S, C) in 0-255, whole batches only, shuffled by `epoch_seed(seed, epoch)`,
-    less the first `skip` (files behind them are not even read)."""
+    less the first `skip` (files behind them are not even read). With `shard` (index, count),
+    worker `index` of `count` reads only its rows of every batch: its files, in the same
+    order, B / count to a batch."""
     if source.images is not None:
         return array_epochs(np.asarray(source.images, np.float32), batch_size, seed)
     if len(source) < batch_size:
         raise ValueError(f"only {len(source)} images for batches of {batch_size}; use a smaller "
                          "batch_size")
 
-    def make_epoch(epoch: int, skip: int = 0):
-        return _file_batches(source, source.files, batch_size, image_size, source.channels,
-                             seed=epoch_seed(seed, epoch), drop_remainder=True,
-                             skip=skip * batch_size)
+    def make_epoch(epoch: int, skip: int = 0, shard: tuple[int, int] = (0, 1)):
+        index, count = shard
+        files, size, order = source.files, batch_size, {"seed": epoch_seed(seed, epoch)}
+        if count > 1:  # the epoch's order as one process reads it; this worker's rows of it
+            size = batch_size // count
+            whole = shuffled_files(source.files, order["seed"]).numpy()
+            whole = whole[:len(whole) // batch_size * batch_size].reshape(-1, count, size)
+            files, order = [os.fsdecode(f) for f in whole[:, index].ravel()], {"shuffle": False}
+        return _file_batches(source, files, size, image_size, source.channels,
+                             drop_remainder=True, skip=skip * size, **order)
     return make_epoch
 
 

@@ -67,6 +67,7 @@ from tensorflow.core.framework import summary_pb2
 
 from libs import checkpoints
 from libs.callbacks import Callback, History
+from libs.dataset_utils import EpochBatches
 from libs.arguments import check_int, check_positive
 from libs.files import write_bytes_atomic
 
@@ -231,13 +232,16 @@ def _signals(loop: Loop):
             signal.signal(s, h)
 
 
-def _distribute(strategy, train_step):
-    """A step that splits each batch along axis 0 across replicas and averages the metrics."""
+def _distribute(strategy, train_step, workers: int = 1):
+    """A step that splits each batch along axis 0 across replicas and averages the metrics.
+    workers > 1: the batch is this worker's share (`EpochBatches.shard`), split across its own
+    replicas (a worker's replicas have consecutive ids)."""
     @tf.function
     def run(batch):
         def shard(ctx):
             n, i = ctx.num_replicas_in_sync, ctx.replica_id_in_sync_group
-            return tf.nest.map_structure(lambda x: tf.split(x, n)[i], batch)
+            n //= workers
+            return tf.nest.map_structure(lambda x: tf.split(x, n)[i % n], batch)
 
         values = strategy.experimental_distribute_values_from_function(shard)
         metrics = strategy.run(train_step, args=(values,))
@@ -306,6 +310,15 @@ def _workers(strategy) -> int:
         return 1
     spec = resolver.cluster_spec()
     return sum(spec.num_tasks(job) for job in ("chief", "worker") if job in spec.jobs)
+
+
+def worker_index(strategy) -> int:
+    """This process's number among the `_workers(strategy)` workers: the chief 0, then the
+    workers in order."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if _workers(strategy) == 1 or resolver.task_type == "chief":
+        return 0
+    return resolver.task_id + ("chief" in resolver.cluster_spec().jobs)
 
 
 def is_chief(strategy) -> bool:
@@ -404,9 +417,11 @@ def fit(train_step: Callable[[Any], Mapping[str, tf.Tensor]], data: Iterable,
       guard: metric names that must stay finite (default: all); else NonFiniteLossError.
       progress: show a tqdm progress bar, and a summary line at the end.
       strategy: a `tf.distribute` strategy whose scope built `objects` (`make_strategy`).
-        With several workers (MultiWorkerMirroredStrategy) every worker reads the same
-        batches and its replicas take their slices (the replica ids are global), all stop
-        and save at the same steps, and `ckpt_dir` should be `worker_folder(ckpt_dir,
+        With several workers (MultiWorkerMirroredStrategy), `data` of `EpochBatches` is
+        sharded: each worker reads only its share of every batch (image folders: its files)
+        and its replicas split that; other data is read whole by every worker and each
+        replica takes its slice (the replica ids are global). All stop and save at the same
+        steps, and `ckpt_dir` should be `worker_folder(ckpt_dir,
         strategy)`, so that only the chief writes the user's folder.
 
     Returns:
@@ -441,7 +456,12 @@ def fit(train_step: Callable[[Any], Mapping[str, tf.Tensor]], data: Iterable,
         loop = Loop(ckpt_dir, step, manager, writer, bar, history, log_every)
         loop.saved_step = start if manager.latest_checkpoint else -1
         loop.agree = _agree(strategy) if several else None
-        run_step = _distribute(strategy, train_step) if strategy is not None else train_step
+        workers = 1
+        if several and isinstance(data, EpochBatches):
+            workers = _workers(strategy)
+            data.shard = (worker_index(strategy), workers)
+        run_step = _distribute(strategy, train_step, workers) if strategy is not None \
+            else train_step
         began = time.perf_counter()
         with _signals(loop):
             _run(loop, run_step, iter(data), callbacks, steps=steps, seconds=seconds,

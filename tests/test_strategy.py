@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import TWO_CPUS
 from libs import charrnn, gan, training
@@ -148,18 +149,24 @@ def test_multiworker_strategy_charrnn_trains_like_one_process(tmp_path):
 
 
 def test_multiworker_strategy_gan_trains_like_two_local_replicas(tmp_path):
-    """Two workers train the GAN as one process with two replicas (MirroredStrategy over two
-    logical CPUs) does: batch norm's statistics and the latents are per replica either way.
+    """Two workers train the GAN on a folder of images as one process with two replicas
+    (MirroredStrategy over two logical CPUs) does: each worker reads only its half of every
+    batch's files, and batch norm's statistics and the latents are per replica either way.
     The workers' checkpoint resumes in one process as the two replicas' one does."""
-    argv = ["libs.gan", "train", "--data", "faces", "--steps", "2", "--montage-every", "1000",
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        Image.fromarray(rng.integers(0, 256, (20, 20, 3), np.uint8)).save(folder / f"{i:02d}.jpg")
+    argv = ["libs.gan", "train", "--data", str(folder), "--steps", "2", "--montage-every", "1000",
             *flags(GAN)]
     two, elsewhere, mirrored = tmp_path / "two", tmp_path / "elsewhere", tmp_path / "mirrored"
     reference = start(["-c", TWO_CPUS + f"""
 import json
 from libs import gan
 options = dict(progress=False, montage_every=1000, **{GAN!r})
-gan.train("faces", {str(mirrored)!r}, steps=2, strategy=strategy, **options)
-model, history = gan.train("faces", {str(mirrored)!r}, steps=3, **options)
+gan.train({str(folder)!r}, {str(mirrored)!r}, steps=2, strategy=strategy, **options)
+model, history = gan.train({str(folder)!r}, {str(mirrored)!r}, steps=3, **options)
 print(json.dumps({{"d_loss": history.last("d_loss"),
                   "weights": [w.tolist() for w in model.generator.get_weights()]}}))
 """], tmp_path / "mirrored")
@@ -175,7 +182,7 @@ print(json.dumps({{"d_loss": history.last("d_loss"),
         np.testing.assert_allclose([v for _, v in two_history[name][:2]],
                                    [v for _, v in mirrored_history[name][:2]], rtol=1e-4)
 
-    model, history = gan.train("faces", two, steps=3, progress=False, montage_every=1000)
+    model, history = gan.train(str(folder), two, steps=3, progress=False, montage_every=1000)
     assert int(model.step.numpy()) == 3 and history.stop_reason == "steps"
     expected = last_json(tmp_path / "mirrored")
     np.testing.assert_allclose(history.last("d_loss"), expected["d_loss"], rtol=1e-4)

@@ -228,6 +228,55 @@ def test_epoch_batches_resume_from_its_position():
         next(iter(dataset_utils.EpochBatches(lambda epoch: [])))
 
 
+def test_sharded_epoch_batches_hand_out_each_workers_rows_and_resume_under_other_counts():
+    whole = [np.arange(4 * epoch + 10 * i, 4 * epoch + 10 * i + 4) for epoch in range(3)
+             for i in range(2)]  # 2 batches of 4 per epoch
+
+    def make(shard=None):
+        data = dataset_utils.EpochBatches(lambda epoch: [(b, -b) for b in whole[2 * epoch:2 * epoch + 2]])
+        if shard:
+            data.shard = shard
+        return data
+
+    workers = [iter(make((i, 2))) for i in range(2)]
+    for expected in whole[:3]:  # together the two shares are the batch one process trains on
+        shares = [next(w) for w in workers]
+        assert np.concatenate([s[0] for s in shares]).tolist() == expected.tolist()
+        assert np.concatenate([s[1] for s in shares]).tolist() == (-expected).tolist()
+    # Resumed by one process (or four) from the two workers' position: the next whole batch.
+    one, four = make(), make((3, 4))
+    for data in (one, four):
+        data.epoch.assign(1)
+        data.batch.assign(1)
+    assert next(iter(one))[0].tolist() == whole[3].tolist()
+    assert next(iter(four))[0].tolist() == whole[3][3:].tolist()
+
+
+def test_sharded_image_folders_read_only_their_files(tmp_path, monkeypatch):
+    from test_dataset_utils import flat_jpegs
+
+    from libs import images
+
+    values = list(range(0, 240, 20))  # 12 flat grey files, 3 batches of 4
+    flat_jpegs(tmp_path, values)
+    source = images.image_source(str(tmp_path), 8)
+    read = []
+    original = images._file_batches
+    monkeypatch.setattr(images, "_file_batches",
+                        lambda source, files, *a, **k: read.append(list(files)) or
+                        original(source, files, *a, **k))
+    make_epoch = images.epoch_batches(source, 4, 8, seed=5)
+
+    def means(batches):
+        return [[round(float(np.mean(im))) for im in b] for b in batches]
+
+    whole = means(make_epoch(1, skip=1))
+    shares = [means(make_epoch(1, skip=1, shard=(i, 2))) for i in range(2)]
+    assert [a + b for a, b in zip(*shares)] == whole and len(whole) == 2
+    assert len(read[1]) == len(read[2]) == 6 and not set(read[1]) & set(read[2])
+    assert sorted(read[1] + read[2]) == sorted(read[0])
+
+
 def test_epoch_batches_lets_make_epoch_skip_unread_batches():
     asked = []
 
