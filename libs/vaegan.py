@@ -51,7 +51,7 @@ import tensorflow as tf
 import keras
 from keras import layers
 
-from . import arguments, checkpoints, commands, gan, images, latents, training, utils
+from . import arguments, checkpoints, commands, gan, images, latents, paths, training, utils
 from .arguments import check_int, check_positive
 from .callbacks import History
 from .dataset_utils import EpochBatches
@@ -132,8 +132,9 @@ def encoder(config: VAEGANConfig, fast: bool = True) -> keras.Model:
             h = norm(momentum=gan.BN_MOMENTUM, name=f"enc_bn{i}")(h)
         h = layers.ReLU()(h)
     h = layers.Flatten()(h)
-    mean = layers.Dense(config.n_latent, name="mean")(h)
-    log_var = layers.Dense(config.n_latent, name="log_var")(h)
+    # float32 even under a mixed precision policy: the KL term and the latents are computed from them
+    mean = layers.Dense(config.n_latent, dtype="float32", name="mean")(h)
+    log_var = layers.Dense(config.n_latent, dtype="float32", name="log_var")(h)
     return keras.Model(x, [mean, log_var], name="encoder")
 
 
@@ -163,6 +164,9 @@ def feature_loss(real_features: tf.Tensor, fake_features: tf.Tensor) -> tf.Tenso
 
 # ---------------------------------------------------------------------------- the model
 
+LOSSES = (("encoder", "enc_loss"), ("decoder", "dec_loss"), ("discriminator", "gan_loss"))
+
+
 class VAEGAN:
     """Encoder, decoder, discriminator (with features), three Adams and the train step.
 
@@ -171,30 +175,37 @@ class VAEGAN:
     cross-entropies), g_loss (the decoder's non-saturating GAN part), enc_loss, dec_loss.
     With a `strategy` the variables are built under it and the step is left for
     `training.fit` to compile around `strategy.run`, as `gan.GAN`. path: "stock", "fast",
-    "auto" or None (the library's default), as `gan.GAN` (timed on this model's own step);
-    `fast=True/False` is the older spelling of path="fast"/"stock". It computes in float32.
+    "auto" or None (the library's default), and precision: "fp32", "bf16", "fp16" (mixed,
+    with loss scaling), "auto" or None, as `gan.GAN` (timed on this model's own step; the
+    losses are float32 in every precision); `fast=True/False` is the older spelling of
+    path="fast"/"stock".
     """
 
     def __init__(self, config: VAEGANConfig | None = None, *, path: str | None = None,
-                 fast: bool | None = None, strategy=None):
+                 precision: str | None = None, fast: bool | None = None, strategy=None):
         self.config = config = config if config is not None else VAEGANConfig()
         if fast is not None:
             if path is not None:
                 raise ValueError(f"give path or fast, not both (path={path!r}, fast={fast!r})")
             path = "fast" if fast else "stock"
         self.path, self.precision = gan.speed_settings(
-            config, path, "fp32", build=lambda p, _: VAEGAN(config, path=p), name="VAE-GAN",
-            measure=strategy is None)  # as gan.GAN
+            config, path, precision, build=lambda p, q: VAEGAN(config, path=p, precision=q),
+            name="VAE-GAN", measure=strategy is None)  # as gan.GAN
         fast = self.path == "fast"
-        with (strategy or tf.distribute.get_strategy()).scope():
+        with (strategy or tf.distribute.get_strategy()).scope(), \
+                paths.precision_scope(self.precision):
             self.encoder = encoder(config, fast)
             self.decoder = gan.generator(config.gan_config(), fast)
             self.discriminator = discriminator(config, fast)
-            self.optimizers = {}
+            # The checkpoint keeps the Adams; with fp16 the step applies them through Keras's
+            # LossScaleOptimizer (float16 gradients underflow), as gan.GAN does.
+            self.optimizers, self._apply = {}, {}
             for name, lr in (("encoder", config.learning_rate), ("decoder", config.learning_rate),
                              ("discriminator", config.d_learning_rate)):
                 self.optimizers[name] = opt = keras.optimizers.Adam(lr, beta_1=config.beta1)
-                opt.build(getattr(self, name).trainable_variables)
+                self._apply[name] = keras.optimizers.LossScaleOptimizer(opt) \
+                    if self.precision == "fp16" else opt
+                self._apply[name].build(getattr(self, name).trainable_variables)
             # Noise from a checkpointed generator: a resumed run draws what an uninterrupted
             # one would (under a strategy, each replica its own stream).
             self.rng = tf.random.Generator.from_seed(config.seed)
@@ -221,7 +232,8 @@ class VAEGAN:
         d_real, d_p = gan.discriminator_loss(real_logits, p_logits)
         _, d_tilde = gan.discriminator_loss(real_logits, tilde_logits)
         prior = kl_prior(mean, log_var)
-        llike = feature_loss(real_features, tilde_features)
+        llike = feature_loss(tf.cast(real_features, tf.float32),          # mixed precision:
+                             tf.cast(tilde_features, tf.float32))         # the loss in float32
         g_loss = gan.generator_loss(p_logits) + gan.generator_loss(tilde_logits)
         return dict(prior_loss=prior, llike_loss=llike, gan_loss=d_real + d_p + d_tilde,
                     g_loss=g_loss, enc_loss=prior + llike,
@@ -234,12 +246,13 @@ class VAEGAN:
         with tf.GradientTape(persistent=True) as tape:
             metrics = self.losses(real)
             # Optimizers sum gradients over replicas: scale each replica's mean loss.
-            scaled = {k: metrics[k] / n_replicas for k in ("enc_loss", "dec_loss", "gan_loss")}
-        for name, loss in (("encoder", "enc_loss"), ("decoder", "dec_loss"),
-                           ("discriminator", "gan_loss")):
+            scaled = {k: metrics[k] / n_replicas for _, k in LOSSES}
+            if self.precision == "fp16":
+                scaled = {k: self._apply[name].scale_loss(scaled[k]) for name, k in LOSSES}
+        for name, loss in LOSSES:
             variables = getattr(self, name).trainable_variables
             grads = tape.gradient(scaled[loss], variables)
-            self.optimizers[name].apply_gradients(zip(grads, variables))
+            self._apply[name].apply_gradients(zip(grads, variables))
         del tape
         return metrics
 
@@ -329,7 +342,8 @@ def evaluate(model: VAEGAN, data="faces", n: int = 1000, seed: int = 0) -> dict:
 def train(data="faces", ckpt_dir="checkpoints/vaegan", *, steps: int | None = None,
           seconds: float | None = None, strategy=None, callbacks=(), progress: bool = True,
           checkpoint_every: int = 500, montage_every: int = 100, n_montage: int = 32,
-          path: str | None = None, **settings) -> tuple[VAEGAN, History]:
+          path: str | None = None, precision: str | None = None,
+          **settings) -> tuple[VAEGAN, History]:
     """Train (or resume) a VAE-GAN on `data` in `ckpt_dir`; returns (model, history).
 
     data: "faces", "celeb", a folder of images or an array (N, S, S, C) in 0-255 (see
@@ -338,8 +352,8 @@ def train(data="faces", ckpt_dir="checkpoints/vaegan", *, steps: int | None = No
     its saved config and refuses settings that contradict it. Every `montage_every` steps, `n_montage`
     fixed real images (top half) and their reconstructions (bottom half) go to
     ckpt_dir/progress/ and ckpt_dir/progress.gif. Resume, Ctrl-C, NaN guard, progress bar,
-    TensorBoard (ckpt_dir/logs), callbacks and `strategy` are `training.fit`'s. path:
-    `VAEGAN`'s (speed only; not saved).
+    TensorBoard (ckpt_dir/logs), callbacks and `strategy` are `training.fit`'s. path,
+    precision: `VAEGAN`'s (speed only; not saved).
     """
     ckpt_dir = training.worker_folder(ckpt_dir, strategy)  # not the chief: a temporary copy
     source = images.training_images(data, ckpt_dir, MODEL_NAME, "VAE-GAN", VAEGANConfig,
@@ -349,7 +363,7 @@ def train(data="faces", ckpt_dir="checkpoints/vaegan", *, steps: int | None = No
     batches = EpochBatches(images.epoch_batches(source, cfg.batch_size,
                                                          cfg.image_size, cfg.seed))
     keras.utils.set_random_seed(cfg.seed)  # the initial weights
-    model = VAEGAN(cfg, path=path, strategy=strategy)
+    model = VAEGAN(cfg, path=path, precision=precision, strategy=strategy)
     shown = images.real_images(source, cfg.image_size, check_int("n_montage", n_montage, 1),
                                cfg.seed)
     frames = gan.ProgressFrames(lambda: real_and_reconstructed(model, shown),
@@ -385,7 +399,7 @@ def main(argv=None) -> int:
         eval_min_n=2)
     train_parser.add_argument("--montage-every", type=arguments.arg_int(1), default=100,
                               help="steps between progress montages (real over reconstructed)")
-    speed = commands.speed_flags(train_parser, ("path",))
+    speed = commands.speed_flags(train_parser)
     return commands.run_command(parser, argv, commands.image_commands(
         sys.modules[__name__], ("enc_loss", "dec_loss", "gan_loss"),
         train_flags=("montage_every", *speed)))
