@@ -146,8 +146,7 @@ class CharRNN(keras.Model):
     `precision` ("fp32", "bf16", "fp16"): the layers compute in float32, or in bfloat16 or
     float16 with float32 weights (Keras's mixed precision policies); logits and losses are
     float32 always. Speed only: not saved, so a model may be trained, resumed and loaded in
-    any precision. With "fp16", `model.apply_optimizer` wraps the Adam in Keras's
-    LossScaleOptimizer (float16 gradients underflow); the checkpoint holds the Adam alone.
+    any precision (`model.apply_optimizer`: see `training.carry_training_state`).
     """
 
     def __init__(self, config: CharRNNConfig, vocab: Vocabulary, precision: str = "fp32"):
@@ -167,12 +166,7 @@ class CharRNN(keras.Model):
         clip = {"clipvalue" if config.clip_mode == "value" else "global_clipnorm": config.clip}
         # The training state sits beside the network (its best/ checkpoint holds weights alone).
         training.carry_training_state(self, keras.optimizers.Adam(config.learning_rate, **clip),
-                                      config.seed)
-        apply = self.train_optimizer
-        if precision == "fp16":
-            apply = keras.optimizers.LossScaleOptimizer(apply)
-            apply.build(self.trainable_variables)
-        object.__setattr__(self, "apply_optimizer", apply)  # untracked, as train_optimizer
+                                      config.seed, precision)
 
     def trackables(self) -> dict:
         """What a `tf.train.Checkpoint` of this char-RNN holds: `step` (the steps trained, which
@@ -333,8 +327,6 @@ def choose_precision(config: CharRNNConfig, vocab: Vocabulary, precision: str | 
     if precision != "auto":
         return precision
     B, T = config.batch_size, config.sequence_length
-    measure = measure and paths.may_time() and B * T >= SMALL_BATCH_CHARS
-    gpu = bool(tf.config.list_logical_devices("GPU"))
 
     def make(option):
         model = CharRNN(config, vocab, option)
@@ -342,10 +334,9 @@ def choose_precision(config: CharRNNConfig, vocab: Vocabulary, precision: str | 
         return make_train_step(model), (ids[0], ids[1])
 
     shape = {k: v for k, v in dataclasses.asdict(config).items() if k in SHAPE_FIELDS}
-    options = ("fp32", "bf16", "fp16")[:3 if gpu else 2]
-    return paths.choose("char-RNN's precision", {o: (lambda o=o: make(o)) for o in options},
-                        {**shape, "vocabulary": len(vocab)}, per_step=B * T, unit="chars/s",
-                        fallback=None if measure else "fp32")
+    return paths.choose_precision("char-RNN", make, {**shape, "vocabulary": len(vocab)},
+                                  per_step=B * T, unit="chars/s",
+                                  measure=measure and paths.may_time() and B * T >= SMALL_BATCH_CHARS)
 
 
 def make_train_step(model: CharRNN, optimizer=None, rng: tf.random.Generator | None = None,

@@ -53,7 +53,7 @@ import tensorflow as tf
 import keras
 from keras import layers
 
-from libs import arguments, checkpoints, commands, images, training, utils
+from libs import arguments, checkpoints, commands, images, paths, training, utils
 from libs.arguments import check_int, check_positive
 from libs.callbacks import History
 from libs.dataset_utils import EpochBatches
@@ -188,17 +188,24 @@ class DRAW(keras.Model):
     to `compile`) and `model.rng` (the training noise's generator); `model.trackables()` names
     what a checkpoint holds. With a `strategy` every variable is built under it, for
     `train(..., strategy=...)`.
+
+    `precision` ("fp32", "bf16", "fp16"): the LSTMs and the write head compute in float32, or
+    in bfloat16 or float16 with float32 weights; the canvas, Q(z | h_enc), the attention
+    parameters and the losses are float32 always. Speed only: not saved.
     """
 
-    def __init__(self, config: DRAWConfig | None = None, *, strategy=None):
+    def __init__(self, config: DRAWConfig | None = None, *, precision: str = "fp32",
+                 strategy=None):
         super().__init__(name=MODEL_NAME)
         self.config = cfg = config if config is not None else DRAWConfig()
+        self.precision = precision
         S, C, H = cfg.image_size, cfg.channels, cfg.dec_size
         glimpse = 2 * (cfg.read_n ** 2 if cfg.attention else S * S) * C
-        with (strategy or tf.distribute.get_strategy()).scope():
+        with (strategy or tf.distribute.get_strategy()).scope(), paths.precision_scope(precision):
             self.encoder = layers.LSTMCell(cfg.enc_size, name="encoder")
             self.decoder = layers.LSTMCell(cfg.dec_size, name="decoder")
-            self.q = layers.Dense(2 * cfg.n_latent, name="q")  # mean and log-variance of z
+            # mean and log-variance of z, in float32 under mixed precision (the KL, the noise)
+            self.q = layers.Dense(2 * cfg.n_latent, dtype="float32", name="q")
             self.write_patch = layers.Dense((cfg.write_n ** 2 if cfg.attention else S * S) * C,
                                             name="write_patch")
             self.encoder.build((None, glimpse + H))
@@ -206,15 +213,16 @@ class DRAW(keras.Model):
             self.q.build((None, cfg.enc_size))
             self.write_patch.build((None, H))
             if cfg.attention:  # attributes, not a list: tf.train.Checkpoint sees them
-                self.read_attention = layers.Dense(5, name="read_attention")
-                self.write_attention = layers.Dense(5, name="write_attention")
+                self.read_attention = layers.Dense(5, dtype="float32", name="read_attention")
+                self.write_attention = layers.Dense(5, dtype="float32", name="write_attention")
                 self.read_attention.build((None, H))
                 self.write_attention.build((None, H))
             self.built = True  # every weight exists now
             # The noise comes from a checkpointed generator, so that a resumed run draws what
             # an uninterrupted one would have.
             training.carry_training_state(
-                self, keras.optimizers.Adam(cfg.learning_rate, global_clipnorm=cfg.clip), cfg.seed)
+                self, keras.optimizers.Adam(cfg.learning_rate, global_clipnorm=cfg.clip), cfg.seed,
+                precision)
 
     def trackables(self) -> dict:
         """What a `tf.train.Checkpoint` of this model holds: `step`, the `model`'s weights, the
@@ -237,14 +245,14 @@ class DRAW(keras.Model):
 
     def _write(self, h_dec):                                                 # -> (B, S, S, C)
         cfg = self.config
-        w = self.write_patch(h_dec)
+        w = tf.cast(self.write_patch(h_dec), tf.float32)
         if not cfg.attention:
             return tf.reshape(w, (-1,) + cfg.image_shape)
         patch = tf.reshape(w, (-1, cfg.write_n, cfg.write_n, cfg.channels))
         return write(patch, *self._filters(self.write_attention, h_dec, cfg.write_n))
 
     def _zero_state(self, batch, size):
-        return [tf.zeros([batch, size]), tf.zeros([batch, size])]
+        return [tf.zeros([batch, size], self.encoder.compute_dtype)] * 2
 
     def call(self, x, noise=None):
         cfg = self.config
@@ -257,7 +265,8 @@ class DRAW(keras.Model):
             h_dec = dec_state[0]
             x_hat = x - tf.sigmoid(canvas)                                   # eq 3
             r = self._read(x, x_hat, h_dec)                                  # eq 4
-            h_enc, enc_state = self.encoder(tf.concat([r, h_dec], -1), enc_state)  # eq 5
+            h_enc, enc_state = self.encoder(
+                tf.concat([r, tf.cast(h_dec, r.dtype)], -1), enc_state)      # eq 5
             mu, log_var = tf.split(self.q(h_enc), 2, axis=-1)                # (B, L) each
             z = mu + tf.exp(0.5 * log_var) * noise[t]                        # eq 6
             h_dec, dec_state = self.decoder(z, dec_state)                    # eq 7
@@ -337,7 +346,8 @@ def image_data(data, split: str = "train", n: int | None = None) -> np.ndarray:
 def make_train_step(model: DRAW, optimizer=None, rng: tf.random.Generator | None = None, *,
                     distributed: bool = False):
     """The step: uint8 images (B, S, S, C) -> {"nll_bound_nats", "reconstruction_nats",
-    "kl_nats"}, means over the batch. `optimizer` and `rng` default to the model's own.
+    "kl_nats"}, means over the batch. `optimizer` and `rng` default to the model's own
+    (`model.apply_optimizer`, which scales the loss in precision "fp16").
 
     A tf.function, unless `distributed`: `training.fit` then compiles `strategy.run` around it
     and each replica trains on its slice of the batch. The replicas then do what one device
@@ -346,7 +356,9 @@ def make_train_step(model: DRAW, optimizer=None, rng: tf.random.Generator | None
     gradients), and the gradient is clipped as a whole (`clip_whole_gradient`).
     """
     cfg = model.config
-    optimizer = optimizer if optimizer is not None else model.train_optimizer
+    optimizer = optimizer if optimizer is not None else model.apply_optimizer
+    loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+    clip = getattr(optimizer, "inner_optimizer", optimizer).global_clipnorm
     rng = rng if rng is not None else model.rng
 
     def train_step(images):
@@ -356,9 +368,12 @@ def make_train_step(model: DRAW, optimizer=None, rng: tf.random.Generator | None
             reconstruction, kl = model.bound(images, z)
             loss = tf.reduce_mean(reconstruction + kl)
             scaled = loss / replicas  # the optimizer sums the replicas' gradients
+            if loss_scaled:
+                scaled = optimizer.scale_loss(scaled)
         grads = tape.gradient(scaled, model.trainable_variables)
-        if replicas > 1 and optimizer.global_clipnorm is not None:
-            grads = clip_whole_gradient(grads, optimizer.global_clipnorm)
+        if replicas > 1 and clip is not None:  # gradients times the loss scale, if any
+            scale = optimizer.dynamic_scale if loss_scaled else 1.0
+            grads = clip_whole_gradient(grads, clip * scale)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return {"nll_bound_nats": loss, "reconstruction_nats": tf.reduce_mean(reconstruction),
                 "kl_nats": tf.reduce_mean(kl)}
@@ -390,10 +405,31 @@ def clip_whole_gradient(grads, clip_norm: float):
     return [g / ctx.num_replicas_in_sync for g in whole]
 
 
+SMALL_BATCH_PIXELS = 32 * 32 * 32  # "auto" times nothing below this many pixels per batch
+
+
+def choose_precision(config: DRAWConfig, precision: str | None = None, *,
+                     measure: bool = True) -> str:
+    """The precision ("fp32", "bf16", "fp16") to train `config` in: as asked, or None for
+    $CADL_PRECISION or `paths.DEFAULTS`; "auto" times the training step in each, once per
+    machine and shape (`paths.choose_precision`). Where nothing is timed (measure=False, as
+    under a strategy; small batches; quick mode or pytest), "auto" takes a cached choice,
+    else "fp32"."""
+    precision = paths.resolve("precision", precision)
+    if precision != "auto":
+        return precision
+    pictures = np.random.default_rng(0).integers(0, 256, (config.batch_size, *config.image_shape))
+    measure = measure and paths.may_time() and \
+        config.batch_size * config.image_size ** 2 >= SMALL_BATCH_PIXELS
+    return paths.choose_precision(
+        "DRAW", lambda o: (make_train_step(DRAW(config, precision=o)), pictures.astype(np.uint8)),
+        dataclasses.asdict(config), per_step=config.batch_size, measure=measure)
+
+
 def train(data="digits", ckpt_dir="checkpoints/draw", *, steps: int | None = None,
           seconds: float | None = None, strategy: tf.distribute.Strategy | None = None,
           callbacks=(), progress: bool = True, checkpoint_every: int = 500,
-          **settings) -> tuple[DRAW, History]:
+          precision: str | None = None, **settings) -> tuple[DRAW, History]:
     """Train (or resume) DRAW on `data` in `ckpt_dir`; returns (model, history).
 
     data: "digits", "mnist" or an image array (see `image_data`). steps: total step to reach
@@ -402,7 +438,8 @@ def train(data="digits", ckpt_dir="checkpoints/draw", *, steps: int | None = Non
     refuses settings that contradict it. Resume, Ctrl-C, NaN guard, progress bar, TensorBoard
     (ckpt_dir/logs), callbacks and `strategy` (each batch split across its replicas, which then
     train as one device would) are `training.fit`'s; the history holds nll_bound_nats,
-    reconstruction_nats and kl_nats, batch means by step.
+    reconstruction_nats and kl_nats, batch means by step. precision: see `DRAW` and
+    `choose_precision` (speed only, not saved).
     """
     ckpt_dir = training.worker_folder(ckpt_dir, strategy)  # not the chief: a temporary copy
     pictures = image_data(data, "train")
@@ -413,8 +450,9 @@ def train(data="digits", ckpt_dir="checkpoints/draw", *, steps: int | None = Non
         raise ValueError(f"batch_size={cfg.batch_size} does not split evenly across the "
                          f"strategy's {replicas} replicas; use a multiple of {replicas}")
     make_epoch = images.array_epochs(pictures, cfg.batch_size, cfg.seed)
+    precision = choose_precision(cfg, precision, measure=strategy is None)
     keras.utils.set_random_seed(cfg.seed)  # the initial weights
-    model = DRAW(cfg, strategy=strategy)
+    model = DRAW(cfg, precision=precision, strategy=strategy)
     batches = EpochBatches(make_epoch)
     history = training.fit(
         make_train_step(model, distributed=strategy is not None), batches, ckpt_dir,
@@ -500,12 +538,13 @@ def canvas_gif(model: DRAW, saveto="drawing.gif", n: int = 16, seed: int | None 
 # ---------------------------------------------------------------------------- command line
 
 def main(argv=None) -> int:
-    parser, _, _, _ = commands.model_parser(
+    parser, train_parser, _, _ = commands.model_parser(
         "python -m libs.draw", "Train DRAW, sample from it, evaluate it.", DRAWConfig,
         {"choices": DATA}, sample_help="write PNGs, montage.png and canvas.gif",
         eval_help="the bound in nats per image", skip=("image_size", "channels"))
+    speed = commands.speed_flags(train_parser, ("precision",))
     return commands.run_command(parser, argv, commands.image_commands(
-        sys.modules[__name__], ("nll_bound_nats",),
+        sys.modules[__name__], ("nll_bound_nats",), train_flags=speed,
         # the same images, drawn step by step
         also_write=lambda model, args: canvas_gif(model, args.out / "canvas.gif", args.n,
                                                   args.seed)))

@@ -245,23 +245,21 @@ def speed_settings(config, path: str | None = None, precision: str | None = None
     shape = {k: v for k, v in dataclasses.asdict(config).items() if k in SHAPE_FIELDS}
     measure = measure and paths.may_time() and \
         config.image_size ** 2 * config.batch_size >= SMALL_BATCH_PIXELS
+
     def batch():  # made only when something is timed
         x = np.random.default_rng(0).uniform(0, 255, (config.batch_size, *config.image_shape))
         return x.astype(np.float32)
 
-    def pick(what, options, settings, key, fallback):  # options[0]: the default
-        candidates = {o: (lambda o=o: (build(*settings(o)).train_step, batch())) for o in options}
-        return paths.choose(f"{name}'s {what}", candidates, {**shape, **key},
-                            per_step=config.batch_size,
-                            fallback=None if measure else fallback)
-
     if path == "auto":
         fixed = "fp32" if precision == "auto" else precision
-        path = pick("layers", ("stock", "fast"), lambda o: (o, fixed), {"precision": fixed}, "fast")
+        candidates = {o: (lambda o=o: (build(o, fixed).train_step, batch()))
+                      for o in ("stock", "fast")}
+        path = paths.choose(f"{name}'s layers", candidates, {**shape, "precision": fixed},
+                            per_step=config.batch_size, fallback=None if measure else "fast")
     if precision == "auto":
-        gpu = bool(tf.config.list_logical_devices("GPU"))  # CPUs have no fast float16 kernels
-        precision = pick("precision", ("fp32", "bf16", "fp16")[:3 if gpu else 2],
-                         lambda o: (path, o), {"path": path}, "fp32")
+        precision = paths.choose_precision(
+            name, lambda o: (build(path, o).train_step, batch()), {**shape, "path": path},
+            per_step=config.batch_size, measure=measure)
     return path, precision
 
 

@@ -195,6 +195,20 @@ def _time(candidates: Mapping[str, Callable[[], tuple[Callable, object]]], per_s
         np.random.set_state(states[1])
 
 
+def choose_precision(name: str, make: Callable[[str], tuple[Callable, object]],
+                     key_fields: Mapping, *, per_step: int, unit: str = "img/s",
+                     measure: bool = True) -> str:
+    """What precision "auto" means for a model: `choose` among "fp32", "bf16" and, on a GPU,
+    "fp16" (CPUs have no fast float16 kernels), `make(precision)` returning (step, x); float32
+    unless another is faster. measure=False: the cached choice, else "fp32"."""
+    import tensorflow as tf
+
+    options = ("fp32", "bf16", "fp16")[:3 if tf.config.list_logical_devices("GPU") else 2]
+    return choose(f"{name}'s precision", {o: (lambda o=o: make(o)) for o in options},
+                  key_fields, per_step=per_step, unit=unit,
+                  fallback=None if measure else "fp32")
+
+
 POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 
 

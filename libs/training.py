@@ -88,15 +88,24 @@ class NonFiniteLossError(FloatingPointError):
     """A metric became NaN or infinite; the last good checkpoint was kept."""
 
 
-def carry_training_state(model: keras.Model, optimizer, seed: int) -> None:
+def carry_training_state(model: keras.Model, optimizer, seed: int,
+                         precision: str = "fp32") -> None:
     """Give a Keras model the training state the contract asks for: `.step` (an int64
     variable), `.train_optimizer` (built on its weights) and `.rng` (a generator from `seed`).
     They are set past Keras's and TensorFlow's attribute tracking, so that `model.weights` and
     the model's own checkpoint (a best model, say) stay its weights alone; the model's
-    `trackables()` names them for a checkpoint. Keras's own `.optimizer` is left to compile."""
+    `trackables()` names them for a checkpoint. Keras's own `.optimizer` is left to compile.
+    `.apply_optimizer` is what the train step applies gradients with: the optimizer itself,
+    or with precision "fp16" Keras's LossScaleOptimizer around it (float16 gradients
+    underflow: the step scales its loss with `scale_loss`); checkpoints keep the optimizer
+    alone, so a run may resume in another precision."""
     optimizer.build(model.trainable_variables)
+    apply = optimizer
+    if precision == "fp16":
+        apply = keras.optimizers.LossScaleOptimizer(optimizer)
+        apply.build(model.trainable_variables)
     for name, value in (("step", tf.Variable(0, dtype=tf.int64, trainable=False, name="step")),
-                        ("train_optimizer", optimizer),
+                        ("train_optimizer", optimizer), ("apply_optimizer", apply),
                         ("rng", tf.random.Generator.from_seed(seed))):
         object.__setattr__(model, name, value)
 
