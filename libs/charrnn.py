@@ -334,8 +334,9 @@ def choose_precision(config: CharRNNConfig, vocab: Vocabulary, precision: str | 
         return make_train_step(model), (ids[0], ids[1])
 
     shape = {k: v for k, v in dataclasses.asdict(config).items() if k in SHAPE_FIELDS}
-    return paths.choose_precision("char-RNN", make, {**shape, "vocabulary": len(vocab)},
-                                  per_step=B * T, unit="chars/s",
+    # Keyed by the shapes of the network, not the vocabulary: each new text's few characters
+    # more or less would time it again.
+    return paths.choose_precision("char-RNN", make, shape, per_step=B * T, unit="chars/s",
                                   measure=measure and paths.may_time() and B * T >= SMALL_BATCH_CHARS)
 
 
