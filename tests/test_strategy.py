@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from conftest import TWO_CPUS
-from libs import charrnn, gan, training
+from libs import charrnn, draw, gan, training
 from test_charrnn import TEXT
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -188,6 +188,30 @@ print(json.dumps({{"d_loss": history.last("d_loss"),
     np.testing.assert_allclose(history.last("d_loss"), expected["d_loss"], rtol=1e-4)
     for a, b in zip(model.generator.get_weights(), expected["weights"]):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_multiworker_strategy_draw_trains_like_one_process(tmp_path):
+    """DRAW's replicas take their rows of the whole batch's noise by their global replica id
+    (`draw.whole_batch_normal`): two workers, each reading only its half of every batch,
+    train as one process with the whole batch does."""
+    settings = dict(T=3, enc_size=16, dec_size=16, n_latent=4, batch_size=8, read_n=2,
+                    write_n=3)
+    argv = ["libs.draw", "train", "--data", "digits", "--steps", "2", *flags(settings)]
+    two, elsewhere = tmp_path / "two", tmp_path / "elsewhere"
+    procs = workers(tmp_path, [*argv, "--ckpt", str(two)], [*argv, "--ckpt", str(elsewhere)])
+    try:  # the one-process run meanwhile
+        one, alone = draw.train("digits", tmp_path / "one", steps=2, progress=False, **settings)
+    finally:
+        finish(procs)
+    for i, p in enumerate(procs):
+        assert p.returncode == 0, (tmp_path / f"worker{i}.err").read_text()[-3000:]
+    assert not elsewhere.exists(), "a worker other than the chief wrote its --ckpt folder"
+    together = json.loads((two / "history.json").read_text())["nll_bound_nats"]
+    np.testing.assert_allclose([v for _, v in together], alone["nll_bound_nats"][1], rtol=1e-4)
+    # An untrained DRAW's loss hardly depends on the images (every pixel costs log 2); the
+    # gradients do (sigmoid(canvas) - x): the weights show whether each image was seen once.
+    for a, b in zip(draw.load(two).weights, one.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6)
 
 
 def test_gan_equilibrium_under_a_strategy_rests_a_network_exactly(on_two_cpus):
