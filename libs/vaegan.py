@@ -383,7 +383,8 @@ def load(ckpt_dir) -> VAEGAN:
     ckpt_dir = Path(ckpt_dir)
     cfg = checkpoints.load_config(ckpt_dir, MODEL_NAME, "VAE-GAN", VAEGANConfig)
     # The layers timed for training if any; nothing is timed here.
-    model = VAEGAN(cfg, path=gan.speed_settings(cfg, None, "fp32", name="VAE-GAN", measure=False)[0])
+    model = VAEGAN(cfg, path=gan.speed_settings(cfg, None, "fp32", name="VAE-GAN", measure=False)[0],
+                   precision="fp32")
     model.restored_from = checkpoints.restore(ckpt_dir, "VAE-GAN",
                                               **checkpoints.weights(model.trackables()))
     return model

@@ -328,6 +328,10 @@ def test_auto_precision_times_once_per_shape_and_not_under_pytest(tmp_path, monk
     monkeypatch.setattr(charrnn, "SMALL_BATCH_CHARS", 0)
     monkeypatch.setattr(paths, "STEPS", 1)
     monkeypatch.setattr(paths, "ROUNDS", 1)
+    monkeypatch.setattr(paths, "bf16_instructions", lambda: False)  # bfloat16 emulated: not timed
+    assert charrnn.choose_precision(config, vocab) == "fp32"
+    assert not (tmp_path / paths.CACHE_NAME).exists() and "Timing" not in capsys.readouterr().out
+    monkeypatch.setattr(paths, "bf16_instructions", lambda: True)
     chosen = charrnn.choose_precision(config, vocab)
     assert "Timing the char-RNN's precision on this machine (once): fp32 " in capsys.readouterr().out
     (key, entry), = json.loads((tmp_path / paths.CACHE_NAME).read_text()).items()

@@ -121,6 +121,7 @@ def test_gan_auto_times_once_and_changes_no_weights(cache, monkeypatch, capsys):
 
 def test_auto_precision_is_fp32_unless_another_is_faster(cache, monkeypatch):
     monkeypatch.setattr(paths, "may_time", lambda: True)
+    monkeypatch.setattr(paths, "bf16_instructions", lambda: True)
     monkeypatch.setattr(gan, "SMALL_BATCH_PIXELS", 0)
     config = gan.GANConfig(image_size=16, n_features=4, n_latent=4, batch_size=4)
     for slow, chosen in (("bf16", "fp32"), ("fp32", "bf16")):
@@ -130,6 +131,25 @@ def test_auto_precision_is_fp32_unless_another_is_faster(cache, monkeypatch):
         assert gan.speed_settings(config, "stock", "auto", build=build) == ("stock", chosen)
         (key,) = map(json.loads, json.loads(cache.read_text()))
         assert key["name"] == "GAN's precision" and key["path"] == "stock"
+
+
+def test_bf16_instructions_come_from_the_cpu_flags_and_decide_whether_bf16_is_timed(
+        cache, monkeypatch, tmp_path):
+    paths.bf16_instructions.cache_clear()
+    assert paths.bf16_instructions() in (True, False, None)  # this machine's, whatever it is
+    for text, expected in (("flags\t: fpu avx2 fma\n", False), ("flags : avx2 avx512_bf16\n", True),
+                           ("Features\t: fp asimd bf16\n", True), ("processor : 0\n", None)):
+        fake = tmp_path / "cpuinfo"
+        fake.write_text(text)
+        real_path = paths.Path
+        monkeypatch.setattr(paths, "Path", lambda p: real_path(fake) if p == "/proc/cpuinfo" else real_path(p))
+        paths.bf16_instructions.cache_clear()
+        assert paths.bf16_instructions() is expected, text
+        monkeypatch.setattr(paths, "Path", real_path)
+    paths.bf16_instructions.cache_clear()
+    monkeypatch.setattr(paths, "bf16_instructions", lambda: False)
+    assert paths.choose_precision("test", refused, {"size": 1}, per_step=1) == "fp32"
+    assert not cache.exists()  # nothing timed, nothing cached
 
 
 def test_precision_scope_restores_the_policy():
