@@ -195,12 +195,12 @@ def _time(candidates: Mapping[str, Callable[[], tuple[Callable, object]]], per_s
         np.random.set_state(states[1])
 
 
-@functools.lru_cache(maxsize=1)
-def bf16_instructions() -> bool | None:
+@functools.lru_cache(maxsize=2)
+def bf16_instructions(cpuinfo: str = "/proc/cpuinfo") -> bool | None:
     """Whether this CPU has bfloat16 instructions (x86: avx512_bf16 or amx_bf16; Arm: bf16),
-    from /proc/cpuinfo's flags; None where they cannot be read."""
+    from the flags in `cpuinfo`; None where they cannot be read."""
     try:
-        text = Path("/proc/cpuinfo").read_text()
+        text = Path(cpuinfo).read_text()
     except OSError:  # not Linux
         return None
     flags = {f for line in text.splitlines() if line.startswith(("flags", "Features"))

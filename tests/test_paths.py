@@ -135,18 +135,13 @@ def test_auto_precision_is_fp32_unless_another_is_faster(cache, monkeypatch):
 
 def test_bf16_instructions_come_from_the_cpu_flags_and_decide_whether_bf16_is_timed(
         cache, monkeypatch, tmp_path):
-    paths.bf16_instructions.cache_clear()
     assert paths.bf16_instructions() in (True, False, None)  # this machine's, whatever it is
-    for text, expected in (("flags\t: fpu avx2 fma\n", False), ("flags : avx2 avx512_bf16\n", True),
-                           ("Features\t: fp asimd bf16\n", True), ("processor : 0\n", None)):
-        fake = tmp_path / "cpuinfo"
-        fake.write_text(text)
-        real_path = paths.Path
-        monkeypatch.setattr(paths, "Path", lambda p: real_path(fake) if p == "/proc/cpuinfo" else real_path(p))
-        paths.bf16_instructions.cache_clear()
-        assert paths.bf16_instructions() is expected, text
-        monkeypatch.setattr(paths, "Path", real_path)
-    paths.bf16_instructions.cache_clear()
+    for i, (text, expected) in enumerate([
+            ("flags\t: fpu avx2 fma\n", False), ("flags : avx2 avx512_bf16\n", True),
+            ("Features\t: fp asimd bf16\n", True), ("processor : 0\n", None)]):
+        (tmp_path / f"cpuinfo{i}").write_text(text)
+        assert paths.bf16_instructions(str(tmp_path / f"cpuinfo{i}")) is expected, text
+    assert paths.bf16_instructions(str(tmp_path / "none")) is None  # no such file: not Linux
     monkeypatch.setattr(paths, "bf16_instructions", lambda: False)
     assert paths.choose_precision("test", refused, {"size": 1}, per_step=1) == "fp32"
     assert not cache.exists()  # nothing timed, nothing cached
