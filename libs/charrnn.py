@@ -319,13 +319,9 @@ def choose_precision(config: CharRNNConfig, vocab: Vocabulary, precision: str | 
                      *, measure: bool = True) -> str:
     """The precision ("fp32", "bf16", "fp16") to train `config` in. precision: as asked, or
     None for $CADL_PRECISION or `paths.DEFAULTS`. "auto" times the training step in each
-    (`paths.choose`, once per machine and shape: float32 unless another is faster; float16
-    only on a GPU, CPUs have no fast float16 kernels). Where nothing is timed (measure=False,
-    as under a strategy; fewer than SMALL_BATCH_CHARS characters a batch; quick mode or
-    pytest), "auto" takes a cached choice, else "fp32"."""
-    precision = paths.resolve("precision", precision)
-    if precision != "auto":
-        return precision
+    (`paths.choose_precision`, once per machine and shape: float32 unless another is faster).
+    Where nothing is timed (measure=False, as under a strategy; fewer than SMALL_BATCH_CHARS
+    characters a batch; quick mode or pytest), "auto" takes a cached choice, else "fp32"."""
     B, T = config.batch_size, config.sequence_length
 
     def make(option):
@@ -337,7 +333,8 @@ def choose_precision(config: CharRNNConfig, vocab: Vocabulary, precision: str | 
     # Keyed by the shapes of the network, not the vocabulary: each new text's few characters
     # more or less would time it again.
     return paths.choose_precision("char-RNN", make, shape, per_step=B * T, unit="chars/s",
-                                  measure=measure and paths.may_time() and B * T >= SMALL_BATCH_CHARS)
+                                  measure=measure and paths.may_time() and B * T >= SMALL_BATCH_CHARS,
+                                  precision=precision)
 
 
 def make_train_step(model: CharRNN, optimizer=None, rng: tf.random.Generator | None = None,

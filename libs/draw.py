@@ -415,15 +415,15 @@ def choose_precision(config: DRAWConfig, precision: str | None = None, *,
     machine and shape (`paths.choose_precision`). Where nothing is timed (measure=False, as
     under a strategy; small batches; quick mode or pytest), "auto" takes a cached choice,
     else "fp32"."""
-    precision = paths.resolve("precision", precision)
-    if precision != "auto":
-        return precision
-    pictures = np.random.default_rng(0).integers(0, 256, (config.batch_size, *config.image_shape))
+    def make(option):  # called only when something is timed
+        pictures = np.random.default_rng(0).integers(0, 256, (config.batch_size, *config.image_shape))
+        return make_train_step(DRAW(config, precision=option)), pictures.astype(np.uint8)
+
     measure = measure and paths.may_time() and \
         config.batch_size * config.image_size ** 2 >= SMALL_BATCH_PIXELS
-    return paths.choose_precision(
-        "DRAW", lambda o: (make_train_step(DRAW(config, precision=o)), pictures.astype(np.uint8)),
-        dataclasses.asdict(config), per_step=config.batch_size, measure=measure)
+    return paths.choose_precision("DRAW", make, dataclasses.asdict(config),
+                                  per_step=config.batch_size, measure=measure,
+                                  precision=precision)
 
 
 def train(data="digits", ckpt_dir="checkpoints/draw", *, steps: int | None = None,

@@ -210,16 +210,20 @@ def bf16_instructions(cpuinfo: str = "/proc/cpuinfo") -> bool | None:
 
 def choose_precision(name: str, make: Callable[[str], tuple[Callable, object]],
                      key_fields: Mapping, *, per_step: int, unit: str = "img/s",
-                     measure: bool = True) -> str:
-    """What precision "auto" means for a model: `choose` among "fp32", "bf16" and, on a GPU,
-    "fp16" (CPUs have no fast float16 kernels), `make(precision)` returning (step, x); float32
-    unless another is faster. measure=False: the cached choice, else "fp32".
+                     measure: bool = True, precision: str | None = None) -> str:
+    """The precision a model trains in: `precision` as `resolve` reads it (None: the
+    environment's, else DEFAULTS'), and "auto" decided here: `choose` among "fp32", "bf16"
+    and, on a GPU, "fp16" (CPUs have no fast float16 kernels), `make(precision)` returning
+    (step, x); float32 unless another is faster. measure=False: the cached choice, else "fp32".
 
     A CPU without bfloat16 instructions (`bf16_instructions`) is not timed: it converts
     bfloat16 to float32 and back around every product. On a 2-core AMD EPYC (AVX2) a compiled
     (10000, 256) x (256, 1024) product ran at 53 GFLOP/s in bfloat16 against 78 in float32,
     and the char-RNN's step at 0.33-0.45x, so timing it there (about 25 s for the char-RNN)
     could only confirm float32."""
+    precision = resolve("precision", precision)
+    if precision != "auto":
+        return precision
     import tensorflow as tf
 
     gpu = bool(tf.config.list_logical_devices("GPU"))
