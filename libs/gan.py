@@ -259,7 +259,7 @@ def speed_settings(config, path: str | None = None, precision: str | None = None
     if precision == "auto":
         precision = paths.choose_precision(
             name, lambda o: (build(path, o).train_step, batch()), {**shape, "path": path},
-            per_step=config.batch_size, measure=measure)
+            per_step=config.batch_size, measure=measure, precision=precision)
     return path, precision
 
 
