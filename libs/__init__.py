@@ -4,7 +4,36 @@ Importing it (any `from libs import ...`) sets TensorFlow's C++ log level to 2, 
 unless TF_CPP_MIN_LOG_LEVEL is set already: this runs before any module here imports TensorFlow.
 TensorFlow 2.21 still prints a few lines at import and on the first operation whatever the
 level; `libs.nb_utils` filters them out of notebook cells.
+
+It also has the C library keep freed memory for reuse (`keep_freed_memory`), unless
+CADL_KEEP_MEMORY=0.
 """
+import ctypes
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc's mallopt parameters (malloc.h)
+
+
+def keep_freed_memory() -> bool:
+    """Have glibc's malloc serve every block from its heap and keep freed memory there, instead
+    of mapping each large block afresh and unmapping it when freed; True if applied.
+
+    A training step frees and reallocates the same buffers every time (a char-RNN's saved gates
+    are 41 MB each). A fresh mapping costs a page fault and a zeroed page per 4 KB touched: on 2
+    AMD EPYC cores, 19% of the char-RNN's training time went to the kernel's page faults, and
+    the step took 773 ms against 545-549 ms with memory kept. The price: memory freed once
+    stays with the process until it exits, and the heap fragments: that char-RNN's training
+    holds 1.74 GB instead of 0.84 GB (1.13 GB at its peak), steady over 60 steps. Not glibc
+    (macOS, Windows, musl): nothing is changed and False is returned.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
+
+
+KEEPS_FREED_MEMORY = os.environ.get("CADL_KEEP_MEMORY", "1") != "0" and keep_freed_memory()

@@ -1,8 +1,13 @@
 """Tests for libs.paths: timing candidates, the cache of choices (written, read back, keyed by
 shape, rebuilt when damaged), the overrides, and the GAN's "auto" (no timing under pytest)."""
 import json
+import os
+import platform
+import subprocess
+import sys
 import time
 import types
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -155,3 +160,35 @@ def test_precision_scope_restores_the_policy():
     with pytest.raises(ValueError, match="precision must be one of fp32, bf16, fp16 here, got 'auto'"):
         with paths.precision_scope("auto"):
             pass
+
+
+MAPPED_BLOCKS = """
+import ctypes, sys
+import numpy as np
+import libs
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
+mallinfo2.restype = MallInfo2
+before = mallinfo2().hblks
+block = np.ones(48 * 2**20 // 8)  # 48 MB, above glibc's largest mmap threshold (32 MB)
+print(libs.KEEPS_FREED_MEMORY, mallinfo2().hblks - before)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists() or platform.libc_ver()[0] != "glibc",
+                    reason="glibc's malloc only")
+@pytest.mark.parametrize("setting, kept", [(None, True), ("0", False)])
+def test_importing_libs_keeps_freed_memory_unless_told_not_to(setting, kept):
+    """A large block comes from the heap (no mapping of its own) once libs is imported, unless
+    CADL_KEEP_MEMORY=0."""
+    env = {k: v for k, v in os.environ.items() if k != "CADL_KEEP_MEMORY"}
+    if setting is not None:
+        env["CADL_KEEP_MEMORY"] = setting
+    out = subprocess.run([sys.executable, "-c", MAPPED_BLOCKS], env=env, capture_output=True,
+                         text=True, timeout=60, check=True).stdout.split()
+    assert out == (["True", "0"] if kept else ["False", "1"])
