@@ -4,9 +4,10 @@ none is named).
 Each benchmark measures our implementation and a reference implementation in the same process
 and prints one JSON object on its last line: name, unit, ours, reference, ratio (ours over
 reference, higher is better) and any further figures, with the machine it ran on (`machine`:
-CPU model, cores, GPUs, TensorFlow version) and the `device` TensorFlow computed on. `--device
-cpu` hides the GPUs; `--device gpu` refuses to run without one; `auto` (the default) is
-TensorFlow's own placement: a GPU when there is one.
+CPU model, cores, GPUs, TensorFlow version), the `device` TensorFlow computed on, and
+`keeps_freed_memory` (whether `libs.keep_freed_memory` applied, to ours and the references
+alike). `--device cpu` hides the GPUs; `--device gpu` refuses to run without one; `auto` (the
+default) is TensorFlow's own placement: a GPU when there is one.
 """
 from __future__ import annotations
 
@@ -114,13 +115,15 @@ def main(argv=None) -> None:
     if unknown:
         parser.error(f"unknown benchmark(s) {unknown}; choose from {sorted(BENCHMARKS)}")
     device = choose_device(args.device, parser)
+    import libs
     from libs import paths
 
     machine = paths.machine()
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     for name in args.names or list(BENCHMARKS):
         result = importlib.import_module(BENCHMARKS[name]).run()
-        print(json.dumps({**result, "device": device, "machine": machine}), flush=True)
+        print(json.dumps({**result, "device": device, "machine": machine,
+                          "keeps_freed_memory": libs.KEEPS_FREED_MEMORY}), flush=True)
 
 
 def choose_device(device: str, parser: argparse.ArgumentParser) -> str:
