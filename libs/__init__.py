@@ -6,7 +6,7 @@ TensorFlow 2.21 still prints a few lines at import and on the first operation wh
 level; `libs.nb_utils` filters them out of notebook cells.
 
 It also has the C library keep freed memory for reuse (`keep_freed_memory`), unless
-CADL_KEEP_MEMORY=0.
+CADL_KEEP_MEMORY=0 (1, the default: keep it).
 """
 import ctypes
 import os
@@ -36,4 +36,8 @@ def keep_freed_memory() -> bool:
     return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
 
 
-KEEPS_FREED_MEMORY = os.environ.get("CADL_KEEP_MEMORY", "1") != "0" and keep_freed_memory()
+_KEEP = os.environ.get("CADL_KEEP_MEMORY", "1")
+if _KEEP not in ("0", "1"):
+    raise ValueError(f"CADL_KEEP_MEMORY must be 0 (let the C library return freed memory) or 1 "
+                     f"(keep it for reuse, the default), got {_KEEP!r}")
+KEEPS_FREED_MEMORY = _KEEP == "1" and keep_freed_memory()
