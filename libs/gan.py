@@ -256,10 +256,9 @@ def speed_settings(config, path: str | None = None, precision: str | None = None
                       for o in ("stock", "fast")}
         path = paths.choose(f"{name}'s layers", candidates, {**shape, "precision": fixed},
                             per_step=config.batch_size, fallback=None if measure else "fast")
-    if precision == "auto":
-        precision = paths.choose_precision(
-            name, lambda o: (build(path, o).train_step, batch()), {**shape, "path": path},
-            per_step=config.batch_size, measure=measure, precision=precision)
+    precision = paths.choose_precision(  # returns any precision but "auto" as it is
+        name, lambda o: (build(path, o).train_step, batch()), {**shape, "path": path},
+        per_step=config.batch_size, measure=measure, precision=precision)
     return path, precision
 
 
