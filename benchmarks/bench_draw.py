@@ -3,7 +3,10 @@
 Both train the default `draw.DRAWConfig()`: 28x28x1 binarised digits, T=10 steps, 5x5 read and
 write attention, encoder and decoder LSTMs of 256 units, 10 latents, batches of 50, Adam 1e-3
 with global gradient norm clipped at 5. Ours is `draw.make_train_step` on `draw.DRAW`: the T
-steps in a `tf.while_loop`, noise from a checkpointed `tf.random.Generator`. The reference is
+steps in a `tf.while_loop`, noise from a checkpointed `tf.random.Generator`, run on both paths:
+TensorFlow's graph (`ours_stock_step`) and XLA (`ours_fast_step`); "ours" is the one the library
+chooses on this machine (`draw.speed_settings`, timed once and cached; `path_chosen`), and
+`ratio_vs_stock_path` its rate over the graph's. The reference is
 how DRAW is usually ported to TF2/Keras today: a `keras.Model` with the same layers
 (`keras.layers.LSTMCell` x2, Dense q, write_patch, read/write attention), whose `call` runs the
 T steps as a plain Python `for` loop (unrolled into the graph), inside a `tf.function` train
@@ -19,11 +22,13 @@ decides a best-of). The first call of each step (tracing, graph optimisation) is
 Then the quality figure: held-out `nll_bound_nats` (`draw.evaluate`, 1000 other digits) of the
 untrained model and after `draw.train("digits", ..., steps=TRAIN_STEPS)`, the budget in the JSON.
 
-What was measured on 2 CPU cores shared with other work (four runs): the two steps run at the
-same speed (ratio 0.98-1.07 by the wall clock, once 0.70 when one round of the reference alone
-got both cores; 0.96-1.10 per CPU second; median round ratio 1.01; 75-130 ms a step), but ours
-traces in 4-6 s against the unrolled reference's 12-16 s. Read and write as two batched
-matmuls instead of the three-operand einsums were 2-4% faster, within the noise.
+What was measured on 2 CPU cores shared with other work, before the XLA path (four runs): the
+graph step and the reference ran at the same speed (ratio 0.98-1.07 by the wall clock; median
+round ratio 1.01; 75-130 ms a step), but ours traced in 4-6 s against the unrolled reference's
+12-16 s. Read and write as two batched matmuls instead of the three-operand einsums were 2-4%
+faster, within the noise. With TensorFlow 2.21 and freed memory kept (`libs.keep_freed_memory`),
+the reference gained more from kept memory than the graph step (17% against 10%) and led it
+(0.90), while XLA's step ran 1.6-1.75x faster than the graph's.
 """
 from __future__ import annotations
 
@@ -106,24 +111,28 @@ def reference_step(config):
     return train_step
 
 
-def throughput() -> tuple[dict, dict, dict]:
-    """Images/s of both steps, interleaved, best of ROUNDS (by the wall clock and per CPU
-    second; the first dict also holds the median over rounds of ours / reference in the same
-    round), and each one's first-call seconds."""
+def throughput() -> tuple[dict, dict, dict, str]:
+    """Images/s of the reference step and of ours on either path (TensorFlow's graph, "stock";
+    XLA, "fast"), interleaved, best of ROUNDS (by the wall clock and per CPU second; the first
+    dict also holds the median over rounds of ours / reference in the same round), each one's
+    first-call seconds, and the path the library chooses here ("ours" is that path's)."""
     import tensorflow as tf
     import keras
     from libs import datasets, draw
 
     config = draw.DRAWConfig()
+    chosen, _ = draw.speed_settings(config, "auto", "fp32")  # timed once per machine, then cached
     images = datasets.digits(N_BATCHES * config.batch_size, seed=0)[0]
     batches = [tf.constant(images[i:i + config.batch_size])
                for i in range(0, len(images), config.batch_size)]
-    keras.utils.set_random_seed(0)
-    model = draw.DRAW(config)
-    optimizer = keras.optimizers.Adam(config.learning_rate, global_clipnorm=config.clip)
-    rng = tf.random.Generator.from_seed(0)
-    steps = {"ours": draw.make_train_step(model, optimizer, rng),
-             "reference": reference_step(config)}
+    steps = {}
+    for path in ("stock", "fast"):
+        keras.utils.set_random_seed(0)
+        model = draw.DRAW(config)
+        optimizer = keras.optimizers.Adam(config.learning_rate, global_clipnorm=config.clip)
+        steps[f"ours_{path}_step"] = draw.make_train_step(
+            model, optimizer, tf.random.Generator.from_seed(0), xla=path == "fast")
+    steps["reference"] = reference_step(config)
     first = {}
     for name, step in steps.items():
         start = time.perf_counter()
@@ -144,10 +153,12 @@ def throughput() -> tuple[dict, dict, dict]:
 
     wall, cpu = interleaved({name: timed(step) for name, step in steps.items()},
                             STEPS_PER_ROUND * config.batch_size, ROUNDS, "draw")
+    for rates in (wall, cpu, first):
+        rates["ours"] = rates[f"ours_{chosen}_step"]
     best = {name: max(r) for name, r in wall.items()}
     best["ratio_median_round"] = statistics.median(
         o / r for o, r in zip(wall["ours"], wall["reference"]))
-    return best, {name: max(r) for name, r in cpu.items()}, first
+    return best, {name: max(r) for name, r in cpu.items()}, first, chosen
 
 
 def quality() -> dict:
@@ -171,7 +182,7 @@ def quality() -> dict:
 
 
 def run() -> dict:
-    wall, cpu, first = throughput()
+    wall, cpu, first, chosen = throughput()
     result = {"name": "draw", "unit": "images/s", "ours": round(wall["ours"], 1),
               "reference": round(wall["reference"], 1),
               "ratio": round(wall["ours"] / wall["reference"], 2),
@@ -180,7 +191,13 @@ def run() -> dict:
                                 "global_clipnorm=5); draw's attention functions",
               "images_per_cpu_second_ratio": round(cpu["ours"] / cpu["reference"], 2),
               "ratio_median_round": round(wall["ratio_median_round"], 2),
+              "path_chosen": chosen,
+              "ratio_vs_stock_path": round(wall["ours"] / wall["ours_stock_step"], 2),
+              "ours_stock_step": round(wall["ours_stock_step"], 1),
+              "ours_fast_step": round(wall["ours_fast_step"], 1),
               "ours_first_step_s": round(first["ours"], 1),
+              "ours_stock_first_step_s": round(first["ours_stock_step"], 1),
+              "ours_fast_first_step_s": round(first["ours_fast_step"], 1),
               "reference_first_step_s": round(first["reference"], 1),
               "batch_size": 50, "T": 10, "read_n": 5, "write_n": 5, "units": 256}
     result.update(quality())

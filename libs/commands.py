@@ -34,13 +34,15 @@ def setting(kind: type) -> Callable[[str], object]:
     return parse
 
 
-def speed_flags(parser: argparse.ArgumentParser, kinds: Sequence[str] = ("path", "precision")) -> tuple:
+def speed_flags(parser: argparse.ArgumentParser, kinds: Sequence[str] = ("path", "precision"),
+                path_help: str = "the layers: stock (Keras's), fast (libs.layers)") -> tuple:
     """``--path auto|stock|fast`` and ``--precision auto|fp32|bf16|fp16`` (those of `kinds`) on a
     train command, None when not given (then $CADL_PATH / $CADL_PRECISION, else "auto": see
-    `libs.paths`). Returns `kinds`, for the model's ``train_flags``."""
+    `libs.paths`); `path_help` says what the model's two paths are. Returns `kinds`, for the
+    model's ``train_flags``."""
     from .paths import CHOICES
 
-    helps = {"path": "the layers: stock (Keras's), fast (libs.layers) or auto (timed once here)",
+    helps = {"path": f"{path_help} or auto (timed once here)",
              "precision": "fp32, mixed bf16 or fp16, or auto (fp32 unless another was faster here)"}
     for kind in kinds:
         parser.add_argument(f"--{kind}", choices=CHOICES[kind], help=helps[kind])

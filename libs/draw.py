@@ -33,9 +33,11 @@ optimizer, the random generator of its noise and `step`, and `trackables()` name
 checkpoint holds. `train(..., strategy=...)` trains on several devices at once (see
 `make_train_step`).
 
-Speed: the T steps run in a `tf.while_loop`, so tracing (about 3 s) does not grow with T. On 2
-CPU cores at the default size a step took about 150 ms; XLA was slower in that loop (250 ms)
-and, unrolled, faster (107 ms) only after 23 s of compiling, so the step is a plain tf.function.
+Speed: the T steps run in a `tf.while_loop`, so tracing (about 8 s) does not grow with T. The
+step runs as TensorFlow's graph or compiled by XLA, whichever was faster when timed on this
+machine (`speed_settings`): on 2 AMD EPYC cores with TensorFlow 2.21, XLA's step was 1.6-1.75x
+faster after 17 s of compiling, where an earlier measurement had found it slower (250 against
+150 ms a step): hence the timing.
 
 The TensorFlow 1 forms of these pieces (placeholders, variable scopes, `tf.contrib` cells, one
 graph per step) are shown beside these in the lecture (notebooks/lecture-5.ipynb, "DRAW").
@@ -344,7 +346,7 @@ def image_data(data, split: str = "train", n: int | None = None) -> np.ndarray:
 # ---------------------------------------------------------------------------- training
 
 def make_train_step(model: DRAW, optimizer=None, rng: tf.random.Generator | None = None, *,
-                    distributed: bool = False):
+                    distributed: bool = False, xla: bool = False):
     """The step: uint8 images (B, S, S, C) -> {"nll_bound_nats", "reconstruction_nats",
     "kl_nats"}, means over the batch. `optimizer` and `rng` default to the model's own
     (`model.apply_optimizer`, which scales the loss in precision "fp16").
@@ -354,16 +356,22 @@ def make_train_step(model: DRAW, optimizer=None, rng: tf.random.Generator | None
     does with the whole batch: each draws its slice of the whole batch's noise
     (`whole_batch_normal`), scales its mean loss by 1 / replicas (the optimizer sums their
     gradients), and the gradient is clipped as a whole (`clip_whole_gradient`).
+
+    `xla`: the bound, its gradient and the update are compiled by XLA (path "fast", see
+    `speed_settings`); the noise is drawn outside, since XLA's normal draws differ from
+    TensorFlow's for the same generator state, so both paths train on the same noise.
     """
     cfg = model.config
     optimizer = optimizer if optimizer is not None else model.apply_optimizer
     loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
     clip = getattr(optimizer, "inner_optimizer", optimizer).global_clipnorm
     rng = rng if rng is not None else model.rng
+    if xla and distributed:
+        raise ValueError("the XLA step (path 'fast') does not run under a tf.distribute "
+                         "strategy; use path 'stock' or 'auto' there")
 
-    def train_step(images):
+    def update(images, z):
         replicas = tf.distribute.get_replica_context().num_replicas_in_sync
-        z = whole_batch_normal(rng, cfg.T, tf.shape(images)[0], cfg.n_latent)
         with tf.GradientTape() as tape:
             reconstruction, kl = model.bound(images, z)
             loss = tf.reduce_mean(reconstruction + kl)
@@ -377,6 +385,12 @@ def make_train_step(model: DRAW, optimizer=None, rng: tf.random.Generator | None
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return {"nll_bound_nats": loss, "reconstruction_nats": tf.reduce_mean(reconstruction),
                 "kl_nats": tf.reduce_mean(kl)}
+
+    update = tf.function(update, jit_compile=True) if xla else update
+
+    def train_step(images):
+        z = whole_batch_normal(rng, cfg.T, tf.shape(images)[0], cfg.n_latent)
+        return update(images, z)
     return train_step if distributed else tf.function(train_step)
 
 
@@ -405,31 +419,33 @@ def clip_whole_gradient(grads, clip_norm: float):
     return [g / ctx.num_replicas_in_sync for g in whole]
 
 
-SMALL_BATCH_PIXELS = 32 * 32 * 32  # "auto" times nothing below this many pixels per batch
+def speed_settings(config: DRAWConfig, path: str | None = None, precision: str | None = None, *,
+                   measure: bool = True) -> tuple[str, str]:
+    """The step ("stock": TensorFlow's graph; "fast": compiled by XLA, see `make_train_step`)
+    and the precision ("fp32", "bf16", "fp16") to train `config` with: as asked, or None for
+    $CADL_PATH / $CADL_PRECISION or `paths.DEFAULTS`; "auto" times the training step of each
+    once per machine and shape (`paths.speed_settings`). Where nothing is timed (measure=False,
+    as under a strategy; small batches; quick mode or pytest), "auto" takes a cached choice,
+    else "stock" (XLA's compiling takes seconds more) and "fp32".
 
-
-def choose_precision(config: DRAWConfig, precision: str | None = None, *,
-                     measure: bool = True) -> str:
-    """The precision ("fp32", "bf16", "fp16") to train `config` in: as asked, or None for
-    $CADL_PRECISION or `paths.DEFAULTS`; "auto" times the training step in each, once per
-    machine and shape (`paths.choose_precision`). Where nothing is timed (measure=False, as
-    under a strategy; small batches; quick mode or pytest), "auto" takes a cached choice,
-    else "fp32"."""
-    def make(option):  # called only when something is timed
+    On 2 AMD EPYC cores at the defaults, XLA's step ran 1.6-1.75x faster (650 against 370-400
+    images/s) after 17 s of compiling instead of 8."""
+    def make(path, precision):  # called only when something is timed
         pictures = np.random.default_rng(0).integers(0, 256, (config.batch_size, *config.image_shape))
-        return make_train_step(DRAW(config, precision=option)), pictures.astype(np.uint8)
+        step = make_train_step(DRAW(config, precision=precision), xla=path == "fast")
+        return step, pictures.astype(np.uint8)
 
-    measure = measure and paths.may_time() and \
-        config.batch_size * config.image_size ** 2 >= SMALL_BATCH_PIXELS
-    return paths.choose_precision("DRAW", make, dataclasses.asdict(config),
-                                  per_step=config.batch_size, measure=measure,
-                                  precision=precision)
+    return paths.speed_settings(
+        "DRAW", make, dataclasses.asdict(config), per_step=config.batch_size, path=path,
+        precision=precision, what="step", fallback="stock",
+        measure=measure and config.batch_size * config.image_size ** 2 >= paths.SMALL_BATCH_PIXELS)
 
 
 def train(data="digits", ckpt_dir="checkpoints/draw", *, steps: int | None = None,
           seconds: float | None = None, strategy: tf.distribute.Strategy | None = None,
           callbacks=(), progress: bool = True, checkpoint_every: int = 500,
-          precision: str | None = None, **settings) -> tuple[DRAW, History]:
+          path: str | None = None, precision: str | None = None,
+          **settings) -> tuple[DRAW, History]:
     """Train (or resume) DRAW on `data` in `ckpt_dir`; returns (model, history).
 
     data: "digits", "mnist" or an image array (see `image_data`). steps: total step to reach
@@ -438,9 +454,14 @@ def train(data="digits", ckpt_dir="checkpoints/draw", *, steps: int | None = Non
     refuses settings that contradict it. Resume, Ctrl-C, NaN guard, progress bar, TensorBoard
     (ckpt_dir/logs), callbacks and `strategy` (each batch split across its replicas, which then
     train as one device would) are `training.fit`'s; the history holds nll_bound_nats,
-    reconstruction_nats and kl_nats, batch means by step. precision: see `DRAW` and
-    `choose_precision` (speed only, not saved).
+    reconstruction_nats and kl_nats, batch means by step. path, precision: the step (XLA or
+    not) and the precision, see `speed_settings` (speed only, not saved).
     """
+    if strategy is not None:  # the XLA step does not run under a strategy
+        if paths.resolve("path", path) == "fast":
+            raise ValueError("path 'fast' (the XLA step) does not run under a tf.distribute "
+                             "strategy; use 'stock' or 'auto'")
+        path = "stock"
     ckpt_dir = training.worker_folder(ckpt_dir, strategy)  # not the chief: a temporary copy
     pictures = image_data(data, "train")
     cfg = checkpoints.resume_config(ckpt_dir, MODEL_NAME, "DRAW model", DRAWConfig, settings,
@@ -450,12 +471,13 @@ def train(data="digits", ckpt_dir="checkpoints/draw", *, steps: int | None = Non
         raise ValueError(f"batch_size={cfg.batch_size} does not split evenly across the "
                          f"strategy's {replicas} replicas; use a multiple of {replicas}")
     make_epoch = images.array_epochs(pictures, cfg.batch_size, cfg.seed)
-    precision = choose_precision(cfg, precision, measure=strategy is None)
+    path, precision = speed_settings(cfg, path, precision, measure=strategy is None)
     keras.utils.set_random_seed(cfg.seed)  # the initial weights
     model = DRAW(cfg, precision=precision, strategy=strategy)
     batches = EpochBatches(make_epoch)
     history = training.fit(
-        make_train_step(model, distributed=strategy is not None), batches, ckpt_dir,
+        make_train_step(model, distributed=strategy is not None, xla=path == "fast"), batches,
+        ckpt_dir,
         {**model.trackables(), "data": batches}, model_name=MODEL_NAME,
         config=dataclasses.asdict(cfg), steps=steps, seconds=seconds,
         checkpoint_every=checkpoint_every, callbacks=callbacks, strategy=strategy,
@@ -542,7 +564,8 @@ def main(argv=None) -> int:
         "python -m libs.draw", "Train DRAW, sample from it, evaluate it.", DRAWConfig,
         {"choices": DATA}, sample_help="write PNGs, montage.png and canvas.gif",
         eval_help="the bound in nats per image", skip=("image_size", "channels"))
-    speed = commands.speed_flags(train_parser, ("precision",))
+    speed = commands.speed_flags(train_parser, path_help="the step: stock (TensorFlow's graph), "
+                                 "fast (compiled by XLA)")
     return commands.run_command(parser, argv, commands.image_commands(
         sys.modules[__name__], ("nll_bound_nats",), train_flags=speed,
         # the same images, drawn step by step

@@ -46,7 +46,6 @@ from .layers import (FusedBatchNormalization, LeakyReLU, StridedConv2D,
 # The demo's budget (make demo, the benchmark's quality figure): train(data, ckpt, **DEMO) makes
 # recognisable faces from the embedded ones in a few minutes on a laptop's CPU.
 DEMO = dict(image_size=32, n_features=32, ema=0.99, steps=600)
-SMALL_BATCH_PIXELS = 32 * 32 * 32  # "auto" times nothing below this many pixels per batch
 EQUILIBRIUM = math.log(2.0)  # the discriminator's BCE when it outputs 0.5 everywhere
 MODEL_NAME = "gan"
 BN_MOMENTUM = 0.9  # moving statistics follow quickly enough for samples after a short run
@@ -233,33 +232,21 @@ SHAPE_FIELDS = ("image_size", "channels", "n_latent", "n_features", "dense", "ba
 def speed_settings(config, path: str | None = None, precision: str | None = None, *,
                    build=None, name: str = "GAN", measure: bool = True) -> tuple[str, str]:
     """The layers ("stock" or "fast") and precision ("fp32", "bf16", "fp16") to build `config`
-    with. path, precision: as asked, or None for the environment's (CADL_PATH, CADL_PRECISION)
-    or `paths.DEFAULTS`'s. "auto" is decided by `paths.choose`, timing the `train_step` of
-    `build(path, precision)` (default: this GAN) once per machine and shape; precision "auto"
-    is fp32 unless another is faster with the chosen layers. Where nothing is timed
-    (measure=False, as under a strategy; fewer than SMALL_BATCH_PIXELS pixels a batch; quick
-    mode or pytest, see `paths.may_time`), "auto" takes a cached choice, else "fast" and "fp32".
+    with: `paths.speed_settings`, timing the `train_step` of `build(path, precision)` (default:
+    this GAN) once per machine and shape. Where nothing is timed (measure=False, as under a
+    strategy; fewer than `paths.SMALL_BATCH_PIXELS` pixels a batch; quick mode or pytest),
+    "auto" takes a cached choice, else "fast" and "fp32".
     """
-    path, precision = paths.resolve("path", path), paths.resolve("precision", precision)
     build = build or (lambda p, q: GAN(config, path=p, precision=q))
     shape = {k: v for k, v in dataclasses.asdict(config).items() if k in SHAPE_FIELDS}
-    measure = measure and paths.may_time() and \
-        config.image_size ** 2 * config.batch_size >= SMALL_BATCH_PIXELS
 
-    def batch():  # made only when something is timed
+    def make(path, precision):  # called only when something is timed
         x = np.random.default_rng(0).uniform(0, 255, (config.batch_size, *config.image_shape))
-        return x.astype(np.float32)
+        return build(path, precision).train_step, x.astype(np.float32)
 
-    if path == "auto":
-        fixed = "fp32" if precision == "auto" else precision
-        candidates = {o: (lambda o=o: (build(o, fixed).train_step, batch()))
-                      for o in ("stock", "fast")}
-        path = paths.choose(f"{name}'s layers", candidates, {**shape, "precision": fixed},
-                            per_step=config.batch_size, fallback=None if measure else "fast")
-    precision = paths.choose_precision(  # returns any precision but "auto" as it is
-        name, lambda o: (build(path, o).train_step, batch()), {**shape, "path": path},
-        per_step=config.batch_size, measure=measure, precision=precision)
-    return path, precision
+    return paths.speed_settings(
+        name, make, shape, per_step=config.batch_size, path=path, precision=precision,
+        measure=measure and config.image_size ** 2 * config.batch_size >= paths.SMALL_BATCH_PIXELS)
 
 
 # ---------------------------------------------------------------------------- the GAN and its step

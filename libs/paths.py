@@ -45,6 +45,7 @@ ENV = {"path": "CADL_PATH", "precision": "CADL_PRECISION"}
 DEFAULTS = {"path": "auto", "precision": "auto"}  # the library setting: paths.DEFAULTS["path"] = "fast"
 STEPS, ROUNDS = 3, 3  # steps per timed run; rounds, interleaved
 MARGIN = 0.03  # another candidate must beat the first (the default) by this much to be chosen
+SMALL_BATCH_PIXELS = 32 * 32 * 32  # image models' "auto" times nothing below this many pixels a batch
 
 
 def resolve(kind: str, value: str | None = None) -> str:
@@ -233,6 +234,29 @@ def choose_precision(name: str, make: Callable[[str], tuple[Callable, object]],
     return choose(f"{name}'s precision", {o: (lambda o=o: make(o)) for o in options},
                   key_fields, per_step=per_step, unit=unit,
                   fallback=None if measure else "fp32")
+
+
+def speed_settings(name: str, make: Callable[[str, str], tuple[Callable, object]],
+                   key_fields: Mapping, *, per_step: int, path: str | None = None,
+                   precision: str | None = None, measure: bool = True, what: str = "layers",
+                   fallback: str = "fast", unit: str = "img/s") -> tuple[str, str]:
+    """A model's path ("stock" or "fast") and precision ("fp32", "bf16", "fp16"): as asked, or
+    None for the environment's or DEFAULTS'. "auto" is decided by timing `make(path, precision)`
+    -> (step, x) once per machine and shape (`key_fields`): the path first, named
+    "{name}'s {what}" in the cache, in float32 unless a precision was asked, then the precision
+    on the chosen path (`choose_precision`). Where nothing is timed (measure=False: under a
+    strategy, small shapes; or not `may_time()`), "auto" takes a cached choice, else `fallback`
+    and "fp32"."""
+    path, precision = resolve("path", path), resolve("precision", precision)
+    measure = measure and may_time()
+    if path == "auto":
+        fixed = "fp32" if precision == "auto" else precision
+        path = choose(f"{name}'s {what}", {o: (lambda o=o: make(o, fixed)) for o in ("stock", "fast")},
+                      {**key_fields, "precision": fixed}, per_step=per_step, unit=unit,
+                      fallback=None if measure else fallback)
+    precision = choose_precision(name, lambda o: make(path, o), {**key_fields, "path": path},
+                                 per_step=per_step, unit=unit, measure=measure, precision=precision)
+    return path, precision
 
 
 POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}

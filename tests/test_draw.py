@@ -217,12 +217,54 @@ def test_mixed_precision_bounds_stay_near_fp32_and_stay_float32(attention):
     assert keras.config.dtype_policy().name == "float32"
 
 
-def test_auto_precision_is_fp32_under_pytest_and_follows_the_setting(monkeypatch):
+def test_the_xla_step_trains_as_the_graph_does():
+    # Path "fast" compiles the bound, its gradient and the update by XLA; the noise is drawn
+    # outside it, so both paths train on the same noise and end at the same weights.
+    runs = {}
+    for xla in (False, True):
+        keras.utils.set_random_seed(0)
+        model = draw.DRAW(tiny())
+        step = draw.make_train_step(model, xla=xla)
+        losses = [float(step(digits8(8))["nll_bound_nats"]) for _ in range(3)]
+        runs[xla] = losses, weights(model), model.rng.state.numpy()
+    np.testing.assert_allclose(runs[True][0], runs[False][0], rtol=1e-4)
+    for a, b in zip(runs[True][1], runs[False][1]):
+        np.testing.assert_allclose(a, b, atol=2e-5)
+    np.testing.assert_array_equal(runs[True][2], runs[False][2])
+    with pytest.raises(ValueError, match="does not run under a tf.distribute strategy"):
+        draw.make_train_step(draw.DRAW(tiny()), distributed=True, xla=True)
+
+
+def test_auto_speed_settings_are_fixed_under_pytest_and_follow_the_setting(monkeypatch, tmp_path):
+    monkeypatch.delenv("CADL_PATH", raising=False)
     monkeypatch.delenv("CADL_PRECISION", raising=False)
-    assert draw.choose_precision(draw.DRAWConfig()) == "fp32"  # nothing timed under pytest
+    monkeypatch.setenv("CADL_DATA_DIR", str(tmp_path / "data"))
+    # nothing timed under pytest: the graph, in float32
+    assert draw.speed_settings(draw.DRAWConfig()) == ("stock", "fp32")
     monkeypatch.setenv("CADL_PRECISION", "bf16")
-    assert draw.choose_precision(draw.DRAWConfig()) == "bf16"
-    assert draw.choose_precision(draw.DRAWConfig(), "fp16") == "fp16"
+    monkeypatch.setenv("CADL_PATH", "fast")
+    assert draw.speed_settings(draw.DRAWConfig()) == ("fast", "bf16")
+    assert draw.speed_settings(draw.DRAWConfig(), "stock", "fp16") == ("stock", "fp16")
+    assert not (tmp_path / "data" / draw.paths.CACHE_NAME).exists()  # nothing timed or cached
+    with pytest.raises(ValueError, match="path 'fast' .* does not run under a tf.distribute"):
+        draw.train(digits8(), tmp_path / "ck", steps=1, strategy=tf.distribute.get_strategy(),
+                   **TRAIN)
+    assert not (tmp_path / "ck").exists()
+
+
+def test_auto_times_both_steps_once_and_keeps_the_faster(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("CADL_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(draw.paths, "STEPS", 1)
+    monkeypatch.setattr(draw.paths, "ROUNDS", 1)
+    monkeypatch.setattr(draw.paths, "may_time", lambda: True)
+    monkeypatch.setattr(draw.paths, "SMALL_BATCH_PIXELS", 0)
+    chosen = draw.speed_settings(tiny(), "auto", "fp32")
+    assert "Timing the DRAW's step on this machine" in capsys.readouterr().out
+    assert chosen[0] in ("stock", "fast") and chosen[1] == "fp32"
+    (key, entry), = json.loads((tmp_path / draw.paths.CACHE_NAME).read_text()).items()
+    assert json.loads(key)["name"] == "DRAW's step" and set(entry["rates"]) == {"stock", "fast"}
+    assert draw.speed_settings(tiny(), "auto", "fp32") == chosen  # read back, not timed again
+    assert "Timing" not in capsys.readouterr().out
 
 
 # ---------------------------------------------------------------------------- training

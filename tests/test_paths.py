@@ -110,7 +110,7 @@ def test_the_gan_takes_the_override_and_times_nothing_under_pytest(cache, monkey
 
 def test_gan_auto_times_once_and_changes_no_weights(cache, monkeypatch, capsys):
     monkeypatch.setattr(paths, "may_time", lambda: True)
-    monkeypatch.setattr(gan, "SMALL_BATCH_PIXELS", 0)
+    monkeypatch.setattr(paths, "SMALL_BATCH_PIXELS", 0)
     config = gan.GANConfig(image_size=16, n_features=4, n_latent=4, batch_size=4)
     built = []
     for _ in range(2):  # timed, then read from the cache
@@ -127,7 +127,7 @@ def test_gan_auto_times_once_and_changes_no_weights(cache, monkeypatch, capsys):
 def test_auto_precision_is_fp32_unless_another_is_faster(cache, monkeypatch):
     monkeypatch.setattr(paths, "may_time", lambda: True)
     monkeypatch.setattr(paths, "bf16_instructions", lambda: True)
-    monkeypatch.setattr(gan, "SMALL_BATCH_PIXELS", 0)
+    monkeypatch.setattr(paths, "SMALL_BATCH_PIXELS", 0)
     config = gan.GANConfig(image_size=16, n_features=4, n_latent=4, batch_size=4)
     for slow, chosen in (("bf16", "fp32"), ("fp32", "bf16")):
         def build(path, precision):  # a stand-in model whose step takes 30 ms in `slow`
