@@ -8,8 +8,11 @@ decoder's non-saturating GAN loss plus gamma * L_llike; `VAEGAN.losses`' maths),
 Adams (lr 3e-4, beta1 0.5), and one `tf.function` with one GradientTape per network, as the TF1
 code had three `minimize` ops; noise from `tf.random.normal`, images scaled to [-1, 1] before the
 step. Ours is the library's step: one persistent tape, noise from a checkpointed generator, data
-scaled inside, on the CPU-fast layers of `libs.layers`. `ours_stock_layers` runs our step on the
-stock layers, separating what the step and what the layers contribute. Steps run interleaved,
+scaled inside, on the path the library chooses here (`path="auto"`, timed once per machine and
+cached; `path_chosen`). `ours_stock_layers`, `ours_fast_layers` and `ours_fast_layers_xla` run
+our step on the stock layers, on those of `libs.layers`, and on those with the step compiled by
+XLA, separating what the step, the layers and XLA contribute; `ratio_vs_stock_path` is the
+chosen path's rate over the stock path's. Steps run interleaved,
 best of ROUNDS (also the median over rounds of ours / reference within a round), at 32x32x1
 (the embedded faces; this is `ratio`) and 64x64x3 (CelebA's shape), batch 64, the default
 config (n_features 32, n_latent 100).
@@ -36,7 +39,7 @@ import statistics
 
 import numpy as np
 
-from run import demo_quality, real_halves_swd, step_rates
+from run import VARIANT, demo_quality, real_halves_swd, step_rates
 
 SHAPES = ((32, 1, 4), (64, 3, 1))  # size, channels, steps per timed run
 BATCH, ROUNDS = 64, 5
@@ -87,10 +90,11 @@ def reference_step(config):
     return train_step
 
 
-def throughput(size: int, channels: int, steps: int) -> tuple[dict, dict]:
-    """Images/s of the three steps at one shape, interleaved, best of ROUNDS: by the wall
-    clock, and per second of this process's CPU time (steadier on a shared machine). The first
-    dict also holds the median over rounds of ours / reference within a round."""
+def throughput(size: int, channels: int, steps: int) -> tuple[dict, dict, str]:
+    """Images/s of the reference step and of ours on each path at one shape, interleaved, best
+    of ROUNDS: by the wall clock, and per second of this process's CPU time (steadier on a
+    shared machine); "ours" is the path the library chooses here, which it also returns. The
+    first dict also holds the median over rounds of ours / reference within a round."""
     import tensorflow as tf
     import keras
     from libs import vaegan
@@ -98,14 +102,17 @@ def throughput(size: int, channels: int, steps: int) -> tuple[dict, dict]:
     keras.utils.set_random_seed(0)
     config = vaegan.VAEGANConfig(image_size=size, channels=channels, batch_size=BATCH)
     images = tf.random.uniform([BATCH, size, size, channels], 0, 255, seed=1)
-    variants = {"reference": (reference_step(config), images / 127.5 - 1.0),  # scaled before
-                "ours": (vaegan.VAEGAN(config).train_step, images),
-                "ours_stock_layers": (vaegan.VAEGAN(config, fast=False).train_step, images)}
+    chosen = vaegan.VAEGAN(config, precision="fp32").path  # timed once per machine, then cached
+    variants = {"reference": (reference_step(config), images / 127.5 - 1.0)}  # scaled before
+    for path, name in VARIANT.items():
+        variants[name] = (vaegan.VAEGAN(config, path=path, precision="fp32").train_step, images)
     wall, cpu = step_rates(variants, steps, BATCH, ROUNDS, f"vaegan {size}x{size}x{channels}")
+    for rates in (wall, cpu):
+        rates["ours"] = rates[VARIANT[chosen]]
     best = {name: max(r) for name, r in wall.items()}
     best["ratio_median_round"] = statistics.median(
         o / r for o, r in zip(wall["ours"], wall["reference"]))
-    return best, {name: max(r) for name, r in cpu.items()}
+    return best, {name: max(r) for name, r in cpu.items()}, chosen
 
 
 def quality() -> dict:
@@ -127,9 +134,9 @@ def quality() -> dict:
 def run() -> dict:
     from libs import vaegan
 
-    wall, cpu = {}, {}
+    wall, cpu, chosen = {}, {}, {}
     for size, channels, steps in SHAPES:
-        wall[size], cpu[size] = throughput(size, channels, steps)
+        wall[size], cpu[size], chosen[size] = throughput(size, channels, steps)
     small, large = wall[32], wall[64]
     defaults = vaegan.VAEGANConfig()
     result = {"name": "vaegan", "unit": "images/s", "ours": round(small["ours"], 1),
@@ -139,6 +146,9 @@ def run() -> dict:
                                 "GradientTapes and Adams in one tf.function, same losses",
               "images_per_cpu_second_ratio": round(cpu[32]["ours"] / cpu[32]["reference"], 2),
               "ratio_median_round": round(small["ratio_median_round"], 2),
+              "path_chosen": chosen[32],
+              "ratio_vs_stock_path": round(small["ours"] / small["ours_stock_layers"], 2),
+              **{name: round(small[name], 1) for name in VARIANT.values()},
               "ratio_stock_layers": round(small["ours_stock_layers"] / small["reference"], 2),
               "images_per_cpu_second_ratio_stock_layers":
                   round(cpu[32]["ours_stock_layers"] / cpu[32]["reference"], 2),
@@ -148,6 +158,9 @@ def run() -> dict:
               "images_per_cpu_second_ratio_64x64x3":
                   round(cpu[64]["ours"] / cpu[64]["reference"], 2),
               "ratio_median_round_64x64x3": round(large["ratio_median_round"], 2),
+              "path_chosen_64x64x3": chosen[64],
+              "ratio_vs_stock_path_64x64x3": round(large["ours"] / large["ours_stock_layers"], 2),
+              **{f"{name}_64x64x3": round(large[name], 1) for name in VARIANT.values()},
               "batch_size": BATCH, "n_features": defaults.n_features,
               "n_latent": defaults.n_latent}
     result.update(quality())

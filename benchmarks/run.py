@@ -43,6 +43,10 @@ def interleaved(fns: dict, count: int, rounds: int, label: str) -> tuple[dict, d
     return wall, cpu
 
 
+# The GAN's and VAE-GAN's paths (`libs.paths`) and the names of their figures in the JSON.
+VARIANT = {"stock": "ours_stock_layers", "fast": "ours_fast_layers", "xla": "ours_fast_layers_xla"}
+
+
 def step_rates(variants: dict, steps: int, batch: int, rounds: int, label: str):
     """Images/s of training steps: `variants` maps a name to (step, batch) where `step(batch)`
     trains on one batch of `batch` images. Each is traced and warmed up (its seconds printed to

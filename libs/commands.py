@@ -35,8 +35,9 @@ def setting(kind: type) -> Callable[[str], object]:
 
 
 def speed_flags(parser: argparse.ArgumentParser, kinds: Sequence[str] = ("path", "precision"),
-                path_help: str = "the layers: stock (Keras's), fast (libs.layers)") -> tuple:
-    """``--path auto|stock|fast`` and ``--precision auto|fp32|bf16|fp16`` (those of `kinds`) on a
+                path_help: str = "stock (Keras's layers), fast (libs.layers), xla (those, the step "
+                                 "compiled by XLA)") -> tuple:
+    """``--path auto|stock|fast|xla`` and ``--precision auto|fp32|bf16|fp16`` (those of `kinds`) on a
     train command, None when not given (then $CADL_PATH / $CADL_PRECISION, else "auto": see
     `libs.paths`); `path_help` says what the model's two paths are. Returns `kinds`, for the
     model's ``train_flags``."""

@@ -357,7 +357,7 @@ def make_train_step(model: DRAW, optimizer=None, rng: tf.random.Generator | None
     (`whole_batch_normal`), scales its mean loss by 1 / replicas (the optimizer sums their
     gradients), and the gradient is clipped as a whole (`clip_whole_gradient`).
 
-    `xla`: the bound, its gradient and the update are compiled by XLA (path "fast", see
+    `xla`: the bound, its gradient and the update are compiled by XLA (path "xla", see
     `speed_settings`); the noise is drawn outside, since XLA's normal draws differ from
     TensorFlow's for the same generator state, so both paths train on the same noise.
     """
@@ -367,7 +367,7 @@ def make_train_step(model: DRAW, optimizer=None, rng: tf.random.Generator | None
     clip = getattr(optimizer, "inner_optimizer", optimizer).global_clipnorm
     rng = rng if rng is not None else model.rng
     if xla and distributed:
-        raise ValueError("the XLA step (path 'fast') does not run under a tf.distribute "
+        raise ValueError("the XLA step (path 'xla') does not run under a tf.distribute "
                          "strategy; use path 'stock' or 'auto' there")
 
     def update(images, z):
@@ -420,24 +420,26 @@ def clip_whole_gradient(grads, clip_norm: float):
 
 
 def speed_settings(config: DRAWConfig, path: str | None = None, precision: str | None = None, *,
-                   measure: bool = True) -> tuple[str, str]:
-    """The step ("stock": TensorFlow's graph; "fast": compiled by XLA, see `make_train_step`)
-    and the precision ("fp32", "bf16", "fp16") to train `config` with: as asked, or None for
-    $CADL_PATH / $CADL_PRECISION or `paths.DEFAULTS`; "auto" times the training step of each
-    once per machine and shape (`paths.speed_settings`). Where nothing is timed (measure=False,
-    as under a strategy; small batches; quick mode or pytest), "auto" takes a cached choice,
-    else "stock" (XLA's compiling takes seconds more) and "fp32".
+                   measure: bool = True, distributed: bool = False) -> tuple[str, str]:
+    """The step ("stock": TensorFlow's graph; "xla": compiled by XLA, see `make_train_step`;
+    "fast" is "stock" here, DRAW having no hand-written layers) and the precision ("fp32",
+    "bf16", "fp16") to train `config` with: as asked, or None for $CADL_PATH / $CADL_PRECISION
+    or `paths.DEFAULTS`; "auto" times the training step of each once per machine and shape
+    (`paths.speed_settings`). Where nothing is timed (measure=False; small batches; quick mode
+    or pytest; `distributed`, under a strategy, where "xla" is refused), "auto" takes a cached
+    choice, else "stock" (XLA's compiling takes seconds more) and "fp32".
 
     On 2 AMD EPYC cores at the defaults, XLA's step ran 1.6-1.75x faster (650 against 370-400
     images/s) after 17 s of compiling instead of 8."""
     def make(path, precision):  # called only when something is timed
         pictures = np.random.default_rng(0).integers(0, 256, (config.batch_size, *config.image_shape))
-        step = make_train_step(DRAW(config, precision=precision), xla=path == "fast")
+        step = make_train_step(DRAW(config, precision=precision), xla=path == "xla")
         return step, pictures.astype(np.uint8)
 
     return paths.speed_settings(
         "DRAW", make, dataclasses.asdict(config), per_step=config.batch_size, path=path,
-        precision=precision, what="step", fallback="stock",
+        precision=precision, candidates=("stock", "xla"), fallback="stock",
+        distributed=distributed,
         measure=measure and config.batch_size * config.image_size ** 2 >= paths.SMALL_BATCH_PIXELS)
 
 
@@ -457,11 +459,6 @@ def train(data="digits", ckpt_dir="checkpoints/draw", *, steps: int | None = Non
     reconstruction_nats and kl_nats, batch means by step. path, precision: the step (XLA or
     not) and the precision, see `speed_settings` (speed only, not saved).
     """
-    if strategy is not None:  # the XLA step does not run under a strategy
-        if paths.resolve("path", path) == "fast":
-            raise ValueError("path 'fast' (the XLA step) does not run under a tf.distribute "
-                             "strategy; use 'stock' or 'auto'")
-        path = "stock"
     ckpt_dir = training.worker_folder(ckpt_dir, strategy)  # not the chief: a temporary copy
     pictures = image_data(data, "train")
     cfg = checkpoints.resume_config(ckpt_dir, MODEL_NAME, "DRAW model", DRAWConfig, settings,
@@ -471,12 +468,12 @@ def train(data="digits", ckpt_dir="checkpoints/draw", *, steps: int | None = Non
         raise ValueError(f"batch_size={cfg.batch_size} does not split evenly across the "
                          f"strategy's {replicas} replicas; use a multiple of {replicas}")
     make_epoch = images.array_epochs(pictures, cfg.batch_size, cfg.seed)
-    path, precision = speed_settings(cfg, path, precision, measure=strategy is None)
+    path, precision = speed_settings(cfg, path, precision, distributed=strategy is not None)
     keras.utils.set_random_seed(cfg.seed)  # the initial weights
     model = DRAW(cfg, precision=precision, strategy=strategy)
     batches = EpochBatches(make_epoch)
     history = training.fit(
-        make_train_step(model, distributed=strategy is not None, xla=path == "fast"), batches,
+        make_train_step(model, distributed=strategy is not None, xla=path == "xla"), batches,
         ckpt_dir,
         {**model.trackables(), "data": batches}, model_name=MODEL_NAME,
         config=dataclasses.asdict(cfg), steps=steps, seconds=seconds,
@@ -564,8 +561,8 @@ def main(argv=None) -> int:
         "python -m libs.draw", "Train DRAW, sample from it, evaluate it.", DRAWConfig,
         {"choices": DATA}, sample_help="write PNGs, montage.png and canvas.gif",
         eval_help="the bound in nats per image", skip=("image_size", "channels"))
-    speed = commands.speed_flags(train_parser, path_help="the step: stock (TensorFlow's graph), "
-                                 "fast (compiled by XLA)")
+    speed = commands.speed_flags(train_parser, path_help="the step: stock or fast (TensorFlow's "
+                                 "graph), xla (compiled by XLA)")
     return commands.run_command(parser, argv, commands.image_commands(
         sys.modules[__name__], ("nll_bound_nats",), train_flags=speed,
         # the same images, drawn step by step

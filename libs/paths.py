@@ -4,16 +4,18 @@ Where the library has two ways of doing the same maths, the faster one depends o
 Measured on the GAN's training step (batch 64, 32x32): the hand-written layers of `libs.layers`
 (sub-pixel transposed convolutions, fused batch norm) were 1.4-1.5x faster than the stock Keras
 layers on an AMD EPYC, but 6-8% slower on an Intel Xeon (5th generation, AVX-512); mixed
-precision (`mixed_bfloat16`) was 1.3x faster on one CPU and 1.5-1.7x slower on the other.
+precision (`mixed_bfloat16`) was 1.3x faster on one CPU and 1.5-1.7x slower on the other. On
+that AMD EPYC with TensorFlow 2.21, compiling the step by XLA made the GAN's step on the
+hand-written layers 1.1-1.2x faster, on the stock layers 4x slower, and DRAW's 1.6-1.75x faster.
 
-    choice = paths.choose("gan layers", {"stock": make_stock, "fast": make_fast},
+    choice = paths.choose("GAN's path", {"stock": make_stock, "fast": make_fast},
                           {"image_size": 32, "batch_size": 64}, per_step=64)
 
 `choose` times every candidate (each `make()` returns a training step and its input) once per
 machine and shape, and caches the winner as JSON in `downloads.data_dir()/fast_paths.json`, keyed
 by the machine (CPU model, cores, GPUs), TensorFlow's version and the shape; later calls read
 it. A damaged cache file is reported and rebuilt. What a model asks for is resolved by `resolve`:
-an explicit argument wins, then the environment (`CADL_PATH=stock|fast|auto`,
+an explicit argument wins, then the environment (`CADL_PATH=stock|fast|xla|auto`,
 `CADL_PRECISION=fp32|bf16|fp16|auto`), then `DEFAULTS` (a library setting, "auto").
 
 A model's "auto" times nothing for tiny shapes, in quick mode (`CADL_QUICK=1`, the notebooks'
@@ -40,7 +42,11 @@ from .downloads import data_dir
 from .files import write_bytes_atomic
 
 CACHE_NAME = "fast_paths.json"
-CHOICES = {"path": ("auto", "stock", "fast"), "precision": ("auto", "fp32", "bf16", "fp16")}
+# The paths: "stock", Keras's layers in TensorFlow's graph; "fast", the library's hand-written
+# layers where a model has them (the GAN's and VAE-GAN's `libs.layers`; others: as "stock");
+# "xla", the fast path's training step compiled by XLA. (The char-RNN's step is always XLA's.)
+PATHS = ("stock", "fast", "xla")
+CHOICES = {"path": ("auto", *PATHS), "precision": ("auto", "fp32", "bf16", "fp16")}
 ENV = {"path": "CADL_PATH", "precision": "CADL_PRECISION"}
 DEFAULTS = {"path": "auto", "precision": "auto"}  # the library setting: paths.DEFAULTS["path"] = "fast"
 STEPS, ROUNDS = 3, 3  # steps per timed run; rounds, interleaved
@@ -238,20 +244,30 @@ def choose_precision(name: str, make: Callable[[str], tuple[Callable, object]],
 
 def speed_settings(name: str, make: Callable[[str, str], tuple[Callable, object]],
                    key_fields: Mapping, *, per_step: int, path: str | None = None,
-                   precision: str | None = None, measure: bool = True, what: str = "layers",
-                   fallback: str = "fast", unit: str = "img/s") -> tuple[str, str]:
-    """A model's path ("stock" or "fast") and precision ("fp32", "bf16", "fp16"): as asked, or
-    None for the environment's or DEFAULTS'. "auto" is decided by timing `make(path, precision)`
-    -> (step, x) once per machine and shape (`key_fields`): the path first, named
-    "{name}'s {what}" in the cache, in float32 unless a precision was asked, then the precision
-    on the chosen path (`choose_precision`). Where nothing is timed (measure=False: under a
-    strategy, small shapes; or not `may_time()`), "auto" takes a cached choice, else `fallback`
-    and "fp32"."""
+                   precision: str | None = None, measure: bool = True,
+                   candidates: tuple[str, ...] = ("stock", "fast", "xla"), fallback: str = "fast",
+                   distributed: bool = False, unit: str = "img/s") -> tuple[str, str]:
+    """A model's path (one of PATHS) and precision ("fp32", "bf16", "fp16"): as asked, or None
+    for the environment's or DEFAULTS'. "auto" is decided by timing `make(path, precision)`
+    -> (step, x) for each of `candidates` (the first is the default, which another must beat
+    by MARGIN) once per machine and shape (`key_fields`), named "{name}'s path" in the cache,
+    in float32 unless a precision was asked; then the precision on the chosen path
+    (`choose_precision`). Where nothing is timed (measure=False, small shapes; or not
+    `may_time()`), "auto" takes a cached choice, else `fallback` and "fp32".
+
+    `distributed`: the model trains under a tf.distribute strategy, where nothing is timed
+    (workers could choose apart) and the XLA step does not run: "xla" asked is refused, and
+    "auto" chooses among the other candidates."""
     path, precision = resolve("path", path), resolve("precision", precision)
-    measure = measure and may_time()
+    if distributed:
+        candidates = tuple(c for c in candidates if c != "xla")
+        if path == "xla":
+            raise ValueError(f"path 'xla' does not run under a tf.distribute strategy; use "
+                             f"{' or '.join(map(repr, candidates))} or 'auto' there")
+    measure = measure and not distributed and may_time()
     if path == "auto":
         fixed = "fp32" if precision == "auto" else precision
-        path = choose(f"{name}'s {what}", {o: (lambda o=o: make(o, fixed)) for o in ("stock", "fast")},
+        path = choose(f"{name}'s path", {o: (lambda o=o: make(o, fixed)) for o in candidates},
                       {**key_fields, "precision": fixed}, per_step=per_step, unit=unit,
                       fallback=None if measure else fallback)
     precision = choose_precision(name, lambda o: make(path, o), {**key_fields, "path": path},

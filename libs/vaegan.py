@@ -175,7 +175,7 @@ class VAEGAN:
     cross-entropies), g_loss (the decoder's non-saturating GAN part), enc_loss, dec_loss.
     With a `strategy` the variables are built under it and the step is left for
     `training.fit` to compile around `strategy.run`, as `gan.GAN`. path: "stock", "fast",
-    "auto" or None (the library's default), and precision: "fp32", "bf16", "fp16" (mixed,
+    "xla", "auto" or None (the library's default), and precision: "fp32", "bf16", "fp16" (mixed,
     with loss scaling), "auto" or None, as `gan.GAN` (timed on this model's own step; the
     losses are float32 in every precision); `fast=True/False` is the older spelling of
     path="fast"/"stock".
@@ -190,8 +190,8 @@ class VAEGAN:
             path = "fast" if fast else "stock"
         self.path, self.precision = gan.speed_settings(
             config, path, precision, build=lambda p, q: VAEGAN(config, path=p, precision=q),
-            name="VAE-GAN", measure=strategy is None)  # as gan.GAN
-        fast = self.path == "fast"
+            name="VAE-GAN", distributed=strategy is not None)  # as gan.GAN
+        fast = self.path != "stock"
         with (strategy or tf.distribute.get_strategy()).scope(), \
                 paths.precision_scope(self.precision):
             self.encoder = encoder(config, fast)
@@ -211,6 +211,9 @@ class VAEGAN:
             self.rng = tf.random.Generator.from_seed(config.seed)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.train_step = self._train_step if strategy is not None else tf.function(self._train_step)
+        # Path "xla": XLA compiles all but the draw of the noise, as in `gan.GAN`.
+        self._update = tf.function(self._update_step, jit_compile=True) if self.path == "xla" \
+            else self._update_step
 
     def trackables(self) -> dict:
         """What a checkpoint holds: the networks, their optimizers, the RNG and `step`."""
@@ -218,13 +221,20 @@ class VAEGAN:
                     discriminator=self.discriminator, rng=self.rng,
                     **{f"{k}_optimizer": v for k, v in self.optimizers.items()})
 
-    def losses(self, real: tf.Tensor, training: bool = True) -> dict:
-        """The losses of a batch `real` (B, S, S, C) in [-1, 1]."""
-        b = tf.shape(real)[0]
+    def noise(self, batch) -> tuple[tf.Tensor, tf.Tensor]:
+        """A batch's noise from the model's generator: that of the reparameterisation and the
+        prior's latents, (batch, n_latent) each."""
+        shape = tf.stack([batch, self.config.n_latent])
+        return self.rng.normal(shape), self.rng.normal(shape)
+
+    def losses(self, real: tf.Tensor, training: bool = True, noise=None) -> dict:
+        """The losses of a batch `real` (B, S, S, C) in [-1, 1]; `noise` as `noise()` gives it
+        (None: drawn here)."""
+        epsilon, z_p = self.noise(tf.shape(real)[0]) if noise is None else noise
         mean, log_var = self.encoder(real, training=training)               # (B, L) each
-        z = mean + tf.exp(0.5 * log_var) * self.rng.normal(tf.shape(mean))  # reparameterised
+        z = mean + tf.exp(0.5 * log_var) * epsilon                          # reparameterised
         x_tilde = self.decoder(z, training=training)                        # (B, S, S, C)
-        x_p = self.decoder(self.rng.normal([b, self.config.n_latent]), training=training)
+        x_p = self.decoder(z_p, training=training)
         # Three calls, not one concatenated batch, so batch norm never mixes real and fake.
         real_logits, real_features = self.discriminator(real, training=training)
         tilde_logits, tilde_features = self.discriminator(x_tilde, training=training)
@@ -240,11 +250,14 @@ class VAEGAN:
                     dec_loss=self.config.gamma * llike + g_loss)
 
     def _train_step(self, images):
+        return self._update(images, self.noise(tf.shape(images)[0]))
+
+    def _update_step(self, images, noise):
         real = tf.cast(images, tf.float32) * (2.0 / 255.0) - 1.0  # 0-255 -> [-1, 1]
         ctx = tf.distribute.get_replica_context()
         n_replicas = ctx.num_replicas_in_sync if ctx is not None else 1
         with tf.GradientTape(persistent=True) as tape:
-            metrics = self.losses(real)
+            metrics = self.losses(real, noise=noise)
             # Optimizers sum gradients over replicas: scale each replica's mean loss.
             scaled = {k: metrics[k] / n_replicas for _, k in LOSSES}
             if self.precision == "fp16":

@@ -218,7 +218,7 @@ def test_mixed_precision_bounds_stay_near_fp32_and_stay_float32(attention):
 
 
 def test_the_xla_step_trains_as_the_graph_does():
-    # Path "fast" compiles the bound, its gradient and the update by XLA; the noise is drawn
+    # Path "xla" compiles the bound, its gradient and the update by XLA; the noise is drawn
     # outside it, so both paths train on the same noise and end at the same weights.
     runs = {}
     for xla in (False, True):
@@ -242,11 +242,12 @@ def test_auto_speed_settings_are_fixed_under_pytest_and_follow_the_setting(monke
     # nothing timed under pytest: the graph, in float32
     assert draw.speed_settings(draw.DRAWConfig()) == ("stock", "fp32")
     monkeypatch.setenv("CADL_PRECISION", "bf16")
-    monkeypatch.setenv("CADL_PATH", "fast")
-    assert draw.speed_settings(draw.DRAWConfig()) == ("fast", "bf16")
+    monkeypatch.setenv("CADL_PATH", "xla")
+    assert draw.speed_settings(draw.DRAWConfig()) == ("xla", "bf16")
     assert draw.speed_settings(draw.DRAWConfig(), "stock", "fp16") == ("stock", "fp16")
     assert not (tmp_path / "data" / draw.paths.CACHE_NAME).exists()  # nothing timed or cached
-    with pytest.raises(ValueError, match="path 'fast' .* does not run under a tf.distribute"):
+    with pytest.raises(ValueError, match="path 'xla' does not run under a tf.distribute strategy; "
+                                         "use 'stock' or 'auto' there"):
         draw.train(digits8(), tmp_path / "ck", steps=1, strategy=tf.distribute.get_strategy(),
                    **TRAIN)
     assert not (tmp_path / "ck").exists()
@@ -259,10 +260,10 @@ def test_auto_times_both_steps_once_and_keeps_the_faster(monkeypatch, tmp_path, 
     monkeypatch.setattr(draw.paths, "may_time", lambda: True)
     monkeypatch.setattr(draw.paths, "SMALL_BATCH_PIXELS", 0)
     chosen = draw.speed_settings(tiny(), "auto", "fp32")
-    assert "Timing the DRAW's step on this machine" in capsys.readouterr().out
-    assert chosen[0] in ("stock", "fast") and chosen[1] == "fp32"
+    assert "Timing the DRAW's path on this machine" in capsys.readouterr().out
+    assert chosen[0] in ("stock", "xla") and chosen[1] == "fp32"
     (key, entry), = json.loads((tmp_path / draw.paths.CACHE_NAME).read_text()).items()
-    assert json.loads(key)["name"] == "DRAW's step" and set(entry["rates"]) == {"stock", "fast"}
+    assert json.loads(key)["name"] == "DRAW's path" and set(entry["rates"]) == {"stock", "xla"}
     assert draw.speed_settings(tiny(), "auto", "fp32") == chosen  # read back, not timed again
     assert "Timing" not in capsys.readouterr().out
 

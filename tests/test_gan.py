@@ -136,22 +136,32 @@ def test_dcgan_layout_64():
 # ---------------------------------------------------------------------------- the step
 
 @pytest.mark.parametrize("dense", [False, True])
-def test_fast_step_equals_stock_step(dense):
-    # The layers change speed only: three steps from the same weights give the same losses
-    # (within 1e-4) and weights.
+def test_every_path_takes_the_same_step(dense):
+    # The layers and XLA change speed only: three steps from the same weights give the same
+    # losses (within 1e-4) and weights on the stock layers, the fast ones, and the fast ones
+    # with the step compiled by XLA (the latents drawn outside it, from the same generator).
     config = tiny(channels=3, dense=dense, ema=0.9)
-    fast, stock = gan.GAN(config, path="fast"), gan.GAN(config, path="stock")
-    assert (fast.path, stock.path) == ("fast", "stock") and gan.GAN(config, fast=False).path == "stock"
-    for a, b in ((fast.generator, stock.generator), (fast.discriminator, stock.discriminator),
-                 (fast.generator_ema, stock.generator_ema)):
-        b.set_weights(a.get_weights())
+    models = {path: gan.GAN(config, path=path) for path in ("fast", "stock", "xla")}
+    assert [m.path for m in models.values()] == ["fast", "stock", "xla"]
+    assert gan.GAN(config, fast=False).path == "stock"
+    fast = models["fast"]
+    for other in (models["stock"], models["xla"]):
+        for a, b in ((fast.generator, other.generator), (fast.discriminator, other.discriminator),
+                     (fast.generator_ema, other.generator_ema)):
+            b.set_weights(a.get_weights())
     for seed in range(3):
         x = random_images(channels=3, seed=seed)
-        m_fast, m_stock = fast.train_step(x), stock.train_step(x)
-        for key in m_fast:
-            assert float(m_fast[key]) == pytest.approx(float(m_stock[key]), abs=1e-4)
-    assert_same_weights(weights(fast.generator), weights(stock.generator), atol=1e-4)
-    assert_same_weights(weights(fast.discriminator), weights(stock.discriminator), atol=1e-4)
+        metrics = {path: m.train_step(x) for path, m in models.items()}
+        for path in ("stock", "xla"):
+            for key in metrics["fast"]:
+                assert float(metrics[path][key]) == pytest.approx(float(metrics["fast"][key]),
+                                                                  abs=1e-4), (path, key)
+    for path in ("stock", "xla"):
+        assert_same_weights(weights(fast.generator), weights(models[path].generator), atol=1e-4)
+        assert_same_weights(weights(fast.discriminator), weights(models[path].discriminator),
+                            atol=1e-4)
+        assert_same_weights(weights(fast.generator_ema), weights(models[path].generator_ema),
+                            atol=1e-4)
 
 
 def test_bf16_losses_stay_near_fp32_and_outputs_stay_float32():
@@ -184,8 +194,11 @@ def test_fp16_scales_the_losses_and_checkpoints_the_adams_only():
 
 
 def test_bad_path_and_precision_are_refused_with_the_valid_ones():
-    with pytest.raises(ValueError, match="path must be one of auto, stock, fast, got 'quick'"):
+    with pytest.raises(ValueError, match="path must be one of auto, stock, fast, xla, got 'quick'"):
         gan.GAN(tiny(), path="quick")
+    with pytest.raises(ValueError, match="path 'xla' does not run under a tf.distribute strategy; "
+                                         "use 'stock' or 'fast' or 'auto' there"):
+        gan.GAN(tiny(), path="xla", strategy=tf.distribute.get_strategy())
     with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16, fp16, got 'fp8'"):
         gan.GAN(tiny(), precision="fp8")
     with pytest.raises(ValueError, match="path or fast, not both"):

@@ -86,18 +86,24 @@ def test_step_returns_finite_losses_and_trains_all_three():
     assert all(int(o.iterations.numpy()) == 3 for o in model.optimizers.values())
 
 
-def test_stock_and_fast_layers_give_the_same_losses():
-    # The layers change speed only: three steps from the same weights, losses within 1e-4
-    # (relative; llike_loss is ~50).
+def test_every_path_gives_the_same_losses():
+    # The layers and XLA change speed only: three steps from the same weights, losses within
+    # 1e-4 (relative; llike_loss is ~50), on the stock layers, the fast ones, and the fast ones
+    # with the step compiled by XLA (the noise drawn outside it, from the same generator).
     fast, stock = vaegan.VAEGAN(tiny(), path="fast"), vaegan.VAEGAN(tiny(), fast=False)
-    assert (fast.path, stock.path) == ("fast", "stock")
-    for name in ("encoder", "decoder", "discriminator"):
-        getattr(stock, name).set_weights(getattr(fast, name).get_weights())
+    xla = vaegan.VAEGAN(tiny(), path="xla")
+    assert (fast.path, stock.path, xla.path) == ("fast", "stock", "xla")
+    for other in (stock, xla):
+        for name in ("encoder", "decoder", "discriminator"):
+            getattr(other, name).set_weights(getattr(fast, name).get_weights())
     for seed in range(3):  # eagerly: tracing two VAE-GANs would take longer than the steps
         x = random_images(seed=seed)
-        m_fast, m_stock = fast._train_step(x), stock._train_step(x)
-        for key in m_fast:
-            assert float(m_fast[key]) == pytest.approx(float(m_stock[key]), rel=1e-4, abs=1e-4), key
+        m_fast = fast._train_step(x)
+        for other in (stock, xla):
+            m_other = other._train_step(x)
+            for key in m_fast:
+                assert float(m_other[key]) == pytest.approx(float(m_fast[key]), rel=1e-4,
+                                                            abs=1e-4), (other.path, key)
 
 
 def test_mixed_precision_losses_stay_near_fp32_and_stay_float32():
