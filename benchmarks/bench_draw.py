@@ -4,7 +4,7 @@ Both train the default `draw.DRAWConfig()`: 28x28x1 binarised digits, T=10 steps
 write attention, encoder and decoder LSTMs of 256 units, 10 latents, batches of 50, Adam 1e-3
 with global gradient norm clipped at 5. Ours is `draw.make_train_step` on `draw.DRAW`: the T
 steps in a `tf.while_loop`, noise from a checkpointed `tf.random.Generator`, run on both paths:
-TensorFlow's graph (`ours_stock_step`) and XLA (`ours_fast_step`); "ours" is the one the library
+TensorFlow's graph (`ours_stock_step`) and XLA (`ours_xla_step`); "ours" is the one the library
 chooses on this machine (`draw.speed_settings`, timed once and cached; `path_chosen`), and
 `ratio_vs_stock_path` its rate over the graph's. The reference is
 how DRAW is usually ported to TF2/Keras today: a `keras.Model` with the same layers
@@ -28,7 +28,7 @@ round ratio 1.01; 75-130 ms a step), but ours traced in 4-6 s against the unroll
 12-16 s. Read and write as two batched matmuls instead of the three-operand einsums were 2-4%
 faster, within the noise. With TensorFlow 2.21 and freed memory kept (`libs.keep_freed_memory`),
 the reference gained more from kept memory than the graph step (17% against 10%) and led it
-(0.90), while XLA's step ran 1.6-1.75x faster than the graph's.
+(0.90), while XLA's step ran 1.5-1.75x faster than the graph's.
 """
 from __future__ import annotations
 
@@ -113,7 +113,7 @@ def reference_step(config):
 
 def throughput() -> tuple[dict, dict, dict, str]:
     """Images/s of the reference step and of ours on either path (TensorFlow's graph, "stock";
-    XLA, "fast"), interleaved, best of ROUNDS (by the wall clock and per CPU second; the first
+    XLA, "xla"), interleaved, best of ROUNDS (by the wall clock and per CPU second; the first
     dict also holds the median over rounds of ours / reference in the same round), each one's
     first-call seconds, and the path the library chooses here ("ours" is that path's)."""
     import tensorflow as tf
@@ -126,12 +126,12 @@ def throughput() -> tuple[dict, dict, dict, str]:
     batches = [tf.constant(images[i:i + config.batch_size])
                for i in range(0, len(images), config.batch_size)]
     steps = {}
-    for path in ("stock", "fast"):
+    for path in ("stock", "xla"):
         keras.utils.set_random_seed(0)
         model = draw.DRAW(config)
         optimizer = keras.optimizers.Adam(config.learning_rate, global_clipnorm=config.clip)
         steps[f"ours_{path}_step"] = draw.make_train_step(
-            model, optimizer, tf.random.Generator.from_seed(0), xla=path == "fast")
+            model, optimizer, tf.random.Generator.from_seed(0), xla=path == "xla")
     steps["reference"] = reference_step(config)
     first = {}
     for name, step in steps.items():
@@ -194,10 +194,10 @@ def run() -> dict:
               "path_chosen": chosen,
               "ratio_vs_stock_path": round(wall["ours"] / wall["ours_stock_step"], 2),
               "ours_stock_step": round(wall["ours_stock_step"], 1),
-              "ours_fast_step": round(wall["ours_fast_step"], 1),
+              "ours_xla_step": round(wall["ours_xla_step"], 1),
               "ours_first_step_s": round(first["ours"], 1),
               "ours_stock_first_step_s": round(first["ours_stock_step"], 1),
-              "ours_fast_first_step_s": round(first["ours_fast_step"], 1),
+              "ours_xla_first_step_s": round(first["ours_xla_step"], 1),
               "reference_first_step_s": round(first["reference"], 1),
               "batch_size": 50, "T": 10, "read_n": 5, "write_n": 5, "units": 256}
     result.update(quality())

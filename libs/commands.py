@@ -39,7 +39,7 @@ def speed_flags(parser: argparse.ArgumentParser, kinds: Sequence[str] = ("path",
                                  "compiled by XLA)") -> tuple:
     """``--path auto|stock|fast|xla`` and ``--precision auto|fp32|bf16|fp16`` (those of `kinds`) on a
     train command, None when not given (then $CADL_PATH / $CADL_PRECISION, else "auto": see
-    `libs.paths`); `path_help` says what the model's two paths are. Returns `kinds`, for the
+    `libs.paths`); `path_help` says what the model's paths are. Returns `kinds`, for the
     model's ``train_flags``."""
     from .paths import CHOICES
 

@@ -35,7 +35,7 @@ checkpoint holds. `train(..., strategy=...)` trains on several devices at once (
 
 Speed: the T steps run in a `tf.while_loop`, so tracing (about 8 s) does not grow with T. The
 step runs as TensorFlow's graph or compiled by XLA, whichever was faster when timed on this
-machine (`speed_settings`): on 2 AMD EPYC cores with TensorFlow 2.21, XLA's step was 1.6-1.75x
+machine (`speed_settings`): on 2 AMD EPYC cores with TensorFlow 2.21, XLA's step was 1.5-1.75x
 faster after 17 s of compiling, where an earlier measurement had found it slower (250 against
 150 ms a step): hence the timing.
 
@@ -429,7 +429,7 @@ def speed_settings(config: DRAWConfig, path: str | None = None, precision: str |
     or pytest; `distributed`, under a strategy, where "xla" is refused), "auto" takes a cached
     choice, else "stock" (XLA's compiling takes seconds more) and "fp32".
 
-    On 2 AMD EPYC cores at the defaults, XLA's step ran 1.6-1.75x faster (650 against 370-400
+    On 2 AMD EPYC cores at the defaults, XLA's step ran 1.5-1.75x faster (650 against 370-400
     images/s) after 17 s of compiling instead of 8."""
     def make(path, precision):  # called only when something is timed
         pictures = np.random.default_rng(0).integers(0, 256, (config.batch_size, *config.image_shape))
@@ -472,10 +472,9 @@ def train(data="digits", ckpt_dir="checkpoints/draw", *, steps: int | None = Non
     keras.utils.set_random_seed(cfg.seed)  # the initial weights
     model = DRAW(cfg, precision=precision, strategy=strategy)
     batches = EpochBatches(make_epoch)
+    step = make_train_step(model, distributed=strategy is not None, xla=path == "xla")
     history = training.fit(
-        make_train_step(model, distributed=strategy is not None, xla=path == "xla"), batches,
-        ckpt_dir,
-        {**model.trackables(), "data": batches}, model_name=MODEL_NAME,
+        step, batches, ckpt_dir, {**model.trackables(), "data": batches}, model_name=MODEL_NAME,
         config=dataclasses.asdict(cfg), steps=steps, seconds=seconds,
         checkpoint_every=checkpoint_every, callbacks=callbacks, strategy=strategy,
         progress=progress, guard=["nll_bound_nats"])

@@ -6,7 +6,7 @@ Measured on the GAN's training step (batch 64, 32x32): the hand-written layers o
 layers on an AMD EPYC, but 6-8% slower on an Intel Xeon (5th generation, AVX-512); mixed
 precision (`mixed_bfloat16`) was 1.3x faster on one CPU and 1.5-1.7x slower on the other. On
 that AMD EPYC with TensorFlow 2.21, compiling the step by XLA made the GAN's step on the
-hand-written layers 1.1-1.2x faster, on the stock layers 4x slower, and DRAW's 1.6-1.75x faster.
+hand-written layers 1.1-1.2x faster, on the stock layers 4x slower, and DRAW's 1.5-1.75x faster.
 
     choice = paths.choose("GAN's path", {"stock": make_stock, "fast": make_fast},
                           {"image_size": 32, "batch_size": 64}, per_step=64)
