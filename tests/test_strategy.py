@@ -260,3 +260,38 @@ def test_gan_equilibrium_under_a_strategy_rests_a_network_exactly(on_two_cpus):
         print(gates)
         print("ok")
     """)
+
+
+def test_multiworker_strategy_a_killed_worker_stops_the_chief_which_saves(tmp_path):
+    """kill -9 of one worker mid-run: the chief's next collective fails (a connection reset, or
+    TensorFlow's heartbeats missing the dead worker: seconds, not a hang); the chief exits 1
+    saying which step its folder holds (the step it reached, saved then, or, when the error
+    came inside a step, which leaves the weights half updated, the last checkpoint), and that
+    folder resumes in one process."""
+    text = tmp_path / "text.txt"
+    text.write_text(TEXT)
+    argv = ["libs.charrnn", "train", "--text", str(text), "--steps", "1000000", "--eval-every",
+            "1000000", "--checkpoint-every", "20", *flags(CHARRNN)]
+    chief, elsewhere = tmp_path / "chief", tmp_path / "elsewhere"
+    procs = workers(tmp_path, [*argv, "--ckpt", str(chief)], [*argv, "--ckpt", str(elsewhere)])
+    try:
+        deadline = time.monotonic() + 120
+        while not (chief / "ckpt-20.index").exists():  # both are training
+            assert time.monotonic() < deadline and all(p.poll() is None for p in procs), \
+                (tmp_path / "worker0.err").read_text()[-3000:]
+            time.sleep(0.5)
+        procs[1].kill()
+        procs[0].wait(timeout=120)
+    finally:
+        finish(procs, timeout=5)
+    err, out = (tmp_path / "worker0.err").read_text(), (tmp_path / "worker0.out").read_text()
+    assert procs[0].returncode == 1, err[-3000:]
+    assert "UnavailableError" in err, err[-3000:]
+    if "Saved step " in out:
+        saved = int(out.split("Saved step ")[1].split()[0])
+        assert f"Saved step {saved} in {chief} before stopping on this error:" in out
+    else:
+        saved = int(out.split("The training step failed; step ")[1].split()[0])
+        assert f"step {saved} is the last saved in {chief}." in out
+    assert saved >= 20 and (chief / f"ckpt-{saved}.index").exists()
+    assert int(charrnn.load(chief).step.numpy()) == saved
