@@ -14,9 +14,13 @@ hand-written layers 1.1-1.2x faster, on the stock layers 4x slower, and DRAW's 1
 `choose` times every candidate (each `make()` returns a training step and its input) once per
 machine and shape, and caches the winner as JSON in `downloads.data_dir()/fast_paths.json`, keyed
 by the machine (CPU model, cores, GPUs), TensorFlow's version and the shape; later calls read
-it. A damaged cache file is reported and rebuilt. What a model asks for is resolved by `resolve`:
-an explicit argument wins, then the environment (`CADL_PATH=stock|fast|xla|auto`,
-`CADL_PRECISION=fp32|bf16|fp16|auto`), then `DEFAULTS` (a library setting, "auto").
+it. A damaged cache file is reported and rebuilt. `python -m libs.paths` lists this machine's
+choices with the rates they were made on; `--forget` deletes them, so that the next training
+times again (a choice timed while other work loaded the machine can be a poor one).
+
+What a model asks for is resolved by `resolve`: an explicit argument wins, then the environment
+(`CADL_PATH=stock|fast|xla|auto`, `CADL_PRECISION=fp32|bf16|fp16|auto`), then `DEFAULTS` (a
+library setting, "auto").
 
 A model's "auto" times nothing for tiny shapes, in quick mode (`CADL_QUICK=1`, the notebooks'
 quick runs) or under pytest (`may_time`): steps of milliseconds gain nothing from the choice and
@@ -25,6 +29,7 @@ times what it is not given cached.
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime
 import functools
@@ -32,6 +37,7 @@ import json
 import os
 import platform
 import random
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -82,16 +88,20 @@ def machine() -> dict:
     return dict(_machine())
 
 
-@functools.lru_cache(maxsize=1)
-def _machine() -> dict:  # read once per process: every GAN built looks its choice up
-    cpu = platform.processor() or platform.machine()
+def cpu_model() -> str:
+    """The CPU's model name (Linux's /proc/cpuinfo), else what `platform` knows."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:  # not Linux
         pass
+    return platform.processor() or platform.machine()
+
+
+@functools.lru_cache(maxsize=1)
+def _machine() -> dict:  # read once per process: every GAN built looks its choice up
+    cpu = cpu_model()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     import tensorflow as tf
 
@@ -293,3 +303,36 @@ def precision_scope(precision: str) -> Iterator[None]:
         yield
     finally:
         keras.config.set_dtype_policy(before)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m libs.paths", allow_abbrev=False,
+        description="List the implementations and precisions timed and chosen on this machine.")
+    parser.add_argument("--forget", action="store_true",
+                        help=f"delete the cache ({CACHE_NAME}): the next training times again")
+    args = parser.parse_args(argv)
+    path = cache_path()
+    if args.forget:
+        existed = path.exists()
+        path.unlink(missing_ok=True)
+        print(f"Deleted {path}." if existed else f"Nothing to delete: {path} does not exist.")
+        return 0
+    here = machine()
+    entries = [(json.loads(key), value) for key, value in read_cache(path).items()]
+    mine = [(key, value) for key, value in entries if all(key.get(k) == v for k, v in here.items())]
+    choices = f"{len(mine)} choice{'' if len(mine) == 1 else 's'}"
+    print(f"{choices} timed on this machine ({here['cpu']}, {here['cores']} cores, TensorFlow "
+          f"{here['tensorflow']}) in {path}" + (":" if mine else "."))
+    for key, value in sorted(mine, key=lambda kv: kv[0]["name"]):
+        shape = ", ".join(f"{k}={v}" for k, v in sorted(key.items()) if k != "name" and k not in here)
+        rates = ", ".join(f"{n} {r:,.1f}" for n, r in value.get("rates", {}).items())
+        print(f"  {key['name']}: {value['choice']}  ({rates}; {value.get('when', '?')})\n"
+              f"    for {shape}")
+    if len(entries) > len(mine):
+        print(f"({len(entries) - len(mine)} more from other machines or TensorFlow versions.)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

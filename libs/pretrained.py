@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from libs import checkpoints
+from libs import checkpoints, paths
 from libs.downloads import file_hash, hash_mismatch
 from libs.files import write_bytes_atomic
 
@@ -155,7 +155,7 @@ def make(name: str, work: Path | None = None) -> dict:
              "evaluation": how, "figures": figures, "step": step,
              "training_seconds": round(seconds), "library": _version(),
              "tensorflow": tf.__version__, "python": platform.python_version(),
-             "machine": _cpu(),
+             "machine": paths.cpu_model(),
              "files": {p.name: file_hash(p) for p in sorted(out.iterdir()) if p.is_file()}}
     manifest = _manifest()
     manifest[name] = entry
@@ -195,16 +195,6 @@ def _version() -> str:
         return version("cadl-session5")
     except PackageNotFoundError:  # run from a source tree that is not installed
         return "source"
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv=None) -> int:

@@ -200,3 +200,23 @@ def test_a_bad_keep_memory_setting_names_the_valid_ones():
     assert run.returncode != 0
     assert "CADL_KEEP_MEMORY must be 0 (let the C library return freed memory) or 1" in run.stderr
     assert "got 'yes'" in run.stderr
+
+
+def test_the_command_lists_this_machines_choices_and_forgets_them(cache, capsys):
+    assert paths.choose("test layers", {"slow": sleeper(0.03), "quick": sleeper(0)},
+                        {"image_size": 32}) == "quick"
+    other = json.dumps({"name": "test layers", **paths.machine(), "cpu": "another CPU"})
+    cache.write_text(json.dumps({**json.loads(cache.read_text()),
+                                 other: {"choice": "slow", "rates": {"slow": 1.0}}}))
+    keep = cache.parent / "faces.npz"  # data the cache shares its folder with
+    keep.write_bytes(b"not the library's cache")
+    capsys.readouterr()
+    assert paths.main([]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"1 choice timed on this machine ({paths.machine()['cpu']}")
+    assert "  test layers: quick  (quick " in out and "    for image_size=32" in out
+    assert "(1 more from other machines or TensorFlow versions.)" in out
+    assert paths.main(["--forget"]) == 0
+    assert capsys.readouterr().out == f"Deleted {cache}.\n" and not cache.exists()
+    assert paths.main(["--forget"]) == 0
+    assert "Nothing to delete" in capsys.readouterr().out and keep.exists()
