@@ -144,8 +144,9 @@ def choose(name: str, candidates: Mapping[str, Callable[[], tuple[Callable, obje
     items. Each is traced and run once, then timed STEPS steps at a time, the
     candidates taking turns for ROUNDS rounds (so all see the same load; one at under half the
     leader's rate drops out); a candidate's rate is its best round, since a shared machine's
-    noise only ever adds time. The first
-    candidate is the default: another must beat it by MARGIN. Global Python and NumPy random
+    noise only ever adds time. Candidates come in order of preference, the simplest first:
+    the first within MARGIN of the fastest is chosen (a later one must beat every earlier one
+    by MARGIN; "xla" also compiles for longer). Global Python and NumPy random
     states are restored afterwards, so the timing does not change the weights of models built
     next (Keras draws initial weights from them). With a `fallback`, nothing is timed: the
     cached choice, else `fallback`.
@@ -164,9 +165,8 @@ def choose(name: str, candidates: Mapping[str, Callable[[], tuple[Callable, obje
         return fallback
     print(f"Timing the {name} on this machine (once): ", end="", flush=True)
     rates = _time(candidates, per_step)
-    first = next(iter(candidates))
-    best = max(rates, key=rates.get)
-    choice = best if rates[best] > rates[first] * (1 + MARGIN) else first
+    fastest = max(rates.values())
+    choice = next(n for n, r in rates.items() if r * (1 + MARGIN) >= fastest)
     figures = ", ".join(f"{n} {r:,.0f} {unit}" for n, r in rates.items())
     where = f"not cached ({unwritable})"
     if path is not None:
@@ -259,8 +259,8 @@ def speed_settings(name: str, make: Callable[[str, str], tuple[Callable, object]
                    distributed: bool = False, unit: str = "img/s") -> tuple[str, str]:
     """A model's path (one of PATHS) and precision ("fp32", "bf16", "fp16"): as asked, or None
     for the environment's or DEFAULTS'. "auto" is decided by timing `make(path, precision)`
-    -> (step, x) for each of `candidates` (the first is the default, which another must beat
-    by MARGIN) once per machine and shape (`key_fields`), named "{name}'s path" in the cache,
+    -> (step, x) for each of `candidates` (in order of preference: see `choose`) once per
+    machine and shape (`key_fields`), named "{name}'s path" in the cache,
     in float32 unless a precision was asked; then the precision on the chosen path
     (`choose_precision`). Where nothing is timed (measure=False, small shapes; or not
     `may_time()`), "auto" takes a cached choice, else `fallback` and "fp32".

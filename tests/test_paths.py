@@ -62,6 +62,15 @@ def test_the_first_candidate_is_kept_unless_another_beats_it_by_the_margin(cache
     assert paths.choose("margin", {"default": refused, "other": refused}, {}) == chosen
 
 
+@pytest.mark.parametrize("rates, chosen", [((90, 150, 153), "fast"), ((90, 150, 160), "xla"),
+                                           ((160, 150, 163), "stock"), ((90, 90, 80), "stock")])
+def test_the_first_candidate_within_the_margin_of_the_fastest_is_chosen(cache, monkeypatch,
+                                                                        rates, chosen):
+    names = ("stock", "fast", "xla")
+    monkeypatch.setattr(paths, "_time", lambda candidates, per_step: dict(zip(names, rates)))
+    assert paths.choose("three", {n: refused for n in names}, {}) == chosen
+
+
 def test_a_fallback_times_nothing(cache, capsys):
     assert paths.choose("untimed", {"a": refused, "b": refused}, {}, fallback="b") == "b"
     assert not cache.exists() and capsys.readouterr().out == ""
