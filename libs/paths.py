@@ -88,12 +88,21 @@ def machine() -> dict:
     return dict(_machine())
 
 
-def cpu_model() -> str:
-    """The CPU's model name (Linux's /proc/cpuinfo), else what `platform` knows."""
+def cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """The CPU's model name with its family and model numbers (Linux's /proc/cpuinfo), else
+    what `platform` knows. The numbers tell generations apart where a virtual machine names
+    them alike: "AMD EPYC" has named both a CPU with AVX2 alone and one of family 26 (Zen 5)
+    with AVX-512, whose fastest paths differ."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        fields = {}
+        for line in Path(cpuinfo).read_text().splitlines():
+            key, _, value = line.partition(":")
+            if not line.strip():  # the first processor's block is enough
+                break
+            fields.setdefault(key.strip(), value.strip())
+        if "model name" in fields:
+            numbers = [f"{k} {fields[k]}" for k in ("cpu family", "model") if fields.get(k)]
+            return ", ".join([fields["model name"], *numbers])
     except OSError:  # not Linux
         pass
     return platform.processor() or platform.machine()

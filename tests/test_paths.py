@@ -161,6 +161,22 @@ def test_bf16_instructions_come_from_the_cpu_flags_and_decide_whether_bf16_is_ti
     assert not cache.exists()  # nothing timed, nothing cached
 
 
+def test_the_cpu_model_has_its_family_and_model_numbers_which_key_the_cache(tmp_path):
+    """Two generations that a virtual machine names alike ("AMD EPYC") get different keys."""
+    block = "processor\t: {}\nvendor_id\t: AuthenticAMD\ncpu family\t: {}\nmodel\t\t: {}\n" \
+            "model name\t: AMD EPYC\n\n"
+    names = []
+    for family, model in (("23", "49"), ("26", "2")):
+        path = tmp_path / f"cpuinfo{family}"
+        path.write_text(block.format(0, family, model) + block.format(1, family, model))
+        names.append(paths.cpu_model(str(path)))
+    assert names == ["AMD EPYC, cpu family 23, model 49", "AMD EPYC, cpu family 26, model 2"]
+    (tmp_path / "arm").write_text("processor\t: 0\nBogoMIPS\t: 50.00\n\n")
+    assert paths.cpu_model(str(tmp_path / "arm")) == (platform.processor() or platform.machine())
+    assert paths.cpu_model(str(tmp_path / "none")) == (platform.processor() or platform.machine())
+    assert paths.machine()["cpu"] == paths.cpu_model()  # what the cache's keys hold
+
+
 def test_precision_scope_restores_the_policy():
     with pytest.raises(RuntimeError), paths.precision_scope("bf16"):
         assert keras.config.dtype_policy().name == "mixed_bfloat16"
