@@ -8,8 +8,11 @@ the library chooses on this machine (`path="auto"`: `libs.paths` times the three
 the choice; `path_chosen`). `ours_stock_layers` and `ours_fast_layers` run our step on each
 kind of layers, and `ours_fast_layers_xla` on the fast ones compiled by XLA, so the step's, the
 layers' and XLA's shares separate; `ratio_vs_stock_path` is the chosen path's rate over the stock
-path's. Steps run interleaved, best of several rounds, at 32x32x1 (the embedded faces; this
-is `ratio`) and 64x64x3 (CelebA's shape), batch 64, n_features 64, n_latent 100.
+path's. `ours_bf16` is the chosen path in mixed bfloat16 (`ours_by_precision`;
+`precision_chosen` applies `libs.paths.choose`'s rule, float32 unless bfloat16 is 3% faster, to
+these figures: what `--precision auto` picks here). Steps run interleaved, best of several
+rounds, at 32x32x1 (the embedded faces; this is `ratio`) and 64x64x3 (CelebA's shape), batch 64,
+n_features 64, n_latent 100.
 
 What was measured on a 2-core CPU (no GPU) before settling: the gain comes from the layers.
 Transposed convolutions (and strided convolutions' input gradients) computed as forward
@@ -88,6 +91,7 @@ def throughput(size: int, channels: int, steps: int) -> tuple[dict, dict, str]:
     variants = {"reference": (reference_step(config), scaled)}
     for path, name in VARIANT.items():
         variants[name] = (gan.GAN(config, path=path, precision="fp32").train_step, images)
+    variants["ours_bf16"] = (gan.GAN(config, path=chosen, precision="bf16").train_step, images)
     label = f"gan {size}x{size}x{channels}"
     wall, cpu = step_rates(variants, steps, BATCH, ROUNDS, label)
     wall = {name: max(rates) for name, rates in wall.items()}
@@ -95,8 +99,9 @@ def throughput(size: int, channels: int, steps: int) -> tuple[dict, dict, str]:
     for rates in (wall, cpu):
         rates["ours"] = rates[VARIANT[chosen]]
     print(f"{label}: stock layers {wall['ours_stock_layers']:,.1f} img/s, fast layers "
-          f"{wall['ours_fast_layers']:,.1f}, with XLA {wall['ours_fast_layers_xla']:,.1f} (best "
-          f"rounds); the library chose {chosen}", file=sys.stderr, flush=True)
+          f"{wall['ours_fast_layers']:,.1f}, with XLA {wall['ours_fast_layers_xla']:,.1f}; "
+          f"{chosen} in bfloat16 {wall['ours_bf16']:,.1f} (best rounds); the library chose "
+          f"{chosen}", file=sys.stderr, flush=True)
     return wall, cpu, chosen
 
 
@@ -114,6 +119,8 @@ def quality() -> dict:
 
 
 def run() -> dict:
+    from libs.paths import MARGIN
+
     wall, cpu, chosen = {}, {}, {}
     for size, channels, steps in SHAPES:
         wall[size], cpu[size], chosen[size] = throughput(size, channels, steps)
@@ -140,6 +147,10 @@ def run() -> dict:
               "images_per_cpu_second_ratio_64x64x3":
                   round(cpu[64]["ours"] / cpu[64]["reference"], 2),
               "batch_size": BATCH, "n_features": 64, "n_latent": 100}
+    for size, suffix in ((32, ""), (64, "_64x64x3")):
+        fp32, bf16 = wall[size]["ours"], wall[size]["ours_bf16"]
+        result["ours_by_precision" + suffix] = {"fp32": round(fp32, 1), "bf16": round(bf16, 1)}
+        result["precision_chosen" + suffix] = "bf16" if bf16 > fp32 * (1 + MARGIN) else "fp32"
     result.update(quality())
     return result
 
