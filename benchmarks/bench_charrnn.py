@@ -39,7 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from run import interleaved
 
-STEPS_PER_ROUND, ROUNDS = 3, 4
+STEPS_PER_ROUND, ROUNDS = 3, 6
 
 
 def _batches(config, n: int):
