@@ -135,7 +135,7 @@ def _lstm_back(carry, d_h, saved, prev, state, Ut):
     # and the gradient reaching it, [dc, dc, dc, dh]: one (B, 4H) pass. XLA on the CPU fuses no
     # concatenation into the pass that reads it: the four gates' products concatenated cost
     # four passes over the saved gates and a copy per step. Compiled on 2 AMD EPYC cores
-    # (Zen 5), the lecture model's training step took 159-161 ms instead of 167-170 (best of
+    # (Zen 5), the lecture model's training step took 158-161 ms instead of 167-170 (best of
     # 10 rounds, twice).
     s = _lstm_scale(dh.shape[-1], gates.dtype)
     dpre = (tf.concat([dc, dc, dc, dh], -1) * tf.concat([g, prev[1], i, tc], -1)
