@@ -130,16 +130,17 @@ def _lstm_back(carry, d_h, saved, prev, state, Ut):
     tc = tf.tanh(state[1])
     dc = carry[1] + dh * o * (1 - tc * tc)
     # d gate / d z of every gate in one expression, as the forward step computes them: a gate
-    # s tanh(s z) + 1 - s has the derivative s^2 - (gate - 1 + s)^2 (the sigmoid's
-    # gate (1 - gate), tanh's 1 - gate^2). Times what multiplies each gate, [g, c_prev, i, tc],
-    # and the gradient reaching it, [dc, dc, dc, dh]: one (B, 4H) pass. XLA on the CPU fuses no
-    # concatenation into the pass that reads it: the four gates' products concatenated cost
-    # four passes over the saved gates and a copy per step. Compiled on 2 AMD EPYC cores
-    # (Zen 5), the lecture model's training step took 158-161 ms instead of 167-170 (best of
-    # 10 rounds, twice).
+    # s tanh(s z) + 1 - s has the derivative s^2 - (gate - 1 + s)^2 = (1 - gate)(gate + 2s - 1),
+    # the sigmoid's (1 - gate) gate and tanh's (1 - gate)(1 + gate); as a product it stays exact
+    # to rounding where a gate saturates, also in bfloat16, where the difference of squares
+    # does not. Times what multiplies each gate, [g, c_prev, i, tc], and the gradient reaching
+    # it, [dc, dc, dc, dh]: one (B, 4H) pass. XLA on the CPU fuses no concatenation into the
+    # pass that reads it: the four gates' products concatenated cost four passes over the saved
+    # gates and a copy per step. Compiled on 2 AMD EPYC cores (Zen 5), the lecture model's
+    # training step took 158-161 ms instead of 167-170 (best of 10 rounds, twice).
     s = _lstm_scale(dh.shape[-1], gates.dtype)
     dpre = (tf.concat([dc, dc, dc, dh], -1) * tf.concat([g, prev[1], i, tc], -1)
-            * (s * s - tf.square(gates - 1 + s)))                         # (B, 4H)
+            * (1 - gates) * (gates + (2 * s - 1)))                        # (B, 4H)
     return (tf.matmul(dpre, Ut), dc * f), (dpre,)
 
 
