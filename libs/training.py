@@ -363,7 +363,20 @@ def worker_folder(ckpt_dir, strategy) -> Path:
     if ckpt_dir.is_dir():
         shutil.copytree(ckpt_dir, copy, dirs_exist_ok=True, ignore=shutil.ignore_patterns(
             "logs", "progress", checkpoints.BEST_DIR, checkpoints.LOCK_FILE, "*_temp"))
+    _WORKER_COPIES[copy] = ckpt_dir
     return copy
+
+
+_WORKER_COPIES: dict[Path, Path] = {}  # a worker's temporary copy -> the user's folder
+
+
+def folder_name(folder) -> str:
+    """How messages name a training folder: a worker's temporary copy (`worker_folder`) by the
+    user's folder, which the chief writes and a run resumes from."""
+    user = _WORKER_COPIES.get(Path(folder))
+    if user is None:
+        return str(folder)
+    return f"{user} (by the chief; this worker's copy {folder} is deleted when it ends)"
 
 
 def _agree(strategy) -> Callable[..., list[bool]]:
@@ -386,7 +399,7 @@ def _check_same_start(strategy, start: int, ckpt_dir: Path) -> None:
     total, squares, n = strategy.reduce("SUM", values, axis=None).numpy()
     if squares * n != total * total:
         raise ValueError(f"the workers resumed from different steps (this one from step "
-                         f"{start} in {ckpt_dir}, their mean is {total / n:g}): every worker "
+                         f"{start} in {folder_name(ckpt_dir)}, their mean is {total / n:g}): every worker "
                          "must see the chief's checkpoint folder, shared or copied to each "
                          "machine")
 
@@ -450,7 +463,7 @@ def fit(train_step: Callable[[Any], Mapping[str, tf.Tensor]], data: Iterable,
             _check_same_start(strategy, start, ckpt_dir)
         if steps is not None and start >= steps:
             history.stop_reason = "steps"
-            print(f"{ckpt_dir} is already at step {start} (>= steps={steps}); nothing to do.")
+            print(f"{folder_name(ckpt_dir)} is already at step {start} (>= steps={steps}); nothing to do.")
             return history
         from tqdm.auto import tqdm
 
@@ -619,11 +632,11 @@ def _save_before_raising(loop: Loop) -> None:
     if loop._in_step:
         where = (f"step {loop.saved_step} is the last saved" if loop.saved_step >= 0
                  else "nothing was saved yet")
-        loop.write(f"The training step failed; {where} in {loop.ckpt_dir}.")
+        loop.write(f"The training step failed; {where} in {folder_name(loop.ckpt_dir)}.")
         return
     try:
         loop.save()
-        loop.write(f"Saved step {loop.step} in {loop.ckpt_dir} before stopping on this error:")
+        loop.write(f"Saved step {loop.step} in {folder_name(loop.ckpt_dir)} before stopping on this error:")
     except (tf.errors.OpError, OSError, NonFiniteLossError) as e:
         loop.write(f"Could not save either ({e}).")
 
@@ -642,7 +655,7 @@ def _finish(loop: Loop, callbacks: Sequence[Callback]) -> None:
     loop.save()
     loop.writer.flush()
     if loop.signal_name:
-        print(f"Interrupted ({loop.signal_name}): saved step {loop.step} in {loop.ckpt_dir}; "
+        print(f"Interrupted ({loop.signal_name}): saved step {loop.step} in {folder_name(loop.ckpt_dir)}; "
               "run again to resume.", flush=True)
 
 
@@ -662,10 +675,10 @@ def _non_finite(loop: Loop, bad: dict[str, float], at_step: int):
     what = ", ".join(f"{k}={v}" for k, v in bad.items())
     if loop.manager.latest_checkpoint:
         loop.manager.checkpoint.restore(loop.manager.latest_checkpoint).expect_partial()
-        kept = (f"The last good checkpoint (step {loop.step}) in {loop.ckpt_dir} was kept and "
+        kept = (f"The last good checkpoint (step {loop.step}) in {folder_name(loop.ckpt_dir)} was kept and "
                 "restored into memory.")
     else:
-        kept = f"No checkpoint was saved yet in {loop.ckpt_dir}; nothing bad was written."
+        kept = f"No checkpoint was saved yet in {folder_name(loop.ckpt_dir)}; nothing bad was written."
     loop.writer.flush()
     raise NonFiniteLossError(f"{what} at step {at_step}: training stopped. {kept} Try a lower "
                              "learning rate or stronger gradient clipping.")

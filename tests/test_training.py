@@ -228,6 +228,27 @@ def test_epoch_batches_resume_from_its_position():
         next(iter(dataset_utils.EpochBatches(lambda epoch: [])))
 
 
+def test_a_workers_temporary_copy_is_named_by_the_users_folder(tmp_path):
+    """Worker 1 of two trains in a temporary copy of the folder; what it says names the user's
+    folder (the chief's, which a run resumes from), and the copy as deleted at its end."""
+    from types import SimpleNamespace
+
+    cluster = tf.train.ClusterSpec({"worker": ["127.0.0.1:1", "127.0.0.1:2"]})
+    resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(cluster, "worker", 1)
+    worker1 = SimpleNamespace(cluster_resolver=resolver)
+    user = tmp_path / "run"
+    user.mkdir()
+    (user / "config.json").write_text("{}")
+    copy = training.worker_folder(user, worker1)
+    assert copy != user and (copy / "config.json").exists()
+    assert training.folder_name(copy) == \
+        f"{user} (by the chief; this worker's copy {copy} is deleted when it ends)"
+    assert training.folder_name(user) == str(user)  # the chief's, or one process's: as it is
+    chief = SimpleNamespace(cluster_resolver=tf.distribute.cluster_resolver.SimpleClusterResolver(
+        cluster, "worker", 0))
+    assert training.worker_folder(user, chief) == user
+
+
 def test_sharded_epoch_batches_hand_out_each_workers_rows_and_resume_under_other_counts():
     whole = [np.arange(4 * epoch + 10 * i, 4 * epoch + 10 * i + 4) for epoch in range(3)
              for i in range(2)]  # 2 batches of 4 per epoch
