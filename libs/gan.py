@@ -227,7 +227,10 @@ def equilibrium_updates(real_loss, fake_loss, margin: float):
 
 # ---------------------------------------------------------------------------- which layers, which precision
 
-SHAPE_FIELDS = ("image_size", "channels", "n_latent", "n_features", "dense", "batch_size", "ema")
+# What the step's speed depends on, the keys of its timed choices: the equilibrium rule adds the
+# gates (with a tf.cond around the updates, XLA's step had been 15-40x slower).
+SHAPE_FIELDS = ("image_size", "channels", "n_latent", "n_features", "dense", "batch_size", "ema",
+                "equilibrium")
 
 
 def speed_settings(config, path: str | None = None, precision: str | None = None, *,

@@ -131,6 +131,9 @@ def test_gan_auto_times_once_and_changes_no_weights(cache, monkeypatch, capsys):
     assert len(json.loads(cache.read_text())) == 1
     for a, b in zip(timed.generator.weights, cached.generator.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+    gan.GAN(gan.GANConfig(**{**config.__dict__, "equilibrium": True}), path="auto", precision="fp32")
+    assert "Timing the GAN's path" in capsys.readouterr().out  # the gates' step: its own key
+    assert len(json.loads(cache.read_text())) == 2
 
 
 def test_auto_precision_is_fp32_unless_another_is_faster(cache, monkeypatch):
