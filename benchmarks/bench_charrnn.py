@@ -9,8 +9,8 @@ measured in turns (interleaved) so that both see the same machine; the best roun
 With them, in the same turns, the ceiling of training: a compiled loop of only the matrix
 products one training step does (`train_fraction_of_matrix_products_only`, see
 `_training_products_only`), and our step in mixed bfloat16 (`train_chars_per_s_by_precision`;
-`precision_chosen` applies `libs.paths.choose`'s rule, float32 unless bfloat16 is 3% faster,
-to these figures: what `--precision auto` picks here).
+`precision_chosen` applies the library's rule, `libs.paths.preferred` (float32 unless bfloat16
+is 3% faster), to these figures: what `--precision auto` picks here).
 
 Sampling: characters per second of `charrnn.sample` (multinomial at temperature 1) from the
 default model (the seed's settings with `charrnn.DEFAULT_CELL`), for 1 stream and for 100
@@ -187,7 +187,7 @@ def run() -> dict:
     import keras
     import tensorflow as tf
     from libs import charrnn
-    from libs.paths import MARGIN
+    from libs.paths import preferred
 
     config = charrnn.CharRNNConfig(cell="lstm")  # the seed's settings and cell
     vocab, batches = _batches(config, STEPS_PER_ROUND)
@@ -256,8 +256,7 @@ def run() -> dict:
                 round(rates["matrix_products_only"] * train_flops / 1e9, 1),
             "train_chars_per_s_by_precision": {"fp32": round(rates["ours"]),
                                                "bf16": round(rates["ours_bf16"])},
-            "precision_chosen": "bf16" if rates["ours_bf16"] > rates["ours"] * (1 + MARGIN)
-                                else "fp32",
+            "precision_chosen": preferred({"fp32": rates["ours"], "bf16": rates["ours_bf16"]}),
             "sample_chars_per_s_1": round(sampling[1]),
             "sample_chars_per_s_100": round(sampling[100]),
             "sample_chars_per_s_100_by_cell": by_cell,

@@ -9,8 +9,8 @@ the choice; `path_chosen`). `ours_stock_layers` and `ours_fast_layers` run our s
 kind of layers, and `ours_fast_layers_xla` on the fast ones compiled by XLA, so the step's, the
 layers' and XLA's shares separate; `ratio_vs_stock_path` is the chosen path's rate over the stock
 path's. `ours_bf16` is the chosen path in mixed bfloat16 (`ours_by_precision`;
-`precision_chosen` applies `libs.paths.choose`'s rule, float32 unless bfloat16 is 3% faster, to
-these figures: what `--precision auto` picks here). Steps run interleaved, best of several
+`precision_chosen` applies the library's rule, `libs.paths.preferred` (float32 unless bfloat16
+is 3% faster), to these figures: what `--precision auto` picks here). Steps run interleaved, best of several
 rounds, at 32x32x1 (the embedded faces; this is `ratio`) and 64x64x3 (CelebA's shape), batch 64,
 n_features 64, n_latent 100.
 
@@ -119,7 +119,7 @@ def quality() -> dict:
 
 
 def run() -> dict:
-    from libs.paths import MARGIN
+    from libs.paths import preferred
 
     wall, cpu, chosen = {}, {}, {}
     for size, channels, steps in SHAPES:
@@ -150,7 +150,7 @@ def run() -> dict:
     for size, suffix in ((32, ""), (64, "_64x64x3")):
         fp32, bf16 = wall[size]["ours"], wall[size]["ours_bf16"]
         result["ours_by_precision" + suffix] = {"fp32": round(fp32, 1), "bf16": round(bf16, 1)}
-        result["precision_chosen" + suffix] = "bf16" if bf16 > fp32 * (1 + MARGIN) else "fp32"
+        result["precision_chosen" + suffix] = preferred({"fp32": fp32, "bf16": bf16})
     result.update(quality())
     return result
 
