@@ -440,7 +440,7 @@ def speed_settings(config: DRAWConfig, path: str | None = None, precision: str |
         "DRAW", make, dataclasses.asdict(config), per_step=config.batch_size, path=path,
         precision=precision, candidates=("stock", "xla"), fallback="stock",
         distributed=distributed,
-        measure=measure and config.batch_size * config.image_size ** 2 >= paths.SMALL_BATCH_PIXELS)
+        measure=measure and paths.large_batch(config))
 
 
 def train(data="digits", ckpt_dir="checkpoints/draw", *, steps: int | None = None,

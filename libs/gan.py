@@ -253,7 +253,7 @@ def speed_settings(config, path: str | None = None, precision: str | None = None
     return paths.speed_settings(
         name, make, shape, per_step=config.batch_size, path=path, precision=precision,
         distributed=distributed,
-        measure=measure and config.image_size ** 2 * config.batch_size >= paths.SMALL_BATCH_PIXELS)
+        measure=measure and paths.large_batch(config))
 
 
 # ---------------------------------------------------------------------------- the GAN and its step

@@ -62,6 +62,13 @@ MARGIN = 0.03  # another candidate must beat the first (the default) by this muc
 SMALL_BATCH_PIXELS = 32 * 32 * 32  # image models' "auto" times nothing below this many pixels a batch
 
 
+def large_batch(config) -> bool:
+    """Whether an image model's `config` (batch_size, image_size) has batches worth timing:
+    at least SMALL_BATCH_PIXELS pixels. Below, "auto" times nothing (the seconds of timing
+    would outweigh what a choice could save)."""
+    return config.batch_size * config.image_size ** 2 >= SMALL_BATCH_PIXELS
+
+
 def resolve(kind: str, value: str | None = None) -> str:
     """What was asked for `kind` ("path" or "precision"): `value` unless None, else the
     environment variable (CADL_PATH, CADL_PRECISION), else DEFAULTS[kind]; checked."""

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pytest
 
-from libs import gan, paths
+from libs import draw, gan, paths
 
 
 @pytest.fixture
@@ -115,6 +115,17 @@ def test_the_gan_takes_the_override_and_times_nothing_under_pytest(cache, monkey
     big = gan.GANConfig(image_size=32, n_features=4, n_latent=4, batch_size=32)
     assert not paths.may_time()
     assert (gan.GAN(big).path, gan.GAN(big).precision) == ("fast", "fp32") and not cache.exists()
+
+
+def test_image_models_time_nothing_below_the_small_batch_size(cache, monkeypatch, capsys):
+    monkeypatch.setattr(paths, "may_time", lambda: True)
+    small = gan.GANConfig(image_size=16, n_features=4, n_latent=4, batch_size=4)
+    assert not paths.large_batch(small)
+    assert paths.large_batch(draw.DRAWConfig(batch_size=42))  # 42 * 28 * 28 >= 32 * 32 * 32
+    assert not paths.large_batch(draw.DRAWConfig(batch_size=41))
+    assert gan.speed_settings(small) == ("fast", "fp32")
+    assert draw.speed_settings(draw.DRAWConfig(batch_size=4)) == ("stock", "fp32")
+    assert "Timing" not in capsys.readouterr().out and not cache.exists()
 
 
 def test_gan_auto_times_once_and_changes_no_weights(cache, monkeypatch, capsys):
