@@ -6,9 +6,6 @@ characters); Adam 1e-3, gradients clipped to [-5, 5]; batches of 100 windows of 
 characters. The reference is what one writes in plain Keras: `keras.Sequential([Embedding,
 LSTM, LSTM, Dense])`, `compile(...)`, `train_on_batch`. Both train on the same batches,
 measured in turns (interleaved) so that both see the same machine; the best round counts.
-The library has one char-RNN step, no stock-layer variant of it to choose from: the stock
-Keras path is the reference itself, so `ratio_vs_stock_path` (as in the GAN's benchmark) is
-`ratio`, and the one choice made by timing is the precision.
 With them, in the same turns, the ceiling of training: a compiled loop of only the matrix
 products one training step does (`train_fraction_of_matrix_products_only`, see
 `_training_products_only`; `train_fraction_median_round`, the median over rounds of ours /
@@ -16,6 +13,9 @@ ceiling within a round, is less at the mercy of one round's luck), and our step 
 bfloat16 (`train_chars_per_s_by_precision`; `precision_chosen` applies the library's rule,
 `libs.paths.preferred` (float32 unless bfloat16 is 3% faster), to these figures: what
 `--precision auto` picks here).
+The library has one char-RNN step, no stock-layer variant of it to choose from: the stock
+Keras path is the reference itself, so `ratio_vs_stock_path` (as in the GAN's benchmark) is
+`ratio`, and the one choice made by timing is the precision.
 
 Sampling: characters per second of `charrnn.sample` (multinomial at temperature 1) from the
 default model (the seed's settings with `charrnn.DEFAULT_CELL`), for 1 stream and for 100
