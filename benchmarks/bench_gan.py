@@ -10,9 +10,9 @@ kind of layers, and `ours_fast_layers_xla` on the fast ones compiled by XLA, so 
 layers' and XLA's shares separate; `ratio_vs_stock_path` is the chosen path's rate over the stock
 path's. `ours_bf16` is the chosen path in mixed bfloat16 (`ours_by_precision`;
 `precision_chosen` applies the library's rule, `libs.paths.preferred` (float32 unless bfloat16
-is 3% faster), to these figures: what `--precision auto` picks here). Steps run interleaved, best of several
-rounds, at 32x32x1 (the embedded faces; this is `ratio`) and 64x64x3 (CelebA's shape), batch 64,
-n_features 64, n_latent 100.
+is 3% faster), to these figures: what `--precision auto` picks here). Steps run interleaved,
+best of several rounds, at 32x32x1 (the embedded faces; this is `ratio`) and 64x64x3 (CelebA's
+shape), batch 64, n_features 64, n_latent 100.
 
 What was measured on a 2-core CPU (no GPU) before settling: the gain comes from the layers.
 Transposed convolutions (and strided convolutions' input gradients) computed as forward
