@@ -3,13 +3,16 @@
 Importing it (any `from libs import ...`) sets TensorFlow's C++ log level to 2, errors only,
 unless TF_CPP_MIN_LOG_LEVEL is set already: this runs before any module here imports TensorFlow.
 TensorFlow 2.21 still prints a few lines at import and on the first operation whatever the
-level; `libs.nb_utils` filters them out of notebook cells.
+level; `libs.logs` filters them out of notebook cells and, where this process is one of the
+library's commands (`python -m libs.charrnn ...`), imports TensorFlow with them filtered out.
 
 It also has the C library keep freed memory for reuse (`keep_freed_memory`), unless
 CADL_KEEP_MEMORY=0 (1, the default: keep it).
 """
 import ctypes
 import os
+
+from libs import logs
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -41,3 +44,6 @@ if _KEEP not in ("0", "1"):
     raise ValueError(f"CADL_KEEP_MEMORY must be 0 (let the C library return freed memory) or 1 "
                      f"(keep it for reuse, the default), got {_KEEP!r}")
 KEEPS_FREED_MEMORY = _KEEP == "1" and keep_freed_memory()
+
+if logs.run_as_command():
+    logs.quiet_tensorflow_start()
