@@ -94,6 +94,7 @@ def _pump(read_fd: int, out_fd: int) -> None:
         _write_all(out_fd, b"".join(kept))
         pending = rest
     _write_all(out_fd, pending)
+    os.close(read_fd)
 
 
 _filter: tuple[int, threading.Thread] | None = None
