@@ -5,6 +5,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from libs import logs
 
 NOISE = [  # what TensorFlow 2.21 printed into notebook cells at TF_CPP_MIN_LOG_LEVEL=2
@@ -86,3 +88,19 @@ def test_a_command_starts_without_tensorflow_log_lines():
     assert not any(logs._RECORD.match(line) or line == logs._BANNER
                    for line in done.stderr.splitlines()), done.stderr[:600]
     assert logs.run_as_command() is False   # this test process is pytest, not a command
+
+
+def test_quiet_tensorflow_start_takes_onednn_s_int32_notice_too():
+    """oneDNN's notice that it leaves int32 to TensorFlow's kernels comes once per process, on
+    the first int32 operation it sees (an eager transpose of one row, as `charrnn.sample` reads
+    a prime): after `quiet_tensorflow_start`, not at all."""
+    def stderr(start: bool) -> str:
+        script = ("from libs import logs\n" + ("logs.quiet_tensorflow_start()\n" if start else "")
+                  + "import tensorflow as tf\ntf.transpose(tf.zeros((1, 3), tf.int32))\n")
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        assert done.returncode == 0, done.stderr
+        return done.stderr
+    if logs._ONEDNN_INT32 not in stderr(start=False):
+        pytest.skip("this TensorFlow (or CPU) writes no oneDNN int32 notice")
+    assert logs._ONEDNN_INT32 not in stderr(start=True)
