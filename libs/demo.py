@@ -72,7 +72,7 @@ def charrnn(out: Path, quick: bool) -> list[Path]:
         if quick else dict(steps=300, n_cells=128, n_layers=2, batch_size=64, sequence_length=64)
     print(f"\nchar-RNN on the embedded corpus, {settings['steps']} steps (resumes if run again)")
     model, history = charrnn.train(datasets.corpus(), out / "charrnn", sample_chars=0,
-                                   eval_every=settings["steps"], **settings)
+                                   eval_every=max(settings["steps"] // 4, 1), **settings)
     for temperature in (0.5, 1.0, 1.5):
         text = charrnn.sample(model, 80 if quick else 300, prime="The ",
                               temperature=temperature, seed=0)[0]
@@ -80,6 +80,7 @@ def charrnn(out: Path, quick: bool) -> list[Path]:
     plot = out / "charrnn_loss.png"
     ax = history.plot(["loss", "val_loss"])
     ax.set_ylabel("nats per character")
+    ax.set_title("char-RNN: training and held-out loss")
     ax.figure.savefig(plot)
     plt.close(ax.figure)
     return [plot]

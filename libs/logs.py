@@ -158,12 +158,9 @@ def run_as_command() -> bool:
 
 def quiet_tensorflow_start() -> None:
     """Import TensorFlow and have it look for its devices with its log lines filtered: what it
-    writes before it applies TF_CPP_MIN_LOG_LEVEL. Within too, one int32 transpose: where
-    oneDNN is on, the first such operation has it write, once per process, an Error record
-    that it leaves int32 to TensorFlow's own kernels (a command sampling text after a prime
-    would print it in the middle of its output)."""
+    writes before it applies TF_CPP_MIN_LOG_LEVEL. No operation runs: the multi-worker
+    strategy must configure TensorFlow's runtime before the first one."""
     with quiet_native_stderr():
         import tensorflow as tf
 
         tf.config.list_physical_devices()
-        tf.transpose(tf.zeros((1, 2), tf.int32))
