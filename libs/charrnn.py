@@ -192,11 +192,11 @@ class CharRNN(keras.Model):
         dropping = self.config.dropout > 0 or self.config.recurrent_dropout > 0
         if training and dropping and seed is None:
             seed = tf.random.uniform([2], maxval=2**31 - 1, dtype=tf.int64)
-        # (T, B): time-major inside. As int64: where oneDNN is on, an eager int32 transpose of
-        # one row (a prime read by `sample`) has it print that it leaves int32 to TensorFlow.
-        ids = tf.transpose(tf.cast(ids, tf.int64))
         states = states or [None] * self.config.n_layers
-        xw = tf.gather(self.input_table(), ids)                   # (T, B, G*H)
+        # Time-major inside: the rows gathered, then transposed. (Transposing the ids instead,
+        # an integer transpose outside XLA, as `sample` reads a prime, has oneDNN print that it
+        # leaves integers to TensorFlow's kernels; the training step takes as long either way.)
+        xw = tf.transpose(tf.gather(self.input_table(), tf.cast(ids, tf.int32)), [1, 0, 2])
         final, h = [], None
         for i, layer in enumerate(self.layers_rnn):
             if i > 0:

@@ -28,9 +28,9 @@ _RECORD = re.compile(r"([IWEF])\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [^ \]]+:\d+\] (.*)"
 _BANNER = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
 # Error-level records that only say a CPU machine is a CPU machine: no usable NVIDIA driver (kept
 # where one is installed, since then it means the GPU is not used), and oneDNN falling back to
-# TensorFlow's own kernels for int32 operations.
+# TensorFlow's own kernels for integer operations (DT_INT32, DT_INT64, ...).
 _CUDA_INIT = "failed call to cuInit"
-_ONEDNN_INT32 = "oneDNN supports DT_INT32 only on platforms with AVX-512"
+_ONEDNN_INTEGERS = re.compile(r"oneDNN supports DT_\w+ only on platforms with AVX-512")
 _SEVERITY = {"I": 0, "W": 1, "E": 2, "F": 3}
 
 
@@ -45,7 +45,7 @@ def keep_log_line(line: str, min_level: int, nvidia_driver: bool = False) -> boo
     it applies TF_CPP_MIN_LOG_LEVEL, so they show whatever the level. This applies it:
     `min_level` 1 drops Info records and absl's banner about them, 2 also Warnings, 3 also
     Errors; from 1 on it also drops the two Error records that are not errors on a CPU machine
-    (cuInit failing without an NVIDIA driver, oneDNN's int32 fallback). Level 0 keeps all;
+    (cuInit failing without an NVIDIA driver, oneDNN's integer fallback). Level 0 keeps all;
     anything not formatted as a log record (Python, other libraries) is always kept.
     """
     if min_level <= 0:
@@ -56,7 +56,7 @@ def keep_log_line(line: str, min_level: int, nvidia_driver: bool = False) -> boo
     if record is None:
         return True
     severity, message = _SEVERITY[record.group(1)], record.group(2)
-    if severity == 2 and (_ONEDNN_INT32 in message
+    if severity == 2 and (_ONEDNN_INTEGERS.search(message)
                           or (_CUDA_INIT in message and not nvidia_driver)):
         return False
     return severity == 3 or severity >= min_level

@@ -18,6 +18,8 @@ NOISE = [  # what TensorFlow 2.21 printed into notebook cells at TF_CPP_MIN_LOG_
     "CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)",
     "E0000 00:00:1795993746.715483    6380 util.cc:131] oneDNN supports DT_INT32 only on platforms "
     "with AVX-512. Falling back to the default Eigen-based implementation if present.",
+    "E0000 00:00:1796103171.863731    6026 util.cc:131] oneDNN supports DT_INT64 only on platforms "
+    "with AVX-512. Falling back to the default Eigen-based implementation if present.",
     "W0000 00:00:1795993746.715483    6380 some_file.cc:12] a warning",
 ]
 REAL = [
@@ -90,20 +92,20 @@ def test_a_command_starts_without_tensorflow_log_lines():
     assert logs.run_as_command() is False   # this test process is pytest, not a command
 
 
-def test_sampling_after_a_prime_writes_no_onednn_int32_notice():
-    """oneDNN's notice that it leaves int32 to TensorFlow's kernels comes once per process, on
-    the first int32 operation it sees, such as an eager transpose of one row: `charrnn.sample`
-    reading a prime does none (commands print what reaches stderr after TensorFlow started)."""
-    def stderr(script: str) -> str:
+def test_sampling_after_a_prime_writes_no_onednn_integer_notice():
+    """oneDNN's notice that it leaves integers to TensorFlow's kernels comes once per process,
+    on the first integer transpose outside XLA: `charrnn.sample` reading a prime does none
+    (commands print what reaches stderr after TensorFlow started)."""
+    def notices(script: str) -> list[str]:
         done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                               timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
         assert done.returncode == 0, done.stderr
-        return done.stderr
-    if logs._ONEDNN_INT32 not in stderr("from libs import logs\nimport tensorflow as tf\n"
-                                        "tf.transpose(tf.zeros((1, 3), tf.int32))\n"):
-        pytest.skip("this TensorFlow (or CPU) writes no oneDNN int32 notice")
-    assert logs._ONEDNN_INT32 not in stderr(
-        "from libs import charrnn\nfrom libs.text import Vocabulary\n"
-        "model = charrnn.CharRNN(charrnn.CharRNNConfig(n_cells=8, n_layers=1), "
-        "Vocabulary.from_text('The cat'))\n"
-        "print(charrnn.sample(model, 5, prime='The ', seed=0))\n")
+        return logs._ONEDNN_INTEGERS.findall(done.stderr)
+    for dtype in ("int32", "int64"):
+        if not notices(f"from libs import logs\nimport tensorflow as tf\n"
+                       f"tf.transpose(tf.zeros((1, 3), tf.{dtype}))\n"):
+            pytest.skip(f"this TensorFlow (or CPU) writes no oneDNN notice for {dtype}")
+    assert notices("from libs import charrnn\nfrom libs.text import Vocabulary\n"
+                   "model = charrnn.CharRNN(charrnn.CharRNNConfig(n_cells=8, n_layers=1), "
+                   "Vocabulary.from_text('The cat'))\n"
+                   "print(charrnn.sample(model, 5, prime='The ', seed=0))\n") == []
