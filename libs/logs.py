@@ -40,10 +40,11 @@ def _nvidia_driver() -> bool:
 
 def keep_log_line(line: str, min_level: int, nvidia_driver: bool = False) -> bool:
     """Whether `filter_native_stderr` passes on one line written to the process's stderr, at
-    the log level `min_level` (TF_CPP_MIN_LOG_LEVEL's): 1 drops Info records and absl's banner about them, 2 also Warnings, 3 also
-    Errors; from 1 on it also drops the two Error records that are not errors on a CPU machine
-    (cuInit failing without an NVIDIA driver, oneDNN's integer fallback). Level 0 keeps all;
-    anything not formatted as a log record (Python, other libraries) is always kept.
+    the log level `min_level` (TF_CPP_MIN_LOG_LEVEL's): 1 drops Info records and absl's banner
+    about them, 2 also Warnings, 3 also Errors; from 1 on it also drops the two Error records
+    that are not errors on a CPU machine (cuInit failing without an NVIDIA driver, oneDNN's
+    integer fallback). Level 0 keeps all; anything not formatted as a log record (Python,
+    other libraries) is always kept.
     """
     if min_level <= 0:
         return True
