@@ -110,8 +110,11 @@ def filter_native_stderr() -> None:
     global _filter
     if _filter is not None or os.name != "posix":
         return
+    try:
+        original = os.dup(2)
+    except OSError:  # no stderr at all (closed by whoever started the process): nothing to filter
+        return
     read_fd, write_fd = os.pipe()
-    original = os.dup(2)
     thread = threading.Thread(target=_pump, args=(read_fd, original), daemon=True,
                               name="native-stderr-filter")
     thread.start()

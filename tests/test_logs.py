@@ -109,3 +109,13 @@ def test_sampling_after_a_prime_writes_no_onednn_integer_notice():
                    "model = charrnn.CharRNN(charrnn.CharRNNConfig(n_cells=8, n_layers=1), "
                    "Vocabulary.from_text('The cat'))\n"
                    "print(charrnn.sample(model, 5, prime='The ', seed=0))\n") == []
+
+
+def test_a_command_starts_with_stderr_closed(tmp_path):
+    """Started with no stderr at all (a service manager may close it), a command still runs."""
+    done = subprocess.run([sys.executable, "-m", "libs.paths"], stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, text=True, timeout=120,
+                          env={**os.environ, "CADL_DATA_DIR": str(tmp_path)},
+                          preexec_fn=lambda: os.close(2))
+    assert done.returncode == 0
+    assert "timed on this machine" in done.stdout
