@@ -342,6 +342,9 @@ def is_chief(strategy) -> bool:
         "chief" not in resolver.cluster_spec().jobs
 
 
+_WORKER_COPIES: dict[Path, Path] = {}  # a worker's temporary copy -> the user's folder
+
+
 def worker_folder(ckpt_dir, strategy) -> Path:
     """The folder this process trains in: `ckpt_dir` itself on the chief (and without
     several workers); on any other worker a temporary copy of it (its config, vocabulary,
@@ -365,9 +368,6 @@ def worker_folder(ckpt_dir, strategy) -> Path:
             "logs", "progress", checkpoints.BEST_DIR, checkpoints.LOCK_FILE, "*_temp"))
     _WORKER_COPIES[copy] = ckpt_dir
     return copy
-
-
-_WORKER_COPIES: dict[Path, Path] = {}  # a worker's temporary copy -> the user's folder
 
 
 def folder_name(folder) -> str:
