@@ -50,11 +50,11 @@ RECIPES = {
                 "held-out 10%)"),
     "gan": ("gan",
             "python -m libs.gan train --data faces --ckpt {ckpt} --image-size 32 "
-            "--n-features 16 --ema 0.99 --steps 1200",
+            "--n-features 16 --ema 0.99 --steps 3000",
             "gan.evaluate(model, 'faces', n=200, seed=0)"),
     "vaegan": ("vaegan",
                "python -m libs.vaegan train --data faces --ckpt {ckpt} --n-features 16 "
-               "--steps 600",
+               "--steps 2400",
                "vaegan.evaluate(model, 'faces', n=200, seed=0)"),
     "draw": ("draw",
              "python -m libs.draw train --data digits --ckpt {ckpt} --enc-size 128 "
