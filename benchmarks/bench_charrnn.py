@@ -9,13 +9,15 @@ measured in turns (interleaved) so that both see the same machine; the best roun
 With them, in the same turns, the ceiling of training: a compiled loop of only the matrix
 products one training step does (`train_fraction_of_matrix_products_only`, see
 `_training_products_only`; `train_fraction_median_round`, the median over rounds of ours /
-ceiling within a round, is less at the mercy of one round's luck), and our step in mixed
-bfloat16 (`train_chars_per_s_by_precision`; `precision_chosen` applies the library's rule,
-`libs.paths.preferred` (float32 unless bfloat16 is 3% faster), to these figures: what
-`--precision auto` picks here).
-The library has one char-RNN step, no stock-layer variant of it to choose from: the stock
-Keras path is the reference itself, so `ratio_vs_stock_path` (as in the GAN's benchmark) is
-`ratio`, and the one choice made by timing is the precision.
+ceiling within a round, is less at the mercy of one round's luck), and our step on each of
+the library's paths in each precision: XLA's step ("xla", `ours`) and TensorFlow's graph step
+("stock"), in float32 and mixed bfloat16 (`train_chars_per_s_by_path_and_precision`;
+`path_and_precision_chosen` applies the library's rule, `libs.paths.preferred` (the first
+within 3% of the fastest, XLA's float32 step first), to these figures: what `--path auto
+--precision auto` picks here, where the CPU has bfloat16 instructions). The library has no
+stock-layer variant of the char-RNN: the stock Keras path is the reference itself, so
+`ratio_vs_stock_path` (as in the GAN's benchmark) is `ratio`, of XLA's float32 step, as are
+the fractions of the ceiling (itself in float32).
 
 Sampling: characters per second of `charrnn.sample` (multinomial at temperature 1) from the
 default model (the seed's settings with `charrnn.DEFAULT_CELL`), for 1 stream and for 100
@@ -200,11 +202,13 @@ def run() -> dict:
     keras.utils.set_random_seed(0)
     model, optimizer = charrnn.build(config, vocab)
     ours = charrnn.make_train_step(model, optimizer, tf.random.Generator.from_seed(0))
-    bf16 = charrnn.make_train_step(charrnn.CharRNN(config, vocab, "bf16"))
+    others = {f"ours_{path}_{precision}": charrnn.make_train_step(
+        charrnn.CharRNN(config, vocab, precision), jit_compile=path == "xla")
+        for path, precision in (("xla", "bf16"), ("stock", "fp32"), ("stock", "bf16"))}
     reference = _keras_model(config, len(vocab))
     ceiling = _training_products_only(model, config.batch_size, config.sequence_length)
     steps = {"ours": lambda b: float(ours(b)["loss"]),
-             "ours_bf16": lambda b: float(bf16(b)["loss"]),
+             **{name: lambda b, s=s: float(s(b)["loss"]) for name, s in others.items()},
              "reference": lambda b: float(reference.train_on_batch(*b)),
              "matrix_products_only": lambda b: ceiling()}
     chars = config.batch_size * config.sequence_length
@@ -219,6 +223,8 @@ def run() -> dict:
     fraction_median = statistics.median(
         o / c for o, c in zip(wall["ours"], wall["matrix_products_only"]))
     ratio = round(rates["ours"] / rates["reference"], 2)
+    pairs = {"xla fp32": rates["ours"], "stock fp32": rates["ours_stock_fp32"],  # libs.paths' order
+             "xla bf16": rates["ours_xla_bf16"], "stock bf16": rates["ours_stock_bf16"]}
     cpu_ratio = max(cpu["ours"]) / max(cpu["reference"])
     H, V, L = config.n_cells, len(vocab), config.n_layers
     train_flops = 3 * 2 * H * (4 * H * (2 * L - 1) + V)  # per character: forward and twice back
@@ -264,9 +270,8 @@ def run() -> dict:
             "train_fraction_median_round": round(fraction_median, 2),
             "train_matrix_products_gflop_per_s":
                 round(rates["matrix_products_only"] * train_flops / 1e9, 1),
-            "train_chars_per_s_by_precision": {"fp32": round(rates["ours"]),
-                                               "bf16": round(rates["ours_bf16"])},
-            "precision_chosen": preferred({"fp32": rates["ours"], "bf16": rates["ours_bf16"]}),
+            "train_chars_per_s_by_path_and_precision": {k: round(v) for k, v in pairs.items()},
+            "path_and_precision_chosen": preferred(pairs),
             "sample_chars_per_s_1": round(sampling[1]),
             "sample_chars_per_s_100": round(sampling[100]),
             "sample_chars_per_s_100_by_cell": by_cell,

@@ -50,7 +50,8 @@ from .files import write_bytes_atomic
 CACHE_NAME = "fast_paths.json"
 # The paths: "stock", Keras's layers in TensorFlow's graph; "fast", the library's hand-written
 # layers where a model has them (the GAN's and VAE-GAN's `libs.layers`; others: as "stock");
-# "xla", the fast path's training step compiled by XLA. (The char-RNN's step is always XLA's.)
+# "xla", the fast path's training step compiled by XLA. (DRAW and the char-RNN have no Keras
+# layers to swap: their "stock" and "fast" are the step in TensorFlow's graph.)
 PATHS = ("stock", "fast", "xla")
 CHOICES = {"path": ("auto", *PATHS), "precision": ("auto", "fp32", "bf16", "fp16")}
 ENV = {"path": "CADL_PATH", "precision": "CADL_PRECISION"}
@@ -249,6 +250,17 @@ def bf16_instructions(cpuinfo: str = "/proc/cpuinfo") -> bool | None:
     return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"}) if flags else None
 
 
+def precision_options() -> tuple[str, ...]:
+    """The precisions worth timing here, float32 first: "bf16" unless the CPU lacks bfloat16
+    instructions (`bf16_instructions`), and "fp16" on a GPU."""
+    import tensorflow as tf
+
+    gpu = bool(tf.config.list_logical_devices("GPU"))
+    if not gpu and bf16_instructions() is False:
+        return ("fp32",)
+    return ("fp32", "bf16", "fp16")[:3 if gpu else 2]
+
+
 def choose_precision(name: str, make: Callable[[str], tuple[Callable, object]],
                      key_fields: Mapping, *, per_step: int, unit: str = "img/s",
                      measure: bool = True, precision: str | None = None) -> str:
@@ -265,12 +277,9 @@ def choose_precision(name: str, make: Callable[[str], tuple[Callable, object]],
     precision = resolve("precision", precision)
     if precision != "auto":
         return precision
-    import tensorflow as tf
-
-    gpu = bool(tf.config.list_logical_devices("GPU"))
-    if not gpu and bf16_instructions() is False:
+    options = precision_options()
+    if len(options) == 1:
         return "fp32"
-    options = ("fp32", "bf16", "fp16")[:3 if gpu else 2]
     return choose(f"{name}'s precision", {o: (lambda o=o: make(o)) for o in options},
                   key_fields, per_step=per_step, unit=unit,
                   fallback=None if measure else "fp32")
@@ -283,11 +292,15 @@ def speed_settings(name: str, make: Callable[[str, str], tuple[Callable, object]
                    distributed: bool = False, unit: str = "img/s") -> tuple[str, str]:
     """A model's path (one of PATHS) and precision ("fp32", "bf16", "fp16"): as asked, or None
     for the environment's or DEFAULTS'. "auto" is decided by timing `make(path, precision)`
-    -> (step, x) for each of `candidates` (in order of preference: see `choose`) once per
-    machine and shape (`key_fields`), named "{name}'s path" in the cache,
-    in float32 unless a precision was asked; then the precision on the chosen path
-    (`choose_precision`). Where nothing is timed (measure=False, small shapes; or not
-    `may_time()`), "auto" takes a cached choice, else `fallback` and "fp32".
+    -> (step, x) once per machine and shape (`key_fields`), `candidates` in order of
+    preference (see `choose`). Both "auto": every path in every precision worth timing here
+    (`precision_options`), float32's first, as one choice named "{name}'s path and precision"
+    in the cache (the fastest pair need not hold either's fastest: on an Intel Xeon with AMX,
+    the char-RNN's XLA step was the fastest in float32 and TensorFlow's graph step, its
+    bfloat16 products on oneDNN, the fastest in bfloat16); on CPUs without bfloat16
+    instructions, the paths in float32 alone. One of them asked: the other timed with it
+    ("{name}'s path", "{name}'s precision"). Where nothing is timed (measure=False, small
+    shapes; or not `may_time()`), "auto" takes a cached choice, else `fallback` and "fp32".
 
     `distributed`: the model trains under a tf.distribute strategy, where nothing is timed
     (workers could choose apart) and the XLA step does not run: "xla" asked is refused, and
@@ -298,7 +311,16 @@ def speed_settings(name: str, make: Callable[[str, str], tuple[Callable, object]
         if path == "xla":
             raise ValueError(f"path 'xla' does not run under a tf.distribute strategy; use "
                              f"{' or '.join(map(repr, candidates))} or 'auto' there")
+    if fallback not in candidates:
+        fallback = candidates[0]
     measure = measure and not distributed and may_time()
+    options = precision_options() if path == precision == "auto" else ()
+    if len(options) > 1:
+        pairs = {f"{c} {o}": (lambda c=c, o=o: make(c, o)) for o in options for c in candidates}
+        both = choose(f"{name}'s path and precision", pairs, key_fields, per_step=per_step,
+                      unit=unit, fallback=None if measure else f"{fallback} fp32")
+        path, precision = both.split()
+        return path, precision
     if path == "auto":
         fixed = "fp32" if precision == "auto" else precision
         path = choose(f"{name}'s path", {o: (lambda o=o: make(o, fixed)) for o in candidates},

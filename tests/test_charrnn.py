@@ -312,35 +312,59 @@ def test_mixed_precision_trains_like_float32_and_is_a_speed_setting_only(tmp_pat
     assert charrnn.load(tmp_path / precision).precision == "fp32"
 
 
-def test_auto_precision_times_once_per_shape_and_not_under_pytest(tmp_path, monkeypatch, capsys):
+def test_auto_path_and_precision_time_once_per_shape_and_not_under_pytest(tmp_path, monkeypatch,
+                                                                        capsys):
     from libs import paths
 
     monkeypatch.setenv("CADL_DATA_DIR", str(tmp_path))
-    monkeypatch.delenv("CADL_PRECISION", raising=False)
+    for name in ("CADL_PATH", "CADL_PRECISION"):
+        monkeypatch.delenv(name, raising=False)
     config, vocab = CharRNNConfig(**TINY), Vocabulary.from_text(TEXT)
-    assert charrnn.choose_precision(config, vocab) == "fp32"  # pytest: nothing timed
+    choose = charrnn.speed_settings
+    assert choose(config, vocab) == ("xla", "fp32")  # pytest: nothing timed
+    assert choose(config, vocab, distributed=True) == ("stock", "fp32")  # no XLA under a strategy
+    with pytest.raises(ValueError, match="path 'xla' does not run under a tf.distribute strategy"):
+        choose(config, vocab, "xla", distributed=True)
     assert not (tmp_path / paths.CACHE_NAME).exists()
     monkeypatch.setenv("CADL_PRECISION", "bf16")
-    assert charrnn.choose_precision(config, vocab) == "bf16"
-    assert charrnn.choose_precision(config, vocab, "fp16") == "fp16"  # the argument first
+    assert choose(config, vocab) == ("xla", "bf16")
+    assert choose(config, vocab, "stock", "fp16") == ("stock", "fp16")  # the arguments first
     monkeypatch.delenv("CADL_PRECISION")
     monkeypatch.setattr(paths, "may_time", lambda: True)
     monkeypatch.setattr(charrnn, "SMALL_BATCH_CHARS", 0)
     monkeypatch.setattr(paths, "STEPS", 1)
     monkeypatch.setattr(paths, "ROUNDS", 1)
     monkeypatch.setattr(paths, "bf16_instructions", lambda: False)  # bfloat16 emulated: not timed
-    assert charrnn.choose_precision(config, vocab) == "fp32"
-    assert not (tmp_path / paths.CACHE_NAME).exists() and "Timing" not in capsys.readouterr().out
+    path, precision = choose(config, vocab)
+    assert precision == "fp32" and "Timing the char-RNN's path on this machine (once): xla " \
+        in capsys.readouterr().out
     monkeypatch.setattr(paths, "bf16_instructions", lambda: True)
-    chosen = charrnn.choose_precision(config, vocab)
-    assert "Timing the char-RNN's precision on this machine (once): fp32 " in capsys.readouterr().out
-    (key, entry), = json.loads((tmp_path / paths.CACHE_NAME).read_text()).items()
-    assert json.loads(key)["name"] == "char-RNN's precision" and json.loads(key)["n_cells"] == 16
-    assert entry["choice"] == chosen and set(entry["rates"]) == {"fp32", "bf16"}
-    assert charrnn.choose_precision(config, vocab) == chosen  # read back, not timed again
+    chosen = choose(config, vocab)
+    out = capsys.readouterr().out
+    assert "Timing the char-RNN's path and precision on this machine (once): xla fp32 " in out
+    entries = json.loads((tmp_path / paths.CACHE_NAME).read_text())
+    key, entry = next((json.loads(k), e) for k, e in entries.items() if "and precision" in k)
+    assert key["name"] == "char-RNN's path and precision" and key["n_cells"] == 16
+    assert entry["choice"] == " ".join(chosen)
+    assert set(entry["rates"]) == {"xla fp32", "stock fp32", "xla bf16", "stock bf16"}
+    assert choose(config, vocab) == chosen  # read back, not timed again
     assert "Timing" not in capsys.readouterr().out
     with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16, fp16, got 'fp8'"):
-        charrnn.choose_precision(config, vocab, "fp8")
+        choose(config, vocab, precision="fp8")
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.2])
+def test_the_graph_step_trains_as_xlas_does(tmp_path, dropout):
+    """The two paths are one computation: the same seed and steps, the same losses. With
+    dropout, the same masks (the first step's loss agrees), and float32's rounding, which XLA
+    fuses in another order, drifts the later ones apart by under 1%."""
+    losses = {}
+    for path in ("xla", "stock"):
+        _, history = tiny_train(tmp_path / path, 20, cell="lstm", dropout=dropout, path=path)
+        losses[path] = history["loss"][1]
+    assert losses["xla"][-1] < losses["xla"][0] - 0.03, losses  # it trained
+    np.testing.assert_allclose(losses["stock"][0], losses["xla"][0], rtol=1e-5)
+    np.testing.assert_allclose(losses["stock"], losses["xla"], rtol=1e-2 if dropout else 1e-5)
 
 
 # --- Sampling ----------------------------------------------------------------------------------
@@ -543,15 +567,16 @@ def test_cli_train_sample_eval(tmp_path, capsys):
     assert result["chars"] == len(TEXT) - 1
 
 
-def test_cli_precision_reaches_training(tmp_path, capsys, monkeypatch):
+def test_cli_path_and_precision_reach_training(tmp_path, capsys, monkeypatch):
     asked = []
-    choose = charrnn.choose_precision
-    monkeypatch.setattr(charrnn, "choose_precision",
-                        lambda *a, **k: asked.append(a[2]) or choose(*a, **k))
+    choose = charrnn.speed_settings
+    monkeypatch.setattr(charrnn, "speed_settings",
+                        lambda *a, **k: asked.append(a[2:]) or choose(*a, **k))
     code, out, err = cli(["train", "--corpus", "embedded", "--ckpt", str(tmp_path / "c"),
                           "--steps", "1", "--n-cells", "8", "--n-layers", "1", "--batch-size",
-                          "2", "--sequence-length", "4", "--precision", "bf16"], capsys)
-    assert code == 0 and asked == ["bf16"], err
+                          "2", "--sequence-length", "4", "--path", "stock", "--precision", "bf16"],
+                         capsys)
+    assert code == 0 and asked == [("stock", "bf16")], err
     code, _, err = cli(["train", "--corpus", "embedded", "--ckpt", "x", "--precision", "fp8"],
                        capsys)
     assert code == 2 and "argument --precision: invalid choice: 'fp8'" in err

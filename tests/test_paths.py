@@ -161,6 +161,41 @@ def test_auto_precision_is_fp32_unless_another_is_faster(cache, monkeypatch):
         assert key["name"] == "GAN's precision" and key["path"] == "stock"
 
 
+def test_path_and_precision_both_auto_are_one_choice_among_every_pair(cache, monkeypatch, capsys):
+    """The fastest pair need not be the fastest path's fastest precision: here "xla" wins in
+    float32 and float32 wins on "xla", but "stock" in bfloat16 beats both."""
+    monkeypatch.setattr(paths, "may_time", lambda: True)
+    seconds = {("stock", "fp32"): 0.04, ("xla", "fp32"): 0.02, ("stock", "bf16"): 0.0,
+               ("xla", "bf16"): 0.06}
+
+    def make(path, precision):
+        return (lambda x: time.sleep(seconds[path, precision])), None
+
+    def settings(**kwargs):
+        return paths.speed_settings("test", make, {"size": 1}, per_step=1,
+                                    candidates=("stock", "xla"), fallback="xla", **kwargs)
+
+    monkeypatch.setattr(paths, "bf16_instructions", lambda: True)
+    assert settings(measure=False) == ("xla", "fp32") and not cache.exists()
+    assert settings() == ("stock", "bf16")
+    assert "Timing the test's path and precision on this machine (once): stock fp32 " \
+        in capsys.readouterr().out
+    (key, entry), = json.loads(cache.read_text()).items()
+    assert json.loads(key)["name"] == "test's path and precision"
+    assert set(entry["rates"]) == {"stock fp32", "xla fp32", "stock bf16", "xla bf16"}
+    assert settings(measure=False) == ("stock", "bf16")  # cached: read back, not timed
+    assert settings(distributed=True) == ("stock", "bf16")  # a cached pair without XLA holds
+    # One asked: the other timed with it, under its own name.
+    assert settings(precision="fp32") == ("xla", "fp32")
+    assert "Timing the test's path on this machine" in capsys.readouterr().out
+    # Without bfloat16 instructions, the paths in float32 alone.
+    cache.unlink()
+    monkeypatch.setattr(paths, "bf16_instructions", lambda: False)
+    assert settings() == ("xla", "fp32")
+    (key,) = map(json.loads, json.loads(cache.read_text()))
+    assert key["name"] == "test's path" and key["precision"] == "fp32"
+
+
 def test_bf16_instructions_come_from_the_cpu_flags_and_decide_whether_bf16_is_timed(
         cache, monkeypatch, tmp_path):
     assert paths.bf16_instructions() in (True, False, None)  # this machine's, whatever it is
