@@ -34,6 +34,7 @@ import contextlib
 import datetime
 import functools
 import json
+import logging
 import os
 import platform
 import random
@@ -207,6 +208,16 @@ def preferred(rates: Mapping[str, float]) -> str:
     return next(n for n, r in rates.items() if r * (1 + MARGIN) >= fastest)
 
 
+class _Retraces(logging.Filter):
+    """Drops TensorFlow's warning that a step "triggered tf.function retracing" while candidates
+    are timed: each candidate is a new model whose step is traced once, and TensorFlow counts
+    the traces of a class's step (by its code) across models, so timing the GAN's six pairs
+    of path and precision warned twice in the lecture, with advice that does not apply."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
 def _time(candidates: Mapping[str, Callable[[], tuple[Callable, object]]], per_step: int) -> dict:
     """Items per second of every candidate: best of ROUNDS interleaved rounds of STEPS steps."""
     import tensorflow as tf
@@ -215,6 +226,8 @@ def _time(candidates: Mapping[str, Callable[[], tuple[Callable, object]]], per_s
         tf.nest.map_structure(lambda t: t.numpy() if hasattr(t, "numpy") else t, out)
 
     states = random.getstate(), np.random.get_state()
+    quiet = _Retraces()
+    tf.get_logger().addFilter(quiet)
     try:
         steps = {}
         for n, make in candidates.items():
@@ -233,6 +246,7 @@ def _time(candidates: Mapping[str, Callable[[], tuple[Callable, object]]], per_s
             steps = {n: s for n, s in steps.items() if best[n] >= max(best.values()) / 2}
         return best
     finally:
+        tf.get_logger().removeFilter(quiet)
         random.setstate(states[0])
         np.random.set_state(states[1])
 

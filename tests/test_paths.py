@@ -1,7 +1,9 @@
 """Tests for libs.paths: timing candidates, the cache of choices (written, read back, keyed by
 shape, rebuilt when damaged), the overrides, and the GAN's "auto" (no timing under pytest); and
 for importing libs keeping freed memory (CADL_KEEP_MEMORY)."""
+import io
 import json
+import logging
 import os
 import platform
 import subprocess
@@ -194,6 +196,37 @@ def test_path_and_precision_both_auto_are_one_choice_among_every_pair(cache, mon
     assert settings() == ("xla", "fp32")
     (key,) = map(json.loads, json.loads(cache.read_text()))
     assert key["name"] == "test's path" and key["precision"] == "fp32"
+
+
+def test_timing_many_models_does_not_warn_of_retracing(cache):
+    """Each candidate builds a model whose step is traced once; TensorFlow counts the traces of
+    a class's step across models and warns from the fifth on, outside the timing as well."""
+    import tensorflow as tf
+
+    class Timed:
+        @tf.function
+        def step(self, x):
+            return x + 1
+
+    class Built:  # its own code: TensorFlow counts the traces by the step's code
+        @tf.function
+        def step(self, x):
+            return x + 1
+
+    def make():
+        return Timed().step, tf.constant(1.0)
+
+    warning, logged = "triggered tf.function retracing", io.StringIO()
+    handler = logging.StreamHandler(logged)
+    tf.get_logger().addHandler(handler)  # TensorFlow's logger does not propagate to pytest's
+    try:
+        paths.choose("test", {f"model {i}": make for i in range(7)}, {"size": 1})
+        assert warning not in logged.getvalue()
+        for _ in range(7):  # such models built outside the timing: warned
+            Built().step(tf.constant(1.0))
+        assert warning in logged.getvalue()
+    finally:
+        tf.get_logger().removeHandler(handler)
 
 
 def test_bf16_instructions_come_from_the_cpu_flags_and_decide_whether_bf16_is_timed(
