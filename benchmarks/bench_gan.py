@@ -8,9 +8,12 @@ the library chooses on this machine (`path="auto"`: `libs.paths` times the three
 the choice; `path_chosen`). `ours_stock_layers` and `ours_fast_layers` run our step on each
 kind of layers, and `ours_fast_layers_xla` on the fast ones compiled by XLA, so the step's, the
 layers' and XLA's shares separate; `ratio_vs_stock_path` is the chosen path's rate over the stock
-path's. `ours_bf16` is the chosen path in mixed bfloat16 (`ours_by_precision`;
-`precision_chosen` applies the library's rule, `libs.paths.preferred` (float32 unless bfloat16
-is 3% faster), to these figures: what `--precision auto` picks here). Steps run interleaved,
+path's. Every path also runs in mixed bfloat16 (names + "_bf16"): `ours_by_precision` is the
+chosen path in each, `precision_chosen` the library's rule, `libs.paths.preferred` (float32
+unless bfloat16 is 3% faster), applied to those two; `by_path_and_precision` has all six
+pairs and `path_and_precision_chosen` the pair the rule takes among them, as `--path auto
+--precision auto` does on a CPU with bfloat16 instructions (`ratio_chosen_pair_vs_stock_fp32`:
+its rate over the stock layers' in float32). Steps run interleaved,
 best of several rounds, at 32x32x1 (the embedded faces; this is `ratio`) and 64x64x3 (CelebA's
 shape), batch 64, n_features 64, n_latent 100.
 
@@ -27,7 +30,7 @@ after the demo's training budget (`gan.DEMO`), against the untrained generator's
 """
 from __future__ import annotations
 
-from run import VARIANT, demo_quality, real_halves_swd, step_rates
+from run import VARIANT, demo_quality, pair_figures, path_variants, real_halves_swd, step_rates
 
 SHAPES = ((32, 1, 3), (64, 3, 1))  # size, channels, steps per timed run
 BATCH, ROUNDS = 64, 6
@@ -88,20 +91,19 @@ def throughput(size: int, channels: int, steps: int) -> tuple[dict, dict, str]:
     chosen, _ = gan.speed_settings(config, "auto", "fp32")  # timed once per machine, then cached
     images = tf.random.uniform([BATCH, size, size, channels], 0, 255, seed=1)
     scaled = images / 127.5 - 1.0  # the tutorial scales before the step
-    variants = {"reference": (reference_step(config), scaled)}
-    for path, name in VARIANT.items():
-        variants[name] = (gan.GAN(config, path=path, precision="fp32").train_step, images)
-    variants["ours_bf16"] = (gan.GAN(config, path=chosen, precision="bf16").train_step, images)
+    variants = {"reference": (reference_step(config), scaled),
+                **path_variants(lambda p, o: gan.GAN(config, path=p, precision=o), images)}
     label = f"gan {size}x{size}x{channels}"
     wall, cpu = step_rates(variants, steps, BATCH, ROUNDS, label)
     wall = {name: max(rates) for name, rates in wall.items()}
     cpu = {name: max(rates) for name, rates in cpu.items()}
     for rates in (wall, cpu):
-        rates["ours"] = rates[VARIANT[chosen]]
+        rates["ours"], rates["ours_bf16"] = rates[VARIANT[chosen]], rates[VARIANT[chosen] + "_bf16"]
     print(f"{label}: stock layers {wall['ours_stock_layers']:,.1f} img/s, fast layers "
           f"{wall['ours_fast_layers']:,.1f}, with XLA {wall['ours_fast_layers_xla']:,.1f}; "
-          f"{chosen} in bfloat16 {wall['ours_bf16']:,.1f} (best rounds); the library chose "
-          f"{chosen}", file=sys.stderr, flush=True)
+          f"in bfloat16 {wall['ours_stock_layers_bf16']:,.1f}, {wall['ours_fast_layers_bf16']:,.1f}"
+          f", {wall['ours_fast_layers_xla_bf16']:,.1f} (best rounds); the library chose {chosen} "
+          "in float32", file=sys.stderr, flush=True)
     return wall, cpu, chosen
 
 
@@ -151,6 +153,7 @@ def run() -> dict:
         fp32, bf16 = wall[size]["ours"], wall[size]["ours_bf16"]
         result["ours_by_precision" + suffix] = {"fp32": round(fp32, 1), "bf16": round(bf16, 1)}
         result["precision_chosen" + suffix] = preferred({"fp32": fp32, "bf16": bf16})
+        result.update(pair_figures(wall[size], suffix))
     result.update(quality())
     return result
 

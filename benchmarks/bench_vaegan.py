@@ -12,7 +12,11 @@ scaled inside, on the path the library chooses here (`path="auto"`, timed once p
 cached; `path_chosen`). `ours_stock_layers`, `ours_fast_layers` and `ours_fast_layers_xla` run
 our step on the stock layers, on those of `libs.layers`, and on those with the step compiled by
 XLA, separating what the step, the layers and XLA contribute; `ratio_vs_stock_path` is the
-chosen path's rate over the stock path's. Steps run interleaved,
+chosen path's rate over the stock path's. Each also runs in mixed bfloat16 (names + "_bf16"):
+`by_path_and_precision` has the six pairs, `path_and_precision_chosen` the one that
+`--path auto --precision auto` takes by the library's rule on a CPU with bfloat16
+instructions, and `ratio_chosen_pair_vs_stock_fp32` its rate over the stock layers' in
+float32. Steps run interleaved,
 best of ROUNDS (also the median over rounds of ours / reference within a round), at 32x32x1
 (the embedded faces; this is `ratio`) and 64x64x3 (CelebA's shape), batch 64, the default
 config (n_features 32, n_latent 100).
@@ -39,7 +43,7 @@ import statistics
 
 import numpy as np
 
-from run import VARIANT, demo_quality, real_halves_swd, step_rates
+from run import VARIANT, demo_quality, pair_figures, path_variants, real_halves_swd, step_rates
 
 SHAPES = ((32, 1, 4), (64, 3, 1))  # size, channels, steps per timed run
 BATCH, ROUNDS = 64, 5
@@ -103,9 +107,8 @@ def throughput(size: int, channels: int, steps: int) -> tuple[dict, dict, str]:
     config = vaegan.VAEGANConfig(image_size=size, channels=channels, batch_size=BATCH)
     images = tf.random.uniform([BATCH, size, size, channels], 0, 255, seed=1)
     chosen = vaegan.VAEGAN(config, precision="fp32").path  # timed once per machine, then cached
-    variants = {"reference": (reference_step(config), images / 127.5 - 1.0)}  # scaled before
-    for path, name in VARIANT.items():
-        variants[name] = (vaegan.VAEGAN(config, path=path, precision="fp32").train_step, images)
+    variants = {"reference": (reference_step(config), images / 127.5 - 1.0),  # scaled before
+                **path_variants(lambda p, o: vaegan.VAEGAN(config, path=p, precision=o), images)}
     wall, cpu = step_rates(variants, steps, BATCH, ROUNDS, f"vaegan {size}x{size}x{channels}")
     for rates in (wall, cpu):
         rates["ours"] = rates[VARIANT[chosen]]
@@ -162,7 +165,8 @@ def run() -> dict:
               "ratio_vs_stock_path_64x64x3": round(large["ours"] / large["ours_stock_layers"], 2),
               **{f"{name}_64x64x3": round(large[name], 1) for name in VARIANT.values()},
               "batch_size": BATCH, "n_features": defaults.n_features,
-              "n_latent": defaults.n_latent}
+              "n_latent": defaults.n_latent,
+              **pair_figures(small), **pair_figures(large, "_64x64x3")}
     result.update(quality())
     return result
 

@@ -272,6 +272,11 @@ class Recurrent(keras.layers.Layer):
     def _b_rec(self):
         return self._w(self.bias[1]) if self.cell == "gru" else tf.zeros((), self.compute_dtype)
 
+    def _own(self, state) -> tuple:
+        """`state` in the layer's compute dtype: a mixed precision char-RNN called as a Keras
+        model (with a prime's states) has Keras cast its inputs, states too, to float32."""
+        return tuple(tf.cast(s, self.compute_dtype) for s in state)
+
     def initial_state(self, batch_size: int) -> tuple:
         zeros = tf.zeros((batch_size, self.units), self.compute_dtype)
         return (zeros, zeros) if self.cell == "lstm" else (zeros,)
@@ -299,7 +304,7 @@ class Recurrent(keras.layers.Layer):
     def run(self, xw, state=None, training: bool = False, seed=None):
         """xw (T, B, G*H) -> outputs (T, B, H), final state. `seed` (2,) ints: recurrent
         dropout's mask, while training."""
-        state = self.initial_state(tf.shape(xw)[1]) if state is None else tuple(state)
+        state = self.initial_state(tf.shape(xw)[1]) if state is None else self._own(state)
         return run_sequence(self.cell, xw, self._w(self.recurrent_kernel),
                             tf.convert_to_tensor(self._b_rec()), state,
                             self.options(state, training, seed))
@@ -307,7 +312,7 @@ class Recurrent(keras.layers.Layer):
     def step(self, xw, state):
         """One time step, xw (B, G*H) -> output h (B, H), new state (layer norm applies,
         dropout does not: this is for sampling)."""
-        state = tuple(state)
+        state = self._own(state)
         state, _ = _STEP[self.cell](xw, state, self._w(self.recurrent_kernel),
                                     self._b_rec(), self.options(state))
         return state[0], state

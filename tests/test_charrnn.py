@@ -303,6 +303,8 @@ def test_mixed_precision_trains_like_float32_and_is_a_speed_setting_only(tmp_pat
         dtype = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[p]
         assert model.precision == p and model.rnn1.compute_dtype == dtype
         assert model.head.compute_dtype == dtype and model(np.zeros((1, 3), np.int32))[0].dtype == tf.float32
+        # Samples, a prime's states (which Keras casts to float32 on the way in) included.
+        assert charrnn.sample(model, 6, prime="the q", seed=0)[0].startswith("the q")
     assert losses["fp32"] < math.log(len(set(TEXT))) - 0.5, losses  # trained, not two untrained models
     assert abs(losses[precision] - losses["fp32"]) < 0.05, losses
     assert isinstance(model.apply_optimizer, keras.optimizers.LossScaleOptimizer) == (precision == "fp16")
