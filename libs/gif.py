@@ -15,8 +15,9 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 
+from .arguments import check_int
 from .files import write_bytes_atomic
-from .utils import split_channels, stack_images, to_uint8
+from .utils import montage, split_channels, stack_images, to_uint8
 
 MIN_WIDTH = 256  # CSS pixels: `show` enlarges narrower pictures by a whole factor up to this
 
@@ -187,14 +188,32 @@ def show(path_or_bytes: str | os.PathLike | bytes, width: int | None = None) -> 
     return picture
 
 
+def _progress_frames(folder: Path) -> list[Path]:
+    """The montages `train` saved in `folder`, step_000100.png and so on, in step order."""
+    frames = sorted(folder.glob("step_*.png"))
+    if not frames:
+        raise FileNotFoundError(f"no progress montages (step_*.png) in {folder}")
+    return frames
+
+
 def progress_gif(folder, saveto=None, interval: float = 0.2, scale: float = 1) -> Path:
     """Assemble the montages `train` saved in `folder` (step_*.png) into an animated GIF
     (default folder/../progress.gif); returns its path."""
     folder = Path(folder)
-    frames = sorted(folder.glob("step_*.png"))
-    if not frames:
-        raise FileNotFoundError(f"no progress montages (step_*.png) in {folder}")
+    frames = _progress_frames(folder)
     saveto = Path(saveto) if saveto is not None else folder.parent / "progress.gif"
     build_gif([iio.imread(f) for f in frames], interval=interval, dpi=72 * scale,
                   saveto=saveto)
     return saveto
+
+
+def progress_strip(folder, n: int = 5) -> tuple[np.ndarray, list[int]]:
+    """`n` of the montages `train` saved in `folder` (step_*.png), evenly spaced from the first
+    to the last (n=1: the last), side by side: the progress at a glance, also where a GIF
+    shows only its first frame (a printed or exported notebook). Returns the strip (uint8,
+    gray lines between the montages, as `utils.montage`) and the steps of its montages."""
+    n = check_int("n", n, 1)
+    frames = _progress_frames(Path(folder))
+    picked = sorted({round(i) for i in np.linspace(len(frames) - 1, 0, min(n, len(frames)))})
+    strip = montage([iio.imread(frames[i]) for i in picked], saveto=None, columns=len(picked))
+    return strip, [int(frames[i].stem.removeprefix("step_")) for i in picked]

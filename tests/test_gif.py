@@ -205,3 +205,21 @@ def test_small_png_is_shown_enlarged(shown):
     assert (picture.width, picture.height) == (260, 78)
     np.testing.assert_array_equal(iio.imread(picture.shown),
                                   np.repeat(np.repeat(image, 26, axis=0), 26, axis=1))
+
+
+def test_progress_strip_puts_evenly_spaced_montages_side_by_side(tmp_path):
+    folder = tmp_path / "progress"
+    folder.mkdir()
+    for step in range(0, 101, 10):  # 11 montages of 5x7, each filled with its step
+        iio.imwrite(folder / f"step_{step:06d}.png", np.full((5, 7), step, np.uint8))
+    strip, steps = gif.progress_strip(folder, 5)
+    assert steps == [0, 20, 50, 80, 100]  # the first and the last always
+    assert strip.shape == (5 + 2, 5 * 7 + 6) and strip.dtype == np.uint8
+    for k, step in enumerate(steps):  # in order, one gray line apart
+        np.testing.assert_array_equal(strip[1:6, 1 + 8 * k:8 + 8 * k], step)
+    assert gif.progress_strip(folder, 1)[1] == [100]  # one: the last
+    assert gif.progress_strip(folder, 50)[1] == list(range(0, 101, 10))  # no more than there are
+    with pytest.raises(ValueError, match="n must be"):
+        gif.progress_strip(folder, 0)
+    with pytest.raises(FileNotFoundError, match="no progress montages"):
+        gif.progress_strip(tmp_path, 3)
