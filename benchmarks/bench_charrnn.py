@@ -13,8 +13,9 @@ ceiling within a round, is less at the mercy of one round's luck), and our step 
 the library's paths in each precision: XLA's step ("xla", `ours`) and TensorFlow's graph step
 ("stock"), in float32 and mixed bfloat16 (`train_chars_per_s_by_path_and_precision`;
 `path_and_precision_chosen` applies the library's rule, `libs.paths.preferred` (the first
-within 3% of the fastest, XLA's float32 step first), to these figures: what `--path auto
---precision auto` picks here, where the CPU has bfloat16 instructions). The library has no
+within 3% of the fastest, XLA's float32 step first), to these figures, bfloat16's only where
+the CPU has bfloat16 instructions (`run.chosen_pair`): what `--path auto --precision auto`
+picks here). The library has no
 stock-layer variant of the char-RNN: the stock Keras path is the reference itself, so
 `ratio_vs_stock_path` (as in the GAN's benchmark) is `ratio`, of XLA's float32 step, as are
 the fractions of the ceiling (itself in float32).
@@ -45,7 +46,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from run import interleaved
+from run import chosen_pair, interleaved
 
 STEPS_PER_ROUND, ROUNDS = 3, 6
 
@@ -195,7 +196,6 @@ def run() -> dict:
     import keras
     import tensorflow as tf
     from libs import charrnn
-    from libs.paths import preferred
 
     config = charrnn.CharRNNConfig(cell="lstm")  # the seed's settings and cell
     vocab, batches = _batches(config, STEPS_PER_ROUND)
@@ -271,7 +271,7 @@ def run() -> dict:
             "train_matrix_products_gflop_per_s":
                 round(rates["matrix_products_only"] * train_flops / 1e9, 1),
             "train_chars_per_s_by_path_and_precision": {k: round(v) for k, v in pairs.items()},
-            "path_and_precision_chosen": preferred(pairs),
+            "path_and_precision_chosen": chosen_pair(pairs),
             "sample_chars_per_s_1": round(sampling[1]),
             "sample_chars_per_s_100": round(sampling[100]),
             "sample_chars_per_s_100_by_cell": by_cell,

@@ -48,25 +48,34 @@ def interleaved(fns: dict, count: int, rounds: int, label: str) -> tuple[dict, d
 VARIANT = {"stock": "ours_stock_layers", "fast": "ours_fast_layers", "xla": "ours_fast_layers_xla"}
 
 
+def _variant(path: str, precision: str) -> str:
+    return VARIANT[path] + ("_bf16" if precision == "bf16" else "")
+
+
 def path_variants(build, images) -> dict:
     """The GAN's or VAE-GAN's step on every path in float32 and in mixed bfloat16, for
     `step_rates`: `build(path, precision)` returns the model."""
-    return {name + ("_bf16" if precision == "bf16" else ""):
-            (build(path, precision).train_step, images)
-            for precision in ("fp32", "bf16") for path, name in VARIANT.items()}
+    return {_variant(path, precision): (build(path, precision).train_step, images)
+            for precision in ("fp32", "bf16") for path in VARIANT}
+
+
+def chosen_pair(pairs: dict) -> str:
+    """The pair ("path precision" -> rate, in `libs.paths`' order) that the library's rule
+    (`preferred`) takes among those it would time here (bfloat16 only where
+    `precision_options` has it), as `--path auto --precision auto` does."""
+    from libs import paths
+
+    timed = paths.precision_options()
+    return paths.preferred({k: r for k, r in pairs.items() if k.split()[1] in timed})
 
 
 def pair_figures(wall: dict, suffix: str = "") -> dict:
     """Every (path, precision) pair's images/s from `wall` (best rounds of `path_variants`),
-    in `libs.paths`' order; the pair that its rule (`preferred`) takes among those it would
-    time here (bfloat16 only where `precision_options` has it), as `--path auto --precision
-    auto` does, and that pair's rate over the stock layers' in float32."""
-    from libs import paths
-
-    pairs = {f"{path} {precision}": wall[name + ("_bf16" if precision == "bf16" else "")]
-             for precision in ("fp32", "bf16") for path, name in VARIANT.items()}
-    timed = [o for o in paths.precision_options() if o in ("fp32", "bf16")]
-    chosen = paths.preferred({k: r for k, r in pairs.items() if k.split()[1] in timed})
+    in `libs.paths`' order; the pair the library takes (`chosen_pair`), and that pair's rate
+    over the stock layers' in float32."""
+    pairs = {f"{path} {precision}": wall[_variant(path, precision)]
+             for precision in ("fp32", "bf16") for path in VARIANT}
+    chosen = chosen_pair(pairs)
     return {"by_path_and_precision" + suffix: {k: round(r, 1) for k, r in pairs.items()},
             "path_and_precision_chosen" + suffix: chosen,
             "ratio_chosen_pair_vs_stock_fp32" + suffix: round(pairs[chosen] / pairs["stock fp32"], 2)}
