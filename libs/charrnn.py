@@ -34,7 +34,7 @@ import numpy as np
 import tensorflow as tf
 import keras
 
-from libs import checkpoints, metrics, paths, training
+from libs import checkpoints, metrics, music, paths, training
 from libs.arguments import (LEARNING_RATE_MAX, SEED_MAX, arg_int, arg_positive, arg_type,
                             check_fits, check_int, check_number, check_positive,
                             seed_or_fresh)
@@ -583,6 +583,7 @@ def sample(model, n_chars: int = 500, prime: str | None = None, temperature: flo
 _POSITIVE_INT, _NATURAL = arg_int(1), arg_int(0)
 _POSITIVE = arg_positive()
 _SEED = arg_int(0, SEED_MAX)
+_TRANSPOSE = arg_int(0, 12)
 _PROBABILITY = arg_type(float, "a number in (0, 1]", lambda v: 0 < v <= 1)
 CORPORA = ("embedded", "alice")
 
@@ -607,6 +608,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--records", choices=("lines", "paragraphs", "files"),
                    help="with --text: train on records, each ended by an end mark: the file's "
                         "lines or paragraphs, or the files of the folder --text names")
+    p.add_argument("--transpose-by", type=_TRANSPOSE, default=0, metavar="N",
+                   help="with --midi: each piece also in the keys up to N semitones down and "
+                        "up (0-12; 4: up to a major third, as Performance RNN)")
     p.add_argument("--ckpt", type=Path, required=True, help="checkpoint folder")
     p.add_argument("--steps", type=_NATURAL,
                    help="total step to reach; a folder already trained resumes up to it")
@@ -629,6 +633,9 @@ def _parser() -> argparse.ArgumentParser:
                         "WAV): FILE, or FILE-1, FILE-2, ... for several; never overwrites")
     p.add_argument("--until-end", action="store_true",
                    help="stop each sample at the end mark (models of records or music)")
+    p.add_argument("--max-note-seconds", type=_POSITIVE, metavar="S",
+                   help="music: end every note after S seconds (a note whose NOTE_OFF never "
+                        "comes would sound to the end)")
     p.add_argument("--n-chars", type=_NATURAL, default=500)
     p.add_argument("--prime", help="text to start from (default: a new line)")
     p.add_argument("--temperature", type=_POSITIVE, default=1.0)
@@ -657,6 +664,8 @@ def _train(args) -> None:
     strategy = training.make_strategy(args.strategy)  # before other TensorFlow work
     if (args.bytes or args.records) and args.text is None:
         raise ValueError(f"--{'bytes' if args.bytes else 'records'} goes with --text")
+    if args.transpose_by and args.midi is None:
+        raise ValueError("--transpose-by goes with --midi (a folder of MIDI files)")
     kind = "midi" if args.midi else "wav" if args.wav else "bytes" if args.bytes else "text"
     if args.records:
         data = read_records(args.text, args.records)
@@ -666,7 +675,7 @@ def _train(args) -> None:
         saved = checkpoints.load_config(args.ckpt, MODEL_NAME, "char-RNN", Config) \
             if (args.ckpt / checkpoints.CONFIG_FILE).is_file() else Config()
         data = read_symbols(kind, args.text or args.midi or args.wav,
-                            args.sample_rate or saved.sample_rate)
+                            args.sample_rate or saved.sample_rate, args.transpose_by)
     model, history = train(data, args.ckpt, steps=args.steps, seconds=args.seconds,
                            checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
                            patience=args.patience, kind=kind, strategy=strategy,
@@ -689,8 +698,13 @@ def _sample(args) -> None:
     kind = model.config.kind
     if kind != "text" and args.out is None:
         raise ValueError(f"this model's samples are {kind}, not text; give --out FILE")
+    if args.max_note_seconds is not None and kind != "midi":
+        raise ValueError(f"--max-note-seconds is for models of music; this one's samples are "
+                         f"{kind}")
     texts = sample(model, args.n_chars, args.prime, args.temperature, args.sampling,
                    args.top_k, args.top_p, args.n_samples, args.seed, args.until_end)
+    if args.max_note_seconds is not None:
+        texts = [music.cut_long_notes(t.replace(END, ""), args.max_note_seconds) for t in texts]
     if args.out is None:
         print("\n\n".join(t.replace(END, "\n") for t in texts))  # records one per line
         return

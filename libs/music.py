@@ -24,6 +24,10 @@ none a control or whitespace character and none in Latin-1, so they never meet a
 end-of-sequence mark like "\\n" or the sound symbols of `libs.sound`. Within a time step,
 NOTE_OFFs come first, then NOTE_ONs, each by rising pitch; VELOCITY only when it changes;
 silence before the first note is left out; a note lasts at least one step.
+
+For a small corpus, `read_folder(folder, transpose_by=N)` gives every piece in other keys too
+(`transpose`), as Performance RNN was trained; for a sample, `cut_long_notes` ends the notes
+whose NOTE_OFF the model never drew.
 """
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from libs.arguments import check_int, check_positive
 from libs.downloads import data_dir
 from libs.files import write_bytes_atomic
 
@@ -210,8 +215,30 @@ def tokens_to_midi(tokens: str, path, overwrite: bool = False) -> Path:
     return write_bytes_atomic(path, _midi_bytes(notes))
 
 
-def read_folder(folder) -> list[str]:
-    """The token string of every .mid/.midi file directly in `folder`, sorted by name."""
+def transpose(tokens: str, semitones: int) -> str:
+    """A token string played `semitones` higher (lower if negative); a note pushed past the
+    piano's keys is moved by octaves back into them, as when reading a file."""
+    semitones = check_int("semitones", semitones, -(MAX_PITCH - MIN_PITCH), MAX_PITCH - MIN_PITCH)
+    return _notes_to_tokens(_clean((s, e, _in_range(p + semitones), v)
+                                   for s, e, p, v in _tokens_to_notes(tokens)))
+
+
+def cut_long_notes(tokens: str, seconds: float) -> str:
+    """A token string whose notes last at most `seconds`: a sampled NOTE_ON whose NOTE_OFF
+    never comes would otherwise sound to the end of the piece (Magenta's Performance RNN
+    generator ends every note after 5 s, for the same reason)."""
+    limit = max(1, round(check_positive("seconds", seconds) * STEPS_PER_SECOND))
+    return _notes_to_tokens(_clean((s, min(e, s + limit), p, v)
+                                   for s, e, p, v in _tokens_to_notes(tokens)))
+
+
+def read_folder(folder, transpose_by: int = 0) -> list[str]:
+    """The token string of every .mid/.midi file directly in `folder`, sorted by name.
+
+    `transpose_by` N > 0: every piece in each of the 2N + 1 keys from N semitones down to N up
+    (`transpose`), key by key: more music of the same kind for a small corpus, as Oore et al.
+    (2018) trained Performance RNN with transpositions of up to a major third (N = 4)."""
+    n = check_int("transpose_by", transpose_by, 0, 12)
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise FileNotFoundError(f"No such folder: {folder}; a folder of MIDI files (.mid, .midi) is needed.")
@@ -219,7 +246,8 @@ def read_folder(folder) -> list[str]:
     if not files:
         raise ValueError(f"{folder} has no MIDI files; put .mid or .midi files in it "
                          "(subfolders are not read).")
-    return [midi_to_tokens(p) for p in files]
+    pieces = [midi_to_tokens(p) for p in files]
+    return [transpose(piece, k) if k else piece for k in range(-n, n + 1) for piece in pieces]
 
 
 def _name(pitch: int) -> str:

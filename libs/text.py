@@ -255,12 +255,15 @@ def join_pieces(pieces: list[str]) -> str:
     return "".join(END + piece for piece in pieces) + END
 
 
-def read_symbols(kind: str, path, sample_rate: int = 8000) -> str:
+def read_symbols(kind: str, path, sample_rate: int = 8000, transpose_by: int = 0) -> str:
     """The data at `path` as the char-RNN's text: kind "text" a UTF-8 file; "bytes" any file,
-    byte by byte; "midi" a folder of MIDI files (`libs.music`), joined by `join_pieces`; "wav"
-    a PCM WAV file as 8-bit mu-law codes at `sample_rate` (`libs.sound`)."""
+    byte by byte; "midi" a folder of MIDI files (`libs.music`), joined by `join_pieces`, each
+    piece also in the keys up to `transpose_by` semitones down and up (`music.read_folder`);
+    "wav" a PCM WAV file as 8-bit mu-law codes at `sample_rate` (`libs.sound`)."""
     from libs import datasets
 
+    if transpose_by and kind != "midi":
+        raise ValueError(f"transpose_by goes with kind 'midi' (music), not {kind!r}")
     if kind == "text":
         return datasets.load_text(path)
     if kind == "bytes":
@@ -272,7 +275,7 @@ def read_symbols(kind: str, path, sample_rate: int = 8000) -> str:
             raise ValueError(f"{path} is empty")
         return data.decode("latin-1")
     if kind == "midi":
-        return join_pieces(music.read_folder(path))
+        return join_pieces(music.read_folder(path, transpose_by))
     if kind == "wav":
         return sound.wav_to_tokens(path, sample_rate)
     raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")

@@ -156,6 +156,42 @@ def test_read_folder_errors_name_the_file_and_what_works(tmp_path):
         music.midi_to_tokens(tmp_path / "async.mid")
 
 
+def test_transpose_moves_every_note_and_keeps_the_keyboard():
+    t = tokens(vel(5), on(60), on(64), shift(8), off(60), off(64), on(107), shift(4), off(107))
+    up = music.transpose(t, 3)
+    assert [(s, e, p, v) for s, e, p, v in music.notes(up)] == \
+        [(s, e, p + 3 if p + 3 <= music.MAX_PITCH else p + 3 - 12, v) for s, e, p, v in music.notes(t)]
+    assert music.notes(up)[-1][2] == 98                        # 110 is past the last key: an octave down
+    assert music.transpose(music.transpose(t, -5), 5) == t      # in range both ways: exactly back
+    assert music.transpose(t, 0) == t
+    for bad in (1.5, 88, True):
+        with pytest.raises(ValueError, match="semitones must be an integer >= -87 and <= 87"):
+            music.transpose(t, bad)
+
+
+def test_read_folder_transposes_every_piece_key_by_key(tmp_path):
+    folder = music.example_folder(tmp_path)
+    pieces = music.read_folder(folder)
+    keys = music.read_folder(folder, transpose_by=2)
+    assert len(keys) == 5 * len(pieces)
+    assert keys == [music.transpose(p, k) for k in (-2, -1, 0, 1, 2) for p in pieces]
+    assert keys[2 * len(pieces):3 * len(pieces)] == pieces       # the pieces' own key in the middle
+    for bad in (-1, 13, 2.0):
+        with pytest.raises(ValueError, match="transpose_by must be an integer >= 0 and <= 12"):
+            music.read_folder(folder, transpose_by=bad)
+
+
+def test_cut_long_notes_ends_notes_after_the_limit_and_leaves_shorter_ones():
+    held = tokens(vel(4), on(48), on(60), shift(8), off(60), on(62), shift(32), shift(32), off(62))
+    cut = music.cut_long_notes(held, 0.5)                       # 16 steps of 1/32 s
+    assert music.notes(held) == [(0.0, 0.25, 60, 4), (0.0, 2.25, 48, 4), (0.25, 2.25, 62, 4)]
+    assert music.notes(cut) == [(0.0, 0.25, 60, 4), (0.0, 0.5, 48, 4), (0.25, 0.75, 62, 4)]
+    assert music.cut_long_notes(cut, 0.5) == cut
+    assert music.notes(music.cut_long_notes(held, 0.001))[0][:2] == (0.0, 1 / 32)   # one step at least
+    with pytest.raises(ValueError, match="seconds must be a number > 0, got 0"):
+        music.cut_long_notes(held, 0)
+
+
 def test_describe_lists_the_first_events_with_times():
     text = music.describe(tokens(vel(5), on(69), shift(32), off(69)), n=3)
     assert text.splitlines() == ["4 tokens, 1 notes, 1.0 s", "  0.000 s  VELOCITY 88",

@@ -182,15 +182,21 @@ def test_cli_bytes_and_records(tmp_path, capsys):
 
 # --- Music and sound ----------------------------------------------------------------------------
 
-def test_cli_music_and_sound(tmp_path, capsys):
+def test_cli_music_and_sound(tmp_path, capsys, monkeypatch):
     from libs import music, sound
 
     folder = music.example_folder(tmp_path)
     flags = ["--n-cells", "8", "--n-layers", "1", "--batch-size", "4", "--sequence-length", "16",
              "--steps", "2"]
     ckpt = str(tmp_path / "m")
-    code, _, err = cli(["train", "--midi", str(folder), "--ckpt", ckpt] + flags, capsys)
+    trained_on, train = [], charrnn.train
+    monkeypatch.setattr(charrnn, "train", lambda data, *a, **k: trained_on.append(data) or
+                        train(data, *a, **k))
+    code, _, err = cli(["train", "--midi", str(folder), "--ckpt", ckpt, "--transpose-by", "1"]
+                       + flags, capsys)
     assert code == 0, err
+    assert trained_on == [text.join_pieces(music.read_folder(folder, transpose_by=1))]
+    assert len(trained_on[0]) > 2.9 * len(text.read_symbols("midi", folder))  # three keys
     model = charrnn.load(ckpt)
     assert model.config.kind == "midi" and len(model.vocab) == music.VOCAB_SIZE + 1  # and END
     code, out, err = cli(["sample", "--ckpt", ckpt, "--n-chars", "80", "--seed", "3",
@@ -198,6 +204,20 @@ def test_cli_music_and_sound(tmp_path, capsys):
     assert code == 0, err
     tokens = music.midi_to_tokens(tmp_path / "song.mid")
     assert tokens and set(tokens) <= set(music.VOCABULARY)
+    code, out, err = cli(["sample", "--ckpt", ckpt, "--n-chars", "300", "--seed", "3",
+                          "--max-note-seconds", "0.1", "--out", str(tmp_path / "short.mid")],
+                         capsys)
+    assert code == 0, err
+    notes = music.notes(music.midi_to_tokens(tmp_path / "short.mid"))
+    assert notes and max(end - start for start, end, *_ in notes) <= 0.1
+    code, _, err = cli(["train", "--corpus", "embedded", "--ckpt", str(tmp_path / "t"),
+                        "--transpose-by", "2"] + flags, capsys)
+    assert code == 1 and "--transpose-by goes with --midi" in err
+    code, _, err = cli(["train", "--midi", str(folder), "--ckpt", str(tmp_path / "t"),
+                        "--transpose-by", "13"] + flags, capsys)
+    assert code == 2 and "argument --transpose-by: '13' is not an integer >= 0 and <= 12" in err
+    with pytest.raises(ValueError, match="transpose_by goes with kind 'midi'"):
+        text.read_symbols("text", tmp_path / "any.txt", transpose_by=1)
     code, out, _ = cli(["eval", "--ckpt", ckpt, "--text", str(folder)], capsys)
     assert code == 0 and json.loads(out.strip().splitlines()[-1])["chars"] == \
         len(text.read_symbols("midi", folder)) - 1
@@ -210,6 +230,10 @@ def test_cli_music_and_sound(tmp_path, capsys):
     code, out, err = cli(["sample", "--ckpt", ckpt, "--n-chars", "400", "--seed", "0",
                           "--out", str(tmp_path / "noise.wav")], capsys)
     assert code == 0, err
+    code, _, err = cli(["sample", "--ckpt", ckpt, "--max-note-seconds", "1",
+                        "--out", str(tmp_path / "x.wav")], capsys)
+    assert code == 1 and "--max-note-seconds is for models of music; this one's samples are wav" \
+        in err and not (tmp_path / "x.wav").exists()
     samples, rate = sound.read_wav(tmp_path / "noise.wav")
     assert rate == 4000 and len(samples) == 401
     empty = tmp_path / "empty"
