@@ -147,11 +147,15 @@ class CharRNN(keras.Model):
     float16 with float32 weights (Keras's mixed precision policies); logits and losses are
     float32 always. Speed only: not saved, so a model may be trained, resumed and loaded in
     any precision (`model.apply_optimizer`: see `training.carry_training_state`).
+    `model.step_path`, "xla" unless `train` chose TensorFlow's graph (`speed_settings`): how
+    the held-out loss is computed too (on an Intel Xeon with AMX, where the graph's bfloat16
+    products win, XLA's evaluation of a bfloat16 model took 1.9x as long as the graph's).
     """
 
     def __init__(self, config: CharRNNConfig, vocab: Vocabulary, precision: str = "fp32"):
         super().__init__(name=MODEL_NAME)
         self.config, self.vocab, self.precision = config, vocab, precision
+        self.step_path = "xla"
         H, V = config.n_cells, len(vocab)
         self.embedding = self.add_weight(shape=(V, H), name="embedding",
                                          initializer=keras.initializers.RandomUniform(-0.05, 0.05))
@@ -294,9 +298,10 @@ _EVAL_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _eval_step(model: CharRNN):
-    """A compiled (x, y, weights) -> (summed nats, count) for this model, made once."""
+    """A compiled (x, y, weights) -> (summed nats, count) for this model, made once: by XLA,
+    or TensorFlow's graph where training chose it (`model.step_path`)."""
     if model not in _EVAL_STEPS:
-        @tf.function(jit_compile=True, autograph=False)  # straight-line: nothing to convert
+        @tf.function(jit_compile=model.step_path == "xla", autograph=False)  # straight-line
         def step(x, y, w):
             logits, _ = model(x)                                  # (B, T, V)
             return metrics.sparse_cross_entropy(y, logits, w)
@@ -446,6 +451,7 @@ def train(data: str | list[str] | dict[str, str], ckpt_dir, *, steps: int | None
     keras.utils.set_random_seed(config.seed)  # weights, and tf.data's shuffles
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model = CharRNN(config, vocab, precision)
+    model.step_path = path
     train_step = make_train_step(model, jit_compile=path == "xla")
 
     def report(loop: training.Loop):

@@ -308,9 +308,16 @@ def test_mixed_precision_trains_like_float32_and_is_a_speed_setting_only(tmp_pat
     assert losses["fp32"] < math.log(len(set(TEXT))) - 0.5, losses  # trained, not two untrained models
     assert abs(losses[precision] - losses["fp32"]) < 0.05, losses
     # And on the graph's step, the pair an Intel Xeon with AMX chose for bfloat16.
-    _, history = tiny_train(tmp_path / f"{precision}-stock", 150, cell="lstm", precision=precision,
-                            path="stock")
+    stock, history = tiny_train(tmp_path / f"{precision}-stock", 150, cell="lstm",
+                                precision=precision, path="stock")
     assert abs(history.last("val_loss") - losses["fp32"]) < 0.05, (history.last("val_loss"), losses)
+    # Its held-out loss computed as it trained, in the graph: the same as XLA's.
+    assert stock.step_path == "stock" and charrnn._eval_step(stock)._jit_compile is False
+    graph = charrnn.evaluate(stock, TEXT)["loss_nats"]
+    stock.step_path = "xla"
+    del charrnn._EVAL_STEPS[stock]
+    assert charrnn._eval_step(stock)._jit_compile is True
+    assert abs(charrnn.evaluate(stock, TEXT)["loss_nats"] - graph) < 1e-2
     assert isinstance(model.apply_optimizer, keras.optimizers.LossScaleOptimizer) == (precision == "fp16")
     # Not saved: the folder resumes in float32, and loads.
     resumed, _ = tiny_train(tmp_path / precision, 152, cell="lstm")
