@@ -6,19 +6,24 @@ characters); Adam 1e-3, gradients clipped to [-5, 5]; batches of 100 windows of 
 characters. The reference is what one writes in plain Keras: `keras.Sequential([Embedding,
 LSTM, LSTM, Dense])`, `compile(...)`, `train_on_batch`. Both train on the same batches,
 measured in turns (interleaved) so that both see the same machine; the best round counts.
-With them, in the same turns, the ceiling of training: a compiled loop of only the matrix
-products one training step does (`train_fraction_of_matrix_products_only`, see
-`_training_products_only`; `train_fraction_median_round`, the median over rounds of ours /
-ceiling within a round, is less at the mercy of one round's luck), and our step on each of
-the library's paths in each precision: XLA's step ("xla", `ours`) and TensorFlow's graph step
-("stock"), in float32 and mixed bfloat16 (`train_chars_per_s_by_path_and_precision`;
-`path_and_precision_chosen` applies the library's rule, `libs.paths.preferred` (the first
-within 3% of the fastest, XLA's float32 step first), to these figures, bfloat16's only where
-the CPU has bfloat16 instructions (`run.chosen_pair`): what `--path auto --precision auto`
-picks here). The library has no
-stock-layer variant of the char-RNN: the stock Keras path is the reference itself, so
-`ratio_vs_stock_path` (as in the GAN's benchmark) is `ratio`, of XLA's float32 step, as are
-the fractions of the ceiling (itself in float32).
+In the same turns: our step on each of the library's paths in each precision
+(`train_chars_per_s_by_path_and_precision`): XLA's step ("xla"), the batch in two halves that
+two XLA programs compute side by side ("fast") and TensorFlow's graph step ("stock"), in float32
+and mixed bfloat16. `path_and_precision_chosen` applies the library's rule,
+`libs.paths.preferred` (the first within 3% of the fastest, XLA's float32 step first), to these
+figures, bfloat16's only where the CPU has bfloat16 instructions (`run.chosen_pair`): what
+`--path auto --precision auto` picks here. `ours`, `ratio` (= `ratio_vs_stock_path`: the
+library has no stock-layer variant of the char-RNN, the reference is the stock Keras path) and
+the fractions below are the chosen pair's; `ratio_xla_fp32_vs_reference` is XLA's float32
+step's.
+
+The ceiling of training, in the same turns: a compiled function of only the matrix products
+one training step does (`train_fraction_of_matrix_products_only`, see `_products_step`;
+`train_fraction_median_round`, the median over rounds of ours / ceiling within a round, is less
+at the mercy of one round's luck), and the same products for each half of the batch, two such
+functions side by side, as the path "fast" runs them (`..._in_halves`): XLA runs one program's
+kernels one after another, and two programs side by side keep two cores busier, the matrix
+products too.
 
 Sampling: characters per second of `charrnn.sample` (multinomial at temperature 1) from the
 default model (the seed's settings with `charrnn.DEFAULT_CELL`), for 1 stream and for 100
@@ -49,6 +54,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from run import chosen_pair, interleaved
 
 STEPS_PER_ROUND, ROUNDS = 3, 6
+PATHS = ("xla", "fast", "stock")  # the char-RNN's, in libs.charrnn.speed_settings' order
+
+
+def _name(path: str, precision: str) -> str:
+    """A pair's name among the timed steps: XLA's float32 step is "ours", as before pairs."""
+    return "ours" if (path, precision) == ("xla", "fp32") else f"ours_{path}_{precision}"
 
 
 def _batches(config, n: int):
@@ -131,9 +142,9 @@ def _matrix_products_only(model, streams: int, n_chars: int):
     return lambda: loop(h).numpy()
 
 
-def _training_products_only(model, batch: int, T: int):
-    """The ceiling for a training step of `model` on (batch, T) windows: a compiled function of
-    just the matrix products the step does, with their shapes and their order in time.
+def _products_step(model, batch: int, T: int, start: float = 0.0):
+    """A compiled function of just the matrix products a training step of `model` on (batch, T)
+    windows does, with their shapes and their order in time, and its input.
 
     Forward: the first layer's input table (embedding @ W), each layer's T products h @ U one
     after another, the upper layers' x @ W of all steps at once, the logits. Backward, as
@@ -188,8 +199,23 @@ def _training_products_only(model, batch: int, T: int):
         total += tf.reduce_sum(tf.matmul(emb, d_table, transpose_a=True))  # dW0
         return total + tf.reduce_sum(tf.matmul(d_table, W0, transpose_b=True))  # d embedding
 
-    h0 = tf.zeros([batch, H])
-    return lambda: step(h0).numpy()
+    return step, tf.zeros([batch, H]) + start
+
+
+def _training_products_only(model, batch: int, T: int, parts: int = 1):
+    """The ceiling for a training step of `model` on (batch, T) windows (`_products_step`).
+    With `parts` = 2, that of the step on the path "fast": the same products for each half of
+    the batch, two compiled functions that TensorFlow runs side by side."""
+    import tensorflow as tf
+
+    steps = [_products_step(model, batch * (k + 1) // parts - batch * k // parts, T, 1e-3 * k)
+             for k in range(parts)]
+
+    @tf.function
+    def side_by_side():
+        return tf.add_n([step(h0) for step, h0 in steps])
+
+    return lambda: side_by_side().numpy()
 
 
 def run() -> dict:
@@ -201,16 +227,20 @@ def run() -> dict:
     vocab, batches = _batches(config, STEPS_PER_ROUND)
     keras.utils.set_random_seed(0)
     model, optimizer = charrnn.build(config, vocab)
-    ours = charrnn.make_train_step(model, optimizer, tf.random.Generator.from_seed(0))
-    others = {f"ours_{path}_{precision}": charrnn.make_train_step(
-        charrnn.CharRNN(config, vocab, precision), jit_compile=path == "xla")
-        for path, precision in (("xla", "bf16"), ("stock", "fp32"), ("stock", "bf16"))}
+    # Every pair of path and precision, in libs.paths' order (float32's first); XLA's float32
+    # step on `model`, the others on models of their own.
+    pairs = [(path, precision) for precision in ("fp32", "bf16") for path in PATHS]
+    ours = {pair: charrnn.make_train_step(
+        model if pair == ("xla", "fp32") else charrnn.CharRNN(config, vocab, pair[1]),
+        optimizer if pair == ("xla", "fp32") else None, tf.random.Generator.from_seed(0),
+        path=pair[0]) for pair in pairs}
     reference = _keras_model(config, len(vocab))
-    ceiling = _training_products_only(model, config.batch_size, config.sequence_length)
-    steps = {"ours": lambda b: float(ours(b)["loss"]),
-             **{name: lambda b, s=s: float(s(b)["loss"]) for name, s in others.items()},
+    B, T = config.batch_size, config.sequence_length
+    ceilings = {"matrix_products_only": _training_products_only(model, B, T),
+                "matrix_products_in_halves": _training_products_only(model, B, T, parts=2)}
+    steps = {**{_name(*pair): lambda b, s=s: float(s(b)["loss"]) for pair, s in ours.items()},
              "reference": lambda b: float(reference.train_on_batch(*b)),
-             "matrix_products_only": lambda b: ceiling()}
+             **{name: lambda b, c=c: c() for name, c in ceilings.items()}}
     chars = config.batch_size * config.sequence_length
     for name, step in steps.items():  # trace and compile
         t = time.perf_counter()
@@ -220,12 +250,13 @@ def run() -> dict:
                              for name, step in steps.items()},
                             chars * len(batches), ROUNDS, "charrnn training chars")
     rates = {name: max(r) for name, r in wall.items()}
+    by_pair = {f"{path} {precision}": rates[_name(path, precision)] for path, precision in pairs}
+    chosen = chosen_pair(by_pair)
+    name = _name(*chosen.split())
     fraction_median = statistics.median(
-        o / c for o, c in zip(wall["ours"], wall["matrix_products_only"]))
-    ratio = round(rates["ours"] / rates["reference"], 2)
-    pairs = {"xla fp32": rates["ours"], "stock fp32": rates["ours_stock_fp32"],  # libs.paths' order
-             "xla bf16": rates["ours_xla_bf16"], "stock bf16": rates["ours_stock_bf16"]}
-    cpu_ratio = max(cpu["ours"]) / max(cpu["reference"])
+        o / c for o, c in zip(wall[name], wall["matrix_products_only"]))
+    ratio = round(rates[name] / rates["reference"], 2)
+    cpu_ratio = max(cpu[name]) / max(cpu["reference"])
     H, V, L = config.n_cells, len(vocab), config.n_layers
     train_flops = 3 * 2 * H * (4 * H * (2 * L - 1) + V)  # per character: forward and twice back
 
@@ -259,19 +290,28 @@ def run() -> dict:
                if streams == 100 and name != "categorical"}
     gates = {"rnn": 1, "lstm": 4, "gru": 3}[charrnn.DEFAULT_CELL]
     flops = 2 * H * (gates * H * (2 * config.n_layers - 1) + V)  # per character
-    return {"name": "charrnn", "unit": "chars/s", "ours": round(rates["ours"]),
+    return {"name": "charrnn", "unit": "chars/s", "ours": round(rates[name]),
             "reference": round(rates["reference"]),
             "ratio": ratio, "ratio_vs_stock_path": ratio,
             "reference_impl": "keras.Sequential(Embedding, LSTM x2, Dense).train_on_batch",
             "chars_per_cpu_second_ratio": round(cpu_ratio, 2),
+            "train_chars_per_s_by_path_and_precision": {k: round(v) for k, v in by_pair.items()},
+            "path_and_precision_chosen": chosen,
+            "ratio_xla_fp32_vs_reference": round(rates["ours"] / rates["reference"], 2),
             "train_chars_per_s_matrix_products_only": round(rates["matrix_products_only"]),
             "train_fraction_of_matrix_products_only":
-                round(rates["ours"] / rates["matrix_products_only"], 2),
+                round(rates[name] / rates["matrix_products_only"], 2),
             "train_fraction_median_round": round(fraction_median, 2),
+            "train_fraction_xla_fp32_of_matrix_products_only":
+                round(rates["ours"] / rates["matrix_products_only"], 2),
             "train_matrix_products_gflop_per_s":
                 round(rates["matrix_products_only"] * train_flops / 1e9, 1),
-            "train_chars_per_s_by_path_and_precision": {k: round(v) for k, v in pairs.items()},
-            "path_and_precision_chosen": chosen_pair(pairs),
+            "train_chars_per_s_matrix_products_in_halves":
+                round(rates["matrix_products_in_halves"]),
+            "train_fraction_of_matrix_products_in_halves":
+                round(rates[name] / rates["matrix_products_in_halves"], 2),
+            "train_matrix_products_in_halves_gflop_per_s":
+                round(rates["matrix_products_in_halves"] * train_flops / 1e9, 1),
             "sample_chars_per_s_1": round(sampling[1]),
             "sample_chars_per_s_100": round(sampling[100]),
             "sample_chars_per_s_100_by_cell": by_cell,

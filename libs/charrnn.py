@@ -147,9 +147,10 @@ class CharRNN(keras.Model):
     float16 with float32 weights (Keras's mixed precision policies); logits and losses are
     float32 always. Speed only: not saved, so a model may be trained, resumed and loaded in
     any precision (`model.apply_optimizer`: see `training.carry_training_state`).
-    `model.step_path`, "xla" unless `train` chose TensorFlow's graph (`speed_settings`): how
-    the held-out loss is computed too (on an Intel Xeon with AMX, where the graph's bfloat16
-    products win, XLA's evaluation of a bfloat16 model took 1.9x as long as the graph's).
+    `model.step_path`, the step `train` chose (`speed_settings`; "xla" otherwise): the held-out
+    loss is computed by XLA too, or in TensorFlow's graph where the step is "stock" (on an
+    Intel Xeon with AMX, where the graph's bfloat16 products win, XLA's evaluation of a
+    bfloat16 model took 1.9x as long as the graph's).
     """
 
     def __init__(self, config: CharRNNConfig, vocab: Vocabulary, precision: str = "fp32"):
@@ -301,7 +302,7 @@ def _eval_step(model: CharRNN):
     """A compiled (x, y, weights) -> (summed nats, count) for this model, made once: by XLA,
     or TensorFlow's graph where training chose it (`model.step_path`)."""
     if model not in _EVAL_STEPS:
-        @tf.function(jit_compile=model.step_path == "xla", autograph=False)  # straight-line
+        @tf.function(jit_compile=model.step_path != "stock", autograph=False)  # straight-line
         def step(x, y, w):
             logits, _ = model(x)                                  # (B, T, V)
             return metrics.sparse_cross_entropy(y, logits, w)
@@ -326,13 +327,14 @@ SMALL_BATCH_CHARS = 2000  # "auto" times nothing below this many characters per 
 def speed_settings(config: CharRNNConfig, vocab: Vocabulary, path: str | None = None,
                    precision: str | None = None, *, measure: bool = True,
                    distributed: bool = False) -> tuple[str, str]:
-    """The step ("xla": compiled by XLA, the default; "stock": TensorFlow's graph, "fast" the
-    same here) and the precision ("fp32", "bf16", "fp16") to train `config` in: as asked, or
-    None for $CADL_PATH / $CADL_PRECISION or `paths.DEFAULTS`. "auto" times the training step
+    """The step (`make_train_step`: "xla", compiled by XLA, the default; "fast", the batch in
+    two halves computed side by side by XLA; "stock", TensorFlow's graph) and the precision
+    ("fp32", "bf16", "fp16") to train `config` in: as asked, or None for $CADL_PATH /
+    $CADL_PRECISION or `paths.DEFAULTS`. "auto" times the training step
     (`paths.speed_settings`, once per machine and shape; XLA's step in float32 unless another is
     faster). Where nothing is timed (measure=False; `distributed`, under a strategy, where
-    "xla" is refused; fewer than SMALL_BATCH_CHARS characters a batch; quick mode or pytest),
-    "auto" takes a cached choice, else "xla" ("stock" under a strategy) and "fp32".
+    "xla" and "fast" are refused; fewer than SMALL_BATCH_CHARS characters a batch; quick mode
+    or pytest), "auto" takes a cached choice, else "xla" ("stock" under a strategy) and "fp32".
 
     XLA fuses the cells' element-wise work and wins in float32 everywhere measured, but does
     not put bfloat16 products on AMX: on an Intel Xeon with AMX (2 cores), the lecture's
@@ -344,47 +346,74 @@ def speed_settings(config: CharRNNConfig, vocab: Vocabulary, path: str | None = 
     def make(path, precision):  # called only when something is timed
         model = CharRNN(config, vocab, precision)
         ids = np.random.default_rng(0).integers(0, len(vocab), (2, B, T)).astype(np.int32)
-        return make_train_step(model, jit_compile=path == "xla"), (ids[0], ids[1])
+        return make_train_step(model, path=path), (ids[0], ids[1])
 
     shape = {k: v for k, v in dataclasses.asdict(config).items() if k in SHAPE_FIELDS}
     # Keyed by the shapes of the network, not the vocabulary: each new text's few characters
     # more or less would time it again.
     return paths.speed_settings("char-RNN", make, shape, per_step=B * T, unit="chars/s",
-                                path=path, precision=precision, candidates=("xla", "stock"),
-                                fallback="xla", distributed=distributed,
+                                path=path, precision=precision,
+                                candidates=("xla", "fast", "stock"), fallback="xla",
+                                distributed=distributed, compiled=("xla", "fast"),
                                 measure=measure and B * T >= SMALL_BATCH_CHARS)
 
 
 def make_train_step(model: CharRNN, optimizer=None, rng: tf.random.Generator | None = None,
-                    jit_compile: bool = True):
+                    path: str = "xla"):
     """The compiled step: (x, y) ids (B, T), or (x, y, w) with weights w (B, T) that leave
     records' padding out -> {"loss": nats per real character, "bits_per_char": ...}.
 
     It updates the model with `optimizer` (default: the model's own, `apply_optimizer`, which
     scales the loss in precision "fp16") and draws dropout's seeds from `rng` (default: the
-    model's own). XLA (`jit_compile`) fuses the cells' element-wise
-    work: 1.15-1.3x faster steps on CPU. Leave it off under a tf.distribute strategy (as Keras
-    does).
+    model's own). `path`: "xla", the step compiled by XLA, which fuses the cells' element-wise
+    work (1.15-1.3x faster steps on CPU than TensorFlow's graph); "fast", the batch in two
+    halves whose gradients two XLA programs compute side by side, added before the update;
+    "stock", TensorFlow's graph, the one to use under a tf.distribute strategy (as Keras does).
+
+    Why halves: XLA runs one program's kernels one after another, each spread over the cores,
+    and most of a recurrent step's kernels are too small to keep them busy; TensorFlow runs two
+    independent programs at once, so one's kernels fill the gaps of the other's. The lecture's
+    2x256 LSTM on 2 cores of an Intel Xeon with AMX: 44,300 characters/s against 35,800 for
+    "xla" (and its matrix products alone, in two halves side by side, in 150 ms a step against
+    196 ms as one program). The halves' gradients add up to the whole batch's (the loss is a
+    sum divided by the batch's characters); dropout draws each half's masks from its own seed.
     """
+    if path not in paths.PATHS:
+        raise ValueError(f"path must be one of {', '.join(paths.PATHS)}, got {path!r}")
     optimizer = model.apply_optimizer if optimizer is None else optimizer
     scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
     rng = model.rng if rng is None else rng
     n_chars = model.config.batch_size * model.config.sequence_length  # per global batch
+    parts = 2 if path == "fast" else 1
 
-    @tf.function(jit_compile=jit_compile)
-    def train_step(batch):
-        x, y = batch[:2]                                          # (B, T) each
-        w = batch[2] if len(batch) > 2 else None                  # records: 0 on the padding
-        seed = rng.make_seeds(1)[:, 0]                            # dropout's, (2,)
+    def gradients(x, y, w, seed):
         with tf.GradientTape() as tape:
             logits, _ = model(x, training=True, seed=seed)       # (B, T, V)
             total, count = metrics.sparse_cross_entropy(y, logits, w)
-            # Divided by the global batch, so that replicas' gradients add up to the mean's
-            # (records: a constant factor, the padding's share, which Adam does not see).
+            # Divided by the global batch, so that replicas' (and halves') gradients add up to
+            # the mean's (records: a constant factor, the padding's share, which Adam does not
+            # see).
             loss = total / n_chars
             if scaled:
                 loss = optimizer.scale_loss(loss)
-        grads = tape.gradient(loss, model.trainable_variables)
+        return tape.gradient(loss, model.trainable_variables), total, count
+
+    if parts > 1:
+        gradients = tf.function(gradients, jit_compile=True)
+
+    @tf.function(jit_compile=path == "xla")
+    def train_step(batch):
+        x, y = batch[:2]                                          # (B, T) each
+        w = batch[2] if len(batch) > 2 else None                  # records: 0 on the padding
+        seeds = rng.make_seeds(parts)                             # dropout's, (2, parts)
+        pieces = [(x, y, w)]
+        if parts > 1:
+            cuts = [x.shape[0] * k // parts for k in range(parts + 1)]
+            pieces = [(x[a:b], y[a:b], None if w is None else w[a:b])
+                      for a, b in zip(cuts, cuts[1:])]
+        results = [gradients(*piece, seeds[:, k]) for k, piece in enumerate(pieces)]
+        grads = [tf.add_n(list(g)) for g in zip(*(r[0] for r in results))]
+        total, count = (tf.add_n([r[i] for r in results]) for i in (1, 2))
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         mean = total / count
         return {"loss": mean, "bits_per_char": mean / metrics.LN2}
@@ -414,8 +443,9 @@ def train(data: str | list[str] | dict[str, str], ckpt_dir, *, steps: int | None
     `ckpt_dir/best/` and its weights are the ones returned (the last step stays in the
     checkpoint to resume from; `model.step` is the step training reached); `patience`: stop
     after that many evaluations without improvement. Ctrl-C stops after the current step,
-    saves and returns. `path`, `precision`: the step (XLA's or TensorFlow's graph) and
-    the precision, see `CharRNN` and `speed_settings` (speed only, not saved).
+    saves and returns. `path`, `precision`: the step (XLA's, XLA's in two halves, or
+    TensorFlow's graph) and the precision, see `CharRNN` and `speed_settings` (speed only,
+    not saved).
     `history["loss"]` is the training loss (nats per character) by step.
     Calls keras.utils.set_random_seed(seed), which also seeds Python's and NumPy's generators.
     """
@@ -452,7 +482,7 @@ def train(data: str | list[str] | dict[str, str], ckpt_dir, *, steps: int | None
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model = CharRNN(config, vocab, precision)
     model.step_path = path
-    train_step = make_train_step(model, jit_compile=path == "xla")
+    train_step = make_train_step(model, path=path)
 
     def report(loop: training.Loop):
         if val_windows is not None:
@@ -630,7 +660,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=_POSITIVE_INT,
                    help="stop after N evaluations without a better held-out loss")
     strategy_flag(p)
-    speed_flags(p, path_help="the step: xla (compiled by XLA), stock or fast (TensorFlow's graph)")
+    speed_flags(p, path_help="the step: xla (compiled by XLA), fast (XLA, the batch in two "
+                             "halves side by side), stock (TensorFlow's graph)")
     p = commands.add_parser("sample", allow_abbrev=False,
                             help="print generated text, or write samples with --out")
     p.add_argument("--ckpt", type=Path, required=True)

@@ -168,7 +168,8 @@ def choose(name: str, candidates: Mapping[str, Callable[[], tuple[Callable, obje
     the first within MARGIN of the fastest is chosen (a later one must beat every earlier one
     by MARGIN; "xla" also compiles for longer). Global Python and NumPy random
     states are restored afterwards, so the timing does not change the weights of models built
-    next (Keras draws initial weights from them). With a `fallback`, nothing is timed: the
+    next (Keras draws initial weights from them). A cached choice counts only where it was
+    made among all these candidates (or more). With a `fallback`, nothing is timed: the
     cached choice, else `fallback`.
     """
     if not candidates:
@@ -179,7 +180,10 @@ def choose(name: str, candidates: Mapping[str, Callable[[], tuple[Callable, obje
     except OSError as e:  # no writable data directory: choose, but cache nothing
         path, unwritable = None, e
     cached = read_cache(path).get(key) if path else None
-    if cached is not None and cached["choice"] in candidates:
+    # A choice made without some of these candidates (by a version of the library with fewer
+    # ways to compute the step) is timed again, not taken.
+    if cached is not None and cached["choice"] in candidates \
+            and set(candidates) <= set(cached.get("rates", candidates)):
         return cached["choice"]
     if fallback is not None:
         return fallback
@@ -303,7 +307,8 @@ def speed_settings(name: str, make: Callable[[str, str], tuple[Callable, object]
                    key_fields: Mapping, *, per_step: int, path: str | None = None,
                    precision: str | None = None, measure: bool = True,
                    candidates: tuple[str, ...] = ("stock", "fast", "xla"), fallback: str = "fast",
-                   distributed: bool = False, unit: str = "img/s") -> tuple[str, str]:
+                   distributed: bool = False, compiled: tuple[str, ...] = ("xla",),
+                   unit: str = "img/s") -> tuple[str, str]:
     """A model's path (one of PATHS) and precision ("fp32", "bf16", "fp16"): as asked, or None
     for the environment's or DEFAULTS'. "auto" is decided by timing `make(path, precision)`
     -> (step, x) once per machine and shape (`key_fields`), `candidates` in order of
@@ -317,13 +322,13 @@ def speed_settings(name: str, make: Callable[[str, str], tuple[Callable, object]
     shapes; or not `may_time()`), "auto" takes a cached choice, else `fallback` and "fp32".
 
     `distributed`: the model trains under a tf.distribute strategy, where nothing is timed
-    (workers could choose apart) and the XLA step does not run: "xla" asked is refused, and
-    "auto" chooses among the other candidates."""
+    (workers could choose apart) and the paths XLA compiles (`compiled`) do not run: one of
+    them asked is refused, and "auto" chooses among the other candidates."""
     path, precision = resolve("path", path), resolve("precision", precision)
     if distributed:
-        candidates = tuple(c for c in candidates if c != "xla")
-        if path == "xla":
-            raise ValueError(f"path 'xla' does not run under a tf.distribute strategy; use "
+        candidates = tuple(c for c in candidates if c not in compiled)
+        if path in compiled:
+            raise ValueError(f"path {path!r} does not run under a tf.distribute strategy; use "
                              f"{' or '.join(map(repr, candidates))} or 'auto' there")
     if fallback not in candidates:
         fallback = candidates[0]

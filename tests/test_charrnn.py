@@ -336,8 +336,10 @@ def test_auto_path_and_precision_time_once_per_shape_and_not_under_pytest(tmp_pa
     choose = charrnn.speed_settings
     assert choose(config, vocab) == ("xla", "fp32")  # pytest: nothing timed
     assert choose(config, vocab, distributed=True) == ("stock", "fp32")  # no XLA under a strategy
-    with pytest.raises(ValueError, match="path 'xla' does not run under a tf.distribute strategy"):
-        choose(config, vocab, "xla", distributed=True)
+    for path in ("xla", "fast"):
+        with pytest.raises(ValueError, match=f"path '{path}' does not run under a tf.distribute "
+                                             "strategy; use 'stock' or 'auto' there"):
+            choose(config, vocab, path, distributed=True)
     assert not (tmp_path / paths.CACHE_NAME).exists()
     monkeypatch.setenv("CADL_PRECISION", "bf16")
     assert choose(config, vocab) == ("xla", "bf16")
@@ -359,7 +361,8 @@ def test_auto_path_and_precision_time_once_per_shape_and_not_under_pytest(tmp_pa
     key, entry = next((json.loads(k), e) for k, e in entries.items() if "and precision" in k)
     assert key["name"] == "char-RNN's path and precision" and key["n_cells"] == 16
     assert entry["choice"] == " ".join(chosen)
-    assert set(entry["rates"]) == {"xla fp32", "stock fp32", "xla bf16", "stock bf16"}
+    assert set(entry["rates"]) == {f"{path} {precision}" for path in ("xla", "fast", "stock")
+                                   for precision in ("fp32", "bf16")}
     assert choose(config, vocab) == chosen  # read back, not timed again
     assert "Timing" not in capsys.readouterr().out
     with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16, fp16, got 'fp8'"):
@@ -367,17 +370,40 @@ def test_auto_path_and_precision_time_once_per_shape_and_not_under_pytest(tmp_pa
 
 
 @pytest.mark.parametrize("dropout", [0.0, 0.2])
-def test_the_graph_step_trains_as_xlas_does(tmp_path, dropout):
-    """The two paths are one computation: the same seed and steps, the same losses. With
-    dropout, the same masks (the first step's loss agrees), and float32's rounding, which XLA
-    fuses in another order, drifts the later ones apart by under 1%."""
+def test_the_graph_step_and_the_halves_train_as_xlas_step_does(tmp_path, dropout):
+    """The three paths are one computation: the same seed and steps, the same losses. With
+    dropout, the graph draws the same masks as XLA's step (the first step's loss agrees), and
+    float32's rounding, which XLA fuses in another order, drifts the later ones apart by under
+    1%; the halves draw each half's masks from a seed of its own: other masks, as good."""
     losses = {}
-    for path in ("xla", "stock"):
+    for path in ("xla", "stock", "fast"):
         _, history = tiny_train(tmp_path / path, 20, cell="lstm", dropout=dropout, path=path)
         losses[path] = history["loss"][1]
     assert losses["xla"][-1] < losses["xla"][0] - 0.03, losses  # it trained
     np.testing.assert_allclose(losses["stock"][0], losses["xla"][0], rtol=1e-5)
     np.testing.assert_allclose(losses["stock"], losses["xla"], rtol=1e-2 if dropout else 1e-5)
+    if dropout:
+        assert abs(np.mean(losses["fast"][-5:]) - np.mean(losses["xla"][-5:])) < 0.05, losses
+    else:
+        np.testing.assert_allclose(losses["fast"], losses["xla"], rtol=1e-5)
+
+
+def test_the_halves_take_records_weights_and_an_odd_batch(tmp_path):
+    # Records: the padding's weights are cut with the batch; 5 windows: halves of 2 and 3.
+    records = [" ".join(TEXT.split()[k:k + 1 + k % 4]) for k in range(40)]  # 1-4 words each
+    losses = {}
+    for path in ("xla", "fast"):
+        model, history = tiny_train(tmp_path / path, 6, cell="gru", path=path, batch_size=5,
+                                    sequence_length=24)
+        losses[path] = history["loss"][1]
+    np.testing.assert_allclose(losses["fast"], losses["xla"], rtol=1e-5)
+    for path in ("xla", "fast"):
+        _, history = charrnn.train(records, tmp_path / f"records-{path}", steps=6, path=path,
+                                   **dict(TINY, batch_size=5, sequence_length=64),
+                                   progress=False, eval_every=10**6, sample_chars=0)
+        losses[f"records {path}"] = history["loss"][1]
+    np.testing.assert_allclose(losses["records fast"], losses["records xla"], rtol=1e-5)
+    assert model.step_path == "fast" and charrnn._eval_step(model)._jit_compile is True
 
 
 # --- Sampling ----------------------------------------------------------------------------------

@@ -55,6 +55,19 @@ def test_choose_times_caches_and_reads_back(cache, capsys):
     assert all(k["cpu"] and k["cores"] >= 1 and k["tensorflow"] for k in keys)
 
 
+def test_a_choice_cached_among_other_candidates_is_timed_again(cache, capsys):
+    # A newer library with one more way to compute the step: the old choice is not taken.
+    assert paths.choose("test step", {"one": sleeper(0), "two": sleeper(0.03)}, {}) == "one"
+    assert paths.choose("test step", {"one": refused, "two": refused}, {}) == "one"
+    capsys.readouterr()
+    candidates = {"one": sleeper(0.03), "two": sleeper(0.03), "three": sleeper(0)}
+    assert paths.choose("test step", candidates, {}, fallback="two") == "two"  # untimed: not it
+    assert paths.choose("test step", candidates, {}) == "three"
+    assert "Timing the test step" in capsys.readouterr().out
+    (entry,) = json.loads(cache.read_text()).values()
+    assert set(entry["rates"]) == {"one", "two", "three"}
+
+
 @pytest.mark.parametrize("other_rate, chosen", [(102.0, "default"), (104.0, "other")])
 def test_the_first_candidate_is_kept_unless_another_beats_it_by_the_margin(cache, monkeypatch,
                                                                             other_rate, chosen):
