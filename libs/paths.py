@@ -49,10 +49,11 @@ from .downloads import data_dir
 from .files import write_bytes_atomic
 
 CACHE_NAME = "fast_paths.json"
-# The paths: "stock", Keras's layers in TensorFlow's graph; "fast", the library's hand-written
-# layers where a model has them (the GAN's and VAE-GAN's `libs.layers`; others: as "stock");
-# "xla", the fast path's training step compiled by XLA. (DRAW and the char-RNN have no Keras
-# layers to swap: their "stock" and "fast" are the step in TensorFlow's graph.)
+# The paths: "stock", Keras's layers in TensorFlow's graph; "fast", the library's own fastest
+# way where a model has one (the GAN's and VAE-GAN's hand-written layers, `libs.layers`; the
+# char-RNN's batch in two halves, two XLA programs side by side; DRAW: as "stock"); "xla", the
+# training step compiled by XLA (the GAN's and VAE-GAN's on the hand-written layers). (DRAW and
+# the char-RNN have no Keras layers to swap: their "stock" is the step in TensorFlow's graph.)
 PATHS = ("stock", "fast", "xla")
 CHOICES = {"path": ("auto", *PATHS), "precision": ("auto", "fp32", "bf16", "fp16")}
 ENV = {"path": "CADL_PATH", "precision": "CADL_PRECISION"}
