@@ -388,7 +388,7 @@ def test_the_graph_step_and_the_halves_train_as_xlas_step_does(tmp_path, dropout
         np.testing.assert_allclose(losses["fast"], losses["xla"], rtol=1e-5)
 
 
-def test_the_halves_take_records_weights_and_an_odd_batch(tmp_path):
+def test_the_halves_take_records_weights_an_odd_batch_and_float16(tmp_path):
     # Records: the padding's weights are cut with the batch; 5 windows: halves of 2 and 3.
     records = [" ".join(TEXT.split()[k:k + 1 + k % 4]) for k in range(40)]  # 1-4 words each
     losses = {}
@@ -404,6 +404,10 @@ def test_the_halves_take_records_weights_and_an_odd_batch(tmp_path):
         losses[f"records {path}"] = history["loss"][1]
     np.testing.assert_allclose(losses["records fast"], losses["records xla"], rtol=1e-5)
     assert model.step_path == "fast" and charrnn._eval_step(model)._jit_compile is True
+    for path in ("xla", "fast"):  # float16: each half's loss scaled, the sum unscaled once
+        _, history = tiny_train(tmp_path / f"fp16-{path}", 4, path=path, precision="fp16")
+        losses[f"fp16 {path}"] = history["loss"][1]
+    np.testing.assert_allclose(losses["fp16 fast"], losses["fp16 xla"], rtol=1e-3)
 
 
 # --- Sampling ----------------------------------------------------------------------------------
