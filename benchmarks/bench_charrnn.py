@@ -54,7 +54,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from run import chosen_pair, interleaved
 
 STEPS_PER_ROUND, ROUNDS = 3, 6
-PATHS = ("xla", "fast", "stock")  # the char-RNN's, in libs.charrnn.speed_settings' order
 
 
 def _name(path: str, precision: str) -> str:
@@ -229,7 +228,7 @@ def run() -> dict:
     model, optimizer = charrnn.build(config, vocab)
     # Every pair of path and precision, in libs.paths' order (float32's first); XLA's float32
     # step on `model`, the others on models of their own.
-    pairs = [(path, precision) for precision in ("fp32", "bf16") for path in PATHS]
+    pairs = [(path, precision) for precision in ("fp32", "bf16") for path in charrnn.STEP_PATHS]
     ours = {pair: charrnn.make_train_step(
         model if pair == ("xla", "fp32") else charrnn.CharRNN(config, vocab, pair[1]),
         optimizer if pair == ("xla", "fp32") else None, tf.random.Generator.from_seed(0),

@@ -322,6 +322,7 @@ def build(config: CharRNNConfig, vocab: Vocabulary) -> tuple[CharRNN, keras.opti
 SHAPE_FIELDS = ("cell", "n_layers", "n_cells", "batch_size", "sequence_length", "layer_norm",
                 "recurrent_dropout", "dropout")
 SMALL_BATCH_CHARS = 2000  # "auto" times nothing below this many characters per batch
+STEP_PATHS = ("xla", "fast", "stock")  # the training step's paths, in order of preference
 
 
 def speed_settings(config: CharRNNConfig, vocab: Vocabulary, path: str | None = None,
@@ -355,8 +356,8 @@ def speed_settings(config: CharRNNConfig, vocab: Vocabulary, path: str | None = 
     # more or less would time it again.
     return paths.speed_settings("char-RNN", make, shape, per_step=B * T, unit="chars/s",
                                 path=path, precision=precision,
-                                candidates=("xla", "fast", "stock"), fallback="xla",
-                                distributed=distributed, compiled=("xla", "fast"),
+                                candidates=STEP_PATHS, fallback="xla", distributed=distributed,
+                                compiled=tuple(p for p in STEP_PATHS if p != "stock"),
                                 measure=measure and B * T >= SMALL_BATCH_CHARS)
 
 
