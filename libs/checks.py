@@ -84,6 +84,12 @@ def _shape(x) -> tuple:
     return tuple(int(d) for d in np.shape(x))
 
 
+def _last_activation(model) -> str:
+    """The name of the activation of `model`'s last layer ("" if none is named)."""
+    layers = getattr(model, "layers", None)
+    return getattr(getattr(layers[-1], "activation", None), "__name__", "") if layers else ""
+
+
 def _values(variables) -> list:
     """Copies of the variables' values, to tell later whether a step changed them."""
     return [np.array(v.numpy()) for v in variables]
@@ -132,9 +138,27 @@ def input_pipeline(fn, files, image_size: int, channels: int, batch_size: int = 
           "each image, 0-255")
 
 
+def _other_shape(image_size: int, channels: int) -> tuple[int, int]:
+    """Another image size and number of channels, to build a network again with: a network
+    written for the notebook's images only fails on CelebA's 64x64x3 later, far from its code."""
+    return (image_size * 2 if image_size <= 32 else image_size // 2), (3 if channels == 1 else 1)
+
+
+def _gives(net, x, want: tuple) -> str | None:
+    """None where net(x) has the shape `want` (a tuple of shapes for several outputs); else
+    what it did instead, "gave (...)" or "raised ...", to name in a message."""
+    try:
+        out = net(x)
+        got = tuple(map(_shape, out)) if isinstance(out, (tuple, list)) else _shape(out)
+    except Exception as e:
+        return f"raised {type(e).__name__} ({(str(e).splitlines() or [''])[0][:160]})"
+    return None if got == want else f"gave {got}"
+
+
 def discriminator(build, image_size: int, channels: int, n_features: int):
     """D = build(image_size, channels, n_features) maps images (B, S, S, C) in [-1, 1] to one
-    logit per image, (B, 1), depends on its input, and has weights to train. Returns D."""
+    logit per image, (B, 1), depends on its input, and has weights to train; built for another
+    image size and number of channels, it takes those. Returns D."""
     D = _call(build, image_size, channels, n_features, what="build_discriminator")
     if not isinstance(D, keras.Model):
         _fail(f"D should be a keras.Model (keras.Sequential or keras.Model(inputs, outputs)), "
@@ -145,14 +169,20 @@ def discriminator(build, image_size: int, channels: int, n_features: int):
         _fail(f"D should give one logit per image, shape (4, 1) for 4 images; it gave "
               f"{_shape(out)}. End with keras.layers.Flatten() and keras.layers.Dense(1)")
     out = np.asarray(out)
-    last = D.layers[-1] if D.layers else None
-    if getattr(getattr(last, "activation", None), "__name__", "") == "sigmoid":
+    if _last_activation(D) == "sigmoid":
         _fail("D ends with a sigmoid. Return the logit (no activation on the last Dense); the "
               "losses apply the sigmoid themselves")
     if np.allclose(out, out[0]):
         _fail("D gives the same output for every image: does its output depend on its input?")
     if not D.trainable_variables:
         _fail("D has no trainable weights")
+    size, c = _other_shape(image_size, channels)
+    call = f"build_discriminator({size}, {c}, {n_features})"
+    x = tf.random.stateless_uniform((2, size, size, c), (5, 6), -1, 1)
+    wrong = _gives(_call(build, size, c, n_features, what=call), x, (2, 1))
+    if wrong:
+        _fail(f"D = {call}, given 2 images of {size}x{size}x{c}, {wrong} instead of (2, 1): "
+              "build D for the image_size and channels it is given, whatever they are")
     print(f"D looks right: (4, {image_size}, {image_size}, {channels}) -> (4, 1) logits, "
           f"{D.count_params():,} weights")
     return D
@@ -160,7 +190,8 @@ def discriminator(build, image_size: int, channels: int, n_features: int):
 
 def generator(build, n_latent: int, image_size: int, channels: int, n_features: int):
     """G = build(n_latent, image_size, channels, n_features) maps latents (B, n_latent) to
-    images (B, S, S, C) in [-1, 1] that depend on z. Returns G."""
+    images (B, S, S, C) in [-1, 1] that depend on z; built for other n_latent, S and C, it
+    gives those. Returns G."""
     G = _call(build, n_latent, image_size, channels, n_features, what="build_generator")
     if not isinstance(G, keras.Model):
         _fail(f"G should be a keras.Model, got {type(G).__name__}")
@@ -177,6 +208,13 @@ def generator(build, n_latent: int, image_size: int, channels: int, n_features: 
               f"[{out.min():.2f}, {out.max():.2f}]. End with a tanh activation")
     if np.allclose(out[0], out[1], atol=1e-6):
         _fail("G draws the same image for different latents: does its output depend on z?")
+    size, c = _other_shape(image_size, channels)
+    call = f"build_generator({n_latent + 1}, {size}, {c}, {n_features})"
+    wrong = _gives(_call(build, n_latent + 1, size, c, n_features, what=call),
+                   tf.zeros((2, n_latent + 1)), (2, size, size, c))
+    if wrong:
+        _fail(f"G = {call}, given 2 latents, {wrong} instead of {(2, size, size, c)}: build G "
+              "for the n_latent, image_size and channels it is given, whatever they are")
     print(f"G looks right: (4, {n_latent}) -> {want} in [{out.min():.2f}, {out.max():.2f}], "
           f"{G.count_params():,} weights")
     return G
@@ -428,8 +466,8 @@ def kl_prior(fn) -> None:
 
 def encoder(build, image_size: int, channels: int, n_features: int, n_latent: int):
     """E = build(image_size, channels, n_features, n_latent) maps images (B, S, S, C) in
-    [-1, 1] to two outputs, (mean, log_var), each (B, n_latent), that depend on the image.
-    Returns E."""
+    [-1, 1] to two outputs, (mean, log_var), each (B, n_latent), that depend on the image;
+    built for other S, C and n_latent, it takes and gives those. Returns E."""
     E = _call(build, image_size, channels, n_features, n_latent, what="build_encoder")
     if not isinstance(E, keras.Model):
         _fail(f"E should be a keras.Model, got {type(E).__name__}")
@@ -449,6 +487,14 @@ def encoder(build, image_size: int, channels: int, n_features: int, n_latent: in
     if np.all(log_var >= 0):
         _fail("log_var is never negative: it is a logarithm, any real number. Leave its Dense "
               "without an activation (exp(log_var) is the variance)")
+    size, c = _other_shape(image_size, channels)
+    call = f"build_encoder({size}, {c}, {n_features}, {n_latent + 1})"
+    want = ((2, n_latent + 1),) * 2
+    wrong = _gives(_call(build, size, c, n_features, n_latent + 1, what=call),
+                   tf.zeros((2, size, size, c)), want)
+    if wrong:
+        _fail(f"E = {call}, given 2 images of {size}x{size}x{c}, {wrong} instead of {want}: "
+              "build E for the image_size, channels and n_latent it is given, whatever they are")
     print(f"E looks right: (4, {image_size}, {image_size}, {channels}) -> mean and log_var, "
           f"(4, {n_latent}) each, {E.count_params():,} weights")
     return E
@@ -617,10 +663,26 @@ def vocabulary(fn, text: str) -> None:
     print(f"the vocabulary is right: {len(chars)} characters, ids 0 to {len(chars) - 1}")
 
 
+def _recurrent_cells(model) -> list:
+    """The cells of the Keras recurrent layers (LSTM, GRU, SimpleRNN, RNN) in `model`, nested
+    ones too, one per layer of cells: an RNN of stacked cells (`RNN([cell, cell])`, as TF1's
+    MultiRNNCell) counts each."""
+    found, todo = [], list(getattr(model, "layers", []))
+    while todo:
+        layer = todo.pop(0)
+        if isinstance(layer, keras.layers.RNN):
+            found.extend(getattr(layer.cell, "cells", [layer.cell]))
+        else:
+            todo.extend(getattr(layer, "layers", []))
+    return found
+
+
 def charrnn_model(build, vocab_size: int, n_cells: int, n_layers: int):
     """model = build(vocab_size, n_cells, n_layers) maps ids (B, T) to logits (B, T, V), and the
     logits at step t depend on the ids up to t only (a recurrent model reads left to right).
-    Returns the model."""
+    The logits are not probabilities (no softmax at the end), and the Keras recurrent layers
+    follow the arguments: n_layers of them, each of n_cells (also when built with other
+    arguments). Returns the model."""
     model = _call(build, vocab_size, n_cells, n_layers, what="build_model")
     if not callable(model):
         _fail(f"build_model should return a keras model, got {type(model).__name__}")
@@ -631,6 +693,12 @@ def charrnn_model(build, vocab_size: int, n_cells: int, n_layers: int):
         _fail(f"the model should give one logit per character of the vocabulary at every step: "
               f"(2, 12, {vocab_size}) for 2 sequences of 12; it gave {_shape(logits)}. Use "
               "return_sequences=True on every recurrent layer and end with Dense(vocab_size)")
+    probabilities = np.all(np.asarray(logits) >= 0) and np.allclose(np.sum(logits, -1), 1.0,
+                                                                     atol=1e-4)
+    if _last_activation(model) == "softmax" or probabilities:
+        _fail("the model ends with a softmax: it gives probabilities. Return the logits (no "
+              "activation on the last Dense); the loss (from_logits=True) and sampling apply "
+              "the softmax themselves")
     changed = ids.numpy().copy()
     changed[:, 8:] = (changed[:, 8:] + 1) % vocab_size       # change only the last 4 characters
     again = _call(model, tf.constant(changed), what="model(ids)")
@@ -640,8 +708,21 @@ def charrnn_model(build, vocab_size: int, n_cells: int, n_layers: int):
               "model looks ahead. Use recurrent layers that read left to right (not Bidirectional)")
     if np.allclose(np.asarray(logits)[:, 8:], np.asarray(again)[:, 8:], atol=1e-6):
         _fail("the logits do not change when the characters do: does the model read its input?")
+    for cells, layers in ((n_cells, n_layers), (n_cells + 3, n_layers + 1)):
+        built = model if (cells, layers) == (n_cells, n_layers) else \
+            _call(build, vocab_size, cells, layers, what="build_model")
+        rnns = _recurrent_cells(built)
+        if rnns and len(rnns) != layers:
+            _fail(f"build_model(vocab_size, n_cells={cells}, n_layers={layers}) has "
+                  f"{len(rnns)} recurrent layer(s): stack n_layers of them, whatever n_layers is")
+        units = sorted({getattr(r, "units", cells) for r in rnns})
+        if units and units != [cells]:
+            _fail(f"build_model(vocab_size, n_cells={cells}, n_layers={layers}) has recurrent "
+                  f"layers of {', '.join(map(str, units))} cells: give each n_cells, whatever "
+                  "n_cells is")
+    stack = f", {n_layers} recurrent layer(s) of {n_cells}" if _recurrent_cells(model) else ""
     print(f"the model looks right: (2, 12) ids -> (2, 12, {vocab_size}) logits, reading left "
-          "to right")
+          f"to right{stack}")
     return model
 
 

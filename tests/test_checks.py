@@ -60,6 +60,10 @@ def test_discriminator_check():
         checks.discriminator(given(no_flatten), 16, 1, 4)
     with fails("should be a keras.Model"):
         checks.discriminator(given(lambda x: x), 16, 1, 4)
+    fixed = gan.discriminator(gan.GANConfig(image_size=16, channels=1, n_features=4))
+    with fails(r"D = build_discriminator\(32, 3, 4\), given 2 images of 32x32x3, raised "
+               r"ValueError .* instead of \(2, 1\): build D for the image_size and channels"):
+        checks.discriminator(given(fixed), 16, 1, 4)            # written for 16x16x1 only
 
 
 def test_generator_check():
@@ -75,6 +79,11 @@ def test_generator_check():
                               keras.layers.Reshape((8, 8, 1))])
     with fails(r"images of shape \(4, 16, 16, 1\); it gave \(4, 8, 8, 1\)"):
         checks.generator(given(small), 8, 16, 1, 4)
+    sized = lambda n_latent, size, channels, n: gan.generator(gan.GANConfig(   # noqa: E731
+        n_latent=n_latent, image_size=16, channels=1, n_features=n))   # image_size, channels fixed
+    with fails(r"G = build_generator\(9, 32, 3, 4\), given 2 latents, gave \(2, 16, 16, 1\) "
+               r"instead of \(2, 32, 32, 3\): build G for the n_latent, image_size and channels"):
+        checks.generator(sized, 8, 16, 1, 4)
 
 
 def test_loss_checks():
@@ -144,20 +153,43 @@ def test_gan_step_check():
         checks.gan_step(not_written, D, G, real)
 
 
-def _char_model(vocab, bidirectional=False, sequences=True):
-    rnn = keras.layers.GRU(8, return_sequences=sequences)
+def _char_model(vocab, bidirectional=False, sequences=True, n_cells=8, n_layers=1,
+                activation=None):
+    rnns = [keras.layers.GRU(n_cells, return_sequences=sequences) for _ in range(n_layers)]
+    if bidirectional:
+        rnns = [keras.layers.Bidirectional(rnn) for rnn in rnns]
     return keras.Sequential([keras.Input((None,), dtype="int32"), keras.layers.Embedding(vocab, 8),
-                             keras.layers.Bidirectional(rnn) if bidirectional else rnn,
-                             keras.layers.Dense(vocab)])
+                             *rnns, keras.layers.Dense(vocab, activation=activation)])
 
 
 def test_charrnn_checks():
     keras.utils.set_random_seed(0)
-    model = checks.charrnn_model(lambda vocab, n_cells, n_layers: _char_model(vocab), 11, 8, 1)
+    model = checks.charrnn_model(lambda vocab, n_cells, n_layers: _char_model(
+        vocab, n_cells=n_cells, n_layers=n_layers), 11, 8, 1)
     with fails("looks ahead"):
         checks.charrnn_model(given(_char_model(11, bidirectional=True)), 11, 8, 1)
     with fails(r"return_sequences=True"):
         checks.charrnn_model(given(_char_model(11, sequences=False)), 11, 8, 1)
+    two = checks.charrnn_model(lambda vocab, n_cells, n_layers: _char_model(
+        vocab, n_cells=n_cells, n_layers=n_layers), 11, 8, 2)
+    assert len(two.layers) == 4                               # embedding, 2 GRUs, dense
+    with fails(r"has 1 recurrent layer\(s\): stack n_layers of them, whatever n_layers is"):
+        checks.charrnn_model(lambda vocab, n_cells, n_layers: _char_model(vocab, n_cells=n_cells),
+                             11, 8, 1)                        # n_layers ignored: 1 always
+    with fails(r"layers of 8 cells: give each n_cells"):
+        checks.charrnn_model(lambda vocab, n_cells, n_layers: _char_model(
+            vocab, n_layers=n_layers), 11, 8, 1)              # n_cells ignored: 8 always
+    stacked = checks.charrnn_model(lambda vocab, n_cells, n_layers: keras.Sequential([
+        keras.Input((None,), dtype="int32"), keras.layers.Embedding(vocab, 8),
+        keras.layers.RNN([keras.layers.LSTMCell(n_cells) for _ in range(n_layers)],
+                         return_sequences=True),                # TF1's MultiRNNCell
+        keras.layers.Dense(vocab)]), 11, 8, 2)
+    assert len(stacked.layers) == 3
+    with fails("ends with a softmax"):
+        checks.charrnn_model(given(_char_model(11, activation="softmax")), 11, 8, 1)
+    with fails("ends with a softmax"):                        # the softmax as a layer of its own
+        checks.charrnn_model(given(keras.Sequential([_char_model(11), keras.layers.Softmax()])),
+                             11, 8, 1)
 
     checks.clipping(lambda grads: [tf.clip_by_value(g, -5, 5) for g in grads])
     checks.clipping(lambda grads: tf.clip_by_global_norm(grads, 5.0)[0])
@@ -237,6 +269,12 @@ def test_encoder_check():
                        16, 1, 4, 8)
     with fails(r"two outputs, \[mean, log_var\]"):
         checks.encoder(given(keras.Model(x, one)), 16, 1, 4, 8)
+    fixed = lambda s, c, n, latent: vaegan.encoder(vaegan.VAEGANConfig(   # noqa: E731
+        image_size=s, channels=c, n_features=n, n_latent=8))          # n_latent fixed at 8
+    with fails(r"E = build_encoder\(32, 3, 4, 9\), given 2 images of 32x32x3, gave "
+               r"\(\(2, 8\), \(2, 8\)\) instead of \(\(2, 9\), \(2, 9\)\): build E for the "
+               r"image_size, channels and n_latent"):
+        checks.encoder(fixed, 16, 1, 4, 8)
 
 
 def _vaegan_losses(prior, llike, real, tilde, fake, gamma):
