@@ -144,15 +144,21 @@ def _other_shape(image_size: int, channels: int) -> tuple[int, int]:
     return (image_size * 2 if image_size <= 32 else image_size // 2), (3 if channels == 1 else 1)
 
 
-def _gives(net, x, want: tuple) -> str | None:
-    """None where net(x) has the shape `want` (a tuple of shapes for several outputs); else
-    what it did instead, "gave (...)" or "raised ...", to name in a message."""
+def _follows_arguments(net: str, build, what: str, args: tuple, x, given: str, want: tuple,
+                       arguments: str) -> None:
+    """`net` = build(*args), built with other arguments than the exercise's, maps x (`given`,
+    in words) to outputs of the shape `want` (a tuple of shapes for several outputs)."""
+    call = f"{what}({', '.join(map(str, args))})"
+    other = _call(build, *args, what=call)
     try:
-        out = net(x)
+        out = other(x)
         got = tuple(map(_shape, out)) if isinstance(out, (tuple, list)) else _shape(out)
+        wrong = None if got == want else f"gave {got}"
     except Exception as e:
-        return f"raised {type(e).__name__} ({(str(e).splitlines() or [''])[0][:160]})"
-    return None if got == want else f"gave {got}"
+        wrong = f"raised {type(e).__name__} ({(str(e).splitlines() or [''])[0][:160]})"
+    if wrong:
+        _fail(f"{net} = {call}, given {given}, {wrong} instead of {want}: build {net} for the "
+              f"{arguments} it is given, whatever they are")
 
 
 def discriminator(build, image_size: int, channels: int, n_features: int):
@@ -177,12 +183,9 @@ def discriminator(build, image_size: int, channels: int, n_features: int):
     if not D.trainable_variables:
         _fail("D has no trainable weights")
     size, c = _other_shape(image_size, channels)
-    call = f"build_discriminator({size}, {c}, {n_features})"
-    x = tf.random.stateless_uniform((2, size, size, c), (5, 6), -1, 1)
-    wrong = _gives(_call(build, size, c, n_features, what=call), x, (2, 1))
-    if wrong:
-        _fail(f"D = {call}, given 2 images of {size}x{size}x{c}, {wrong} instead of (2, 1): "
-              "build D for the image_size and channels it is given, whatever they are")
+    _follows_arguments("D", build, "build_discriminator", (size, c, n_features),
+                       tf.zeros((2, size, size, c)), f"2 images of {size}x{size}x{c}", (2, 1),
+                       "image_size and channels")
     print(f"D looks right: (4, {image_size}, {image_size}, {channels}) -> (4, 1) logits, "
           f"{D.count_params():,} weights")
     return D
@@ -209,12 +212,9 @@ def generator(build, n_latent: int, image_size: int, channels: int, n_features: 
     if np.allclose(out[0], out[1], atol=1e-6):
         _fail("G draws the same image for different latents: does its output depend on z?")
     size, c = _other_shape(image_size, channels)
-    call = f"build_generator({n_latent + 1}, {size}, {c}, {n_features})"
-    wrong = _gives(_call(build, n_latent + 1, size, c, n_features, what=call),
-                   tf.zeros((2, n_latent + 1)), (2, size, size, c))
-    if wrong:
-        _fail(f"G = {call}, given 2 latents, {wrong} instead of {(2, size, size, c)}: build G "
-              "for the n_latent, image_size and channels it is given, whatever they are")
+    _follows_arguments("G", build, "build_generator", (n_latent + 1, size, c, n_features),
+                       tf.zeros((2, n_latent + 1)), "2 latents", (2, size, size, c),
+                       "n_latent, image_size and channels")
     print(f"G looks right: (4, {n_latent}) -> {want} in [{out.min():.2f}, {out.max():.2f}], "
           f"{G.count_params():,} weights")
     return G
@@ -488,13 +488,9 @@ def encoder(build, image_size: int, channels: int, n_features: int, n_latent: in
         _fail("log_var is never negative: it is a logarithm, any real number. Leave its Dense "
               "without an activation (exp(log_var) is the variance)")
     size, c = _other_shape(image_size, channels)
-    call = f"build_encoder({size}, {c}, {n_features}, {n_latent + 1})"
-    want = ((2, n_latent + 1),) * 2
-    wrong = _gives(_call(build, size, c, n_features, n_latent + 1, what=call),
-                   tf.zeros((2, size, size, c)), want)
-    if wrong:
-        _fail(f"E = {call}, given 2 images of {size}x{size}x{c}, {wrong} instead of {want}: "
-              "build E for the image_size, channels and n_latent it is given, whatever they are")
+    _follows_arguments("E", build, "build_encoder", (size, c, n_features, n_latent + 1),
+                       tf.zeros((2, size, size, c)), f"2 images of {size}x{size}x{c}",
+                       ((2, n_latent + 1),) * 2, "image_size, channels and n_latent")
     print(f"E looks right: (4, {image_size}, {image_size}, {channels}) -> mean and log_var, "
           f"(4, {n_latent}) each, {E.count_params():,} weights")
     return E
