@@ -30,6 +30,8 @@ and a check of a builder returns what it built.
 """
 from __future__ import annotations
 
+import linecache
+import re
 import traceback
 from pathlib import Path
 
@@ -54,14 +56,41 @@ def _fail(message: str):
     raise CheckFailed(message) from None
 
 
+# A frame as TensorFlow lists them in the message of an error inside a tf.function: the graph's
+# "defined at (most recent call last):" and autograph's "in user code:".
+_FRAME = re.compile(r'File "([^"]+)", line (\d+)')
+
+
+def _in_cell(filename: str) -> bool:
+    return "ipykernel" in filename or filename.startswith("<ipython-input")
+
+
 def _where(error: Exception) -> str:
     """' (line N of your cell: `code`)': the last line of a notebook cell the error came
-    through, where the student's code is; '' when none did."""
-    cells = [f for f in traceback.extract_tb(error.__traceback__)
-             if "ipykernel" in f.filename or f.filename.startswith("<ipython-input")]
+    through, where the student's code is; '' when none did. Inside a tf.function the Python
+    traceback ends in TensorFlow, and the cell's line is found among the frames its message
+    lists."""
+    cells = [(f.filename, f.lineno, f.line) for f in traceback.extract_tb(error.__traceback__)
+             if _in_cell(f.filename)]
+    cells += [(name, int(line), None) for name, line in _FRAME.findall(str(error))
+              if _in_cell(name)]
     if not cells:
         return ""
-    return f" (line {cells[-1].lineno} of your cell: `{(cells[-1].line or '').strip()}`)"
+    name, line, code = cells[-1]
+    code = (code or linecache.getline(name, line)).strip()
+    return f" (line {line} of your cell: `{code}`)" if code else f" (line {line} of your cell)"
+
+
+def _message(error: Exception, limit: int = 400) -> str:
+    """The error's message on one line, without the frames TensorFlow lists in it for an error
+    inside a tf.function (`_where` names the student's line) or its node names."""
+    text = str(error)
+    frames = list(_FRAME.finditer(text))
+    if frames:  # the message follows the last frame (and that frame's code line)
+        text = text[frames[-1].end():].split("\n\n", 1)[-1]
+        text = re.sub(r"\[\[\{\{node .*?\}\}\]\]|\[Op:[^\]]*\]", "", text)
+    text = re.sub(r"^[\w.]*(Error|Exception): ", "", " ".join(text.split()))  # named already
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _call(fn, *args, what: str):
@@ -77,7 +106,7 @@ def _call(fn, *args, what: str):
         if "This optimizer can only be called for the variables it was originally built" in str(e):
             _fail(f"{what} applies one optimizer to two networks' variables: give each network "
                   "its own optimizer (Adam keeps statistics per variable)")
-        _fail(f"{what} raised {type(e).__name__}{_where(e)}: {e}")
+        _fail(f"{what} raised {type(e).__name__}{_where(e)}: {_message(e)}")
 
 
 def _shape(x) -> tuple:

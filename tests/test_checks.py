@@ -458,6 +458,34 @@ def test_an_error_in_the_students_code_names_its_line(tmp_path):
     assert checks.CheckFailed("x")._render_traceback_() == ["\x1b[31mCheckFailed\x1b[39m: x"]
 
 
+@pytest.mark.parametrize("mistake, raised, message", [
+    ("[:, :, :5]", "InvalidArgumentError", "Received a label value of"),   # in the graph
+    ("[:, 0]", "ValueError", "Argument `output` must have rank"),          # while tracing
+])
+def test_an_error_inside_a_tf_function_names_its_line_not_tensorflows_stack(
+        tmp_path, mistake, raised, message):
+    cell = tmp_path / "ipykernel_8" / "cell.py"
+    cell.parent.mkdir()
+    cell.write_text(
+        "@tf.function\n"
+        "def train_step(x, y):\n"
+        "    with tf.GradientTape() as tape:\n"
+        f"        loss = loss_fn(y, model(x, training=True){mistake})\n"
+        "    grads = tape.gradient(loss, model.trainable_variables)\n"
+        "    optimizer.apply_gradients(zip(grads, model.trainable_variables))\n"
+        "    return loss\n")
+    namespace = {"tf": tf, "model": _char_model(11), "optimizer": keras.optimizers.Adam(),
+                 "loss_fn": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
+    exec(compile(cell.read_text(), str(cell), "exec"), namespace)
+    with pytest.raises(checks.CheckFailed) as failed:
+        checks.train_step(namespace["train_step"], 11)
+    text = str(failed.value)
+    line = f"loss = loss_fn(y, model(x, training=True){mistake})"
+    assert text.startswith(f"train_step(x, y) raised {raised} (line 4 of your cell: `{line}`): "
+                           f"{message}"), text
+    assert "File " not in text and "{{node" not in text and "\n" not in text, text
+
+
 def test_latent_arithmetic_checks():
     checks.slerp(lambda z0, z1, t: utils.slerp(t, z0, z1))
     with fails("that is the straight line"):
