@@ -184,7 +184,7 @@ def _follows_arguments(net: str, build, what: str, args: tuple, x, given: str, w
         got = tuple(map(_shape, out)) if isinstance(out, (tuple, list)) else _shape(out)
         wrong = None if got == want else f"gave {got}"
     except Exception as e:
-        wrong = f"raised {type(e).__name__} ({(str(e).splitlines() or [''])[0][:160]})"
+        wrong = f"raised {type(e).__name__} ({_message(e, 160)})"
     if wrong:
         _fail(f"{net} = {call}, given {given}, {wrong} instead of {want}: build {net} for the "
               f"{arguments} it is given, whatever they are")
