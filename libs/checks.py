@@ -106,6 +106,10 @@ def _call(fn, *args, what: str):
         if "This optimizer can only be called for the variables it was originally built" in str(e):
             _fail(f"{what} applies one optimizer to two networks' variables: give each network "
                   "its own optimizer (Adam keeps statistics per variable)")
+        if "No gradients provided for any variable" in str(e):
+            _fail(f"{what} has no gradients to apply: compute the loss inside the GradientTape's "
+                  "`with` block, from the network's output, and take its gradient with respect "
+                  "to the variables that network's optimizer trains")
         _fail(f"{what} raised {type(e).__name__}{_where(e)}: {_message(e)}")
 
 

@@ -129,14 +129,17 @@ def test_gan_step_check():
     d_opt, g_opt = keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5)
     real = tf.random.stateless_uniform((4, 16, 16, 1), (7, 8), -1, 1)
 
-    def step(images, training=True, train_g=True):
+    def step(images, training=True, train_g=True, g_loss_in_tape=True):
         z = tf.random.normal([4, CONFIG.n_latent])
         with tf.GradientTape(persistent=True) as tape:
             fake = G(z, training=training)
             d_real, d_fake = gan.discriminator_loss(D(images, training=training),
                                                     D(fake, training=training))
-            g_loss = gan.generator_loss(D(fake, training=training))
+            if g_loss_in_tape:
+                g_loss = gan.generator_loss(D(fake, training=training))
             d_loss = d_real + d_fake
+        if not g_loss_in_tape:
+            g_loss = gan.generator_loss(D(fake, training=training))   # the tape saw none of it
         d_opt.apply_gradients(zip(tape.gradient(d_loss, D.trainable_variables),
                                   D.trainable_variables))
         if train_g:
@@ -149,6 +152,9 @@ def test_gan_step_check():
         checks.gan_step(lambda x: step(x, training=False), D, G, real)
     with fails("G's weights did not change: apply g_opt's gradients"):
         checks.gan_step(lambda x: step(x, train_g=False), D, G, real)
+    with fails(r"gan_step\(real\) has no gradients to apply: compute the loss inside "
+               r"the GradientTape's `with` block"):
+        checks.gan_step(lambda x: step(x, g_loss_in_tape=False), D, G, real)
     with fails("is not written yet"):
         checks.gan_step(not_written, D, G, real)
 
