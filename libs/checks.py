@@ -88,7 +88,9 @@ def _message(error: Exception, limit: int = 400) -> str:
     frames = list(_FRAME.finditer(text))
     if frames:  # the message follows the last frame (and that frame's code line)
         text = text[frames[-1].end():].split("\n\n", 1)[-1]
-        text = re.sub(r"\[\[\{\{node .*?\}\}\]\]|\[Op:[^\]]*\]", "", text)
+    # TensorFlow's names of nodes, ops and the function that ran them
+    text = re.sub(r"\[\[\{\{node .*?\}\}\]\]|\{\{function_node [^}]*\}\}|\[Op:[^\]]*\]( name: \S*)?",
+                  "", text)
     text = re.sub(r"^[\w.]*(Error|Exception): ", "", " ".join(text.split()))  # named already
     return text if len(text) <= limit else text[:limit] + "..."
 

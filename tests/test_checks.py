@@ -460,6 +460,12 @@ def test_an_error_in_the_students_code_names_its_line(tmp_path):
     exec(compile(cell.read_text(), str(cell), "exec"), namespace)
     with fails(r"raised ZeroDivisionError \(line 2 of your cell: `return 1 / 0`\): division"):
         checks.discriminator(namespace["build"], 16, 1, 4)
+    cell.write_text("def build(*args):\n    return tf.gather(tf.zeros([3]), [5])\n")
+    namespace = {"tf": tf}
+    exec(compile(cell.read_text(), str(cell), "exec"), namespace)
+    with fails(r"raised InvalidArgumentError \(line 2 of your cell: `return tf.gather\(tf.zeros"
+               r"\(\[3\]\), \[5\]\)`\): indices\[0\] = 5 is not in \[0, 3\)$"):
+        checks.discriminator(namespace["build"], 16, 1, 4)      # TensorFlow's op names left out
     # Jupyter shows a failed check as its message alone, in red
     assert checks.CheckFailed("x")._render_traceback_() == ["\x1b[31mCheckFailed\x1b[39m: x"]
 
