@@ -179,6 +179,16 @@ def _other_shape(image_size: int, channels: int) -> tuple[int, int]:
     return (image_size * 2 if image_size <= 32 else image_size // 2), (3 if channels == 1 else 1)
 
 
+def _uses_n_features(net: str, built, build, what: str, args: tuple, index: int) -> None:
+    """`net` built with n_features (args[index], the exercise's) doubled has more weights than
+    `built`, the exercise's network."""
+    wider = args[:index] + (2 * args[index],) + args[index + 1:]
+    call = f"{what}({', '.join(map(str, wider))})"
+    if _call(build, *wider, what=call).count_params() <= built.count_params():
+        _fail(f"{net} = {call} has no more weights than with n_features = {args[index]}: let "
+              "n_features set how many maps its convolutions have")
+
+
 def _follows_arguments(net: str, build, what: str, args: tuple, x, given: str, want: tuple,
                        arguments: str) -> None:
     """`net` = build(*args), built with other arguments than the exercise's, maps x (`given`,
@@ -199,7 +209,8 @@ def _follows_arguments(net: str, build, what: str, args: tuple, x, given: str, w
 def discriminator(build, image_size: int, channels: int, n_features: int):
     """D = build(image_size, channels, n_features) maps images (B, S, S, C) in [-1, 1] to one
     logit per image, (B, 1), depends on its input, and has weights to train; built for another
-    image size and number of channels, it takes those. Returns D."""
+    image size and number of channels, it takes those, and with more features it has more
+    weights. Returns D."""
     D = _call(build, image_size, channels, n_features, what="build_discriminator")
     if not isinstance(D, keras.Model):
         _fail(f"D should be a keras.Model (keras.Sequential or keras.Model(inputs, outputs)), "
@@ -221,6 +232,7 @@ def discriminator(build, image_size: int, channels: int, n_features: int):
     _follows_arguments("D", build, "build_discriminator", (size, c, n_features),
                        tf.zeros((2, size, size, c)), f"2 images of {size}x{size}x{c}", (2, 1),
                        "image_size and channels")
+    _uses_n_features("D", D, build, "build_discriminator", (image_size, channels, n_features), 2)
     print(f"D looks right: (4, {image_size}, {image_size}, {channels}) -> (4, 1) logits, "
           f"{D.count_params():,} weights")
     return D
@@ -229,7 +241,7 @@ def discriminator(build, image_size: int, channels: int, n_features: int):
 def generator(build, n_latent: int, image_size: int, channels: int, n_features: int):
     """G = build(n_latent, image_size, channels, n_features) maps latents (B, n_latent) to
     images (B, S, S, C) in [-1, 1] that depend on z; built for other n_latent, S and C, it
-    gives those. Returns G."""
+    gives those, and with more features it has more weights. Returns G."""
     G = _call(build, n_latent, image_size, channels, n_features, what="build_generator")
     if not isinstance(G, keras.Model):
         _fail(f"G should be a keras.Model, got {type(G).__name__}")
@@ -250,6 +262,8 @@ def generator(build, n_latent: int, image_size: int, channels: int, n_features: 
     _follows_arguments("G", build, "build_generator", (n_latent + 1, size, c, n_features),
                        tf.zeros((2, n_latent + 1)), "2 latents", (2, size, size, c),
                        "n_latent, image_size and channels")
+    _uses_n_features("G", G, build, "build_generator",
+                     (n_latent, image_size, channels, n_features), 3)
     print(f"G looks right: (4, {n_latent}) -> {want} in [{out.min():.2f}, {out.max():.2f}], "
           f"{G.count_params():,} weights")
     return G
@@ -502,7 +516,8 @@ def kl_prior(fn) -> None:
 def encoder(build, image_size: int, channels: int, n_features: int, n_latent: int):
     """E = build(image_size, channels, n_features, n_latent) maps images (B, S, S, C) in
     [-1, 1] to two outputs, (mean, log_var), each (B, n_latent), that depend on the image;
-    built for other S, C and n_latent, it takes and gives those. Returns E."""
+    built for other S, C and n_latent, it takes and gives those, and with more features it has
+    more weights. Returns E."""
     E = _call(build, image_size, channels, n_features, n_latent, what="build_encoder")
     if not isinstance(E, keras.Model):
         _fail(f"E should be a keras.Model, got {type(E).__name__}")
@@ -526,6 +541,8 @@ def encoder(build, image_size: int, channels: int, n_features: int, n_latent: in
     _follows_arguments("E", build, "build_encoder", (size, c, n_features, n_latent + 1),
                        tf.zeros((2, size, size, c)), f"2 images of {size}x{size}x{c}",
                        ((2, n_latent + 1),) * 2, "image_size, channels and n_latent")
+    _uses_n_features("E", E, build, "build_encoder",
+                     (image_size, channels, n_features, n_latent), 2)
     print(f"E looks right: (4, {image_size}, {image_size}, {channels}) -> mean and log_var, "
           f"(4, {n_latent}) each, {E.count_params():,} weights")
     return E

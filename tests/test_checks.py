@@ -64,6 +64,11 @@ def test_discriminator_check():
     with fails(r"D = build_discriminator\(32, 3, 4\), given 2 images of 32x32x3, raised "
                r"ValueError .* instead of \(2, 1\): build D for the image_size and channels"):
         checks.discriminator(given(fixed), 16, 1, 4)            # written for 16x16x1 only
+    narrow = lambda size, channels, n: gan.discriminator(gan.GANConfig(       # noqa: E731
+        image_size=size, channels=channels, n_features=4))             # n_features fixed
+    with fails(r"D = build_discriminator\(16, 1, 16\) has no more weights than with "
+               r"n_features = 8: let n_features set how many maps its convolutions have"):
+        checks.discriminator(narrow, 16, 1, 8)
 
 
 def test_generator_check():
@@ -84,6 +89,10 @@ def test_generator_check():
     with fails(r"G = build_generator\(9, 32, 3, 4\), given 2 latents, gave \(2, 16, 16, 1\) "
                r"instead of \(2, 32, 32, 3\): build G for the n_latent, image_size and channels"):
         checks.generator(sized, 8, 16, 1, 4)
+    narrow = lambda n_latent, size, channels, n: gan.generator(gan.GANConfig(   # noqa: E731
+        n_latent=n_latent, image_size=size, channels=channels, n_features=4))
+    with fails(r"G = build_generator\(8, 16, 1, 16\) has no more weights"):
+        checks.generator(narrow, 8, 16, 1, 8)
 
 
 def test_loss_checks():
@@ -281,6 +290,10 @@ def test_encoder_check():
                r"\(\(2, 8\), \(2, 8\)\) instead of \(\(2, 9\), \(2, 9\)\): build E for the "
                r"image_size, channels and n_latent"):
         checks.encoder(fixed, 16, 1, 4, 8)
+    narrow = lambda s, c, n, latent: vaegan.encoder(vaegan.VAEGANConfig(   # noqa: E731
+        image_size=s, channels=c, n_features=4, n_latent=latent))
+    with fails(r"E = build_encoder\(16, 1, 16, 8\) has no more weights"):
+        checks.encoder(narrow, 16, 1, 8, 8)
 
 
 def _vaegan_losses(prior, llike, real, tilde, fake, gamma):
