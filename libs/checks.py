@@ -24,9 +24,11 @@ exercise's own terms, or what is right.
 Each check takes the student's function, runs it on small fixed inputs, compares with what the
 library's own version gives on the same inputs (fixed seeds), and raises `CheckFailed`, an
 AssertionError, with one sentence naming the mistake: a wrong shape, a flipped sign, a sigmoid
-applied to logits twice, a network that ignores its input, a shared optimizer, or an exercise
-not written yet (its `raise NotImplementedError()` still in place). Passing prints one line,
-and a check of a builder returns what it built.
+applied to logits twice, a network that ignores its input or its arguments (each builder is
+also called with other ones), a shared optimizer, or an exercise not written yet (its
+`raise NotImplementedError()` still in place). An error in the student's code is named with
+its line of the cell, also from inside a tf.function, without the stack TensorFlow lists.
+Passing prints one line, and a check of a builder returns what it built.
 """
 from __future__ import annotations
 
