@@ -727,6 +727,19 @@ def _recurrent_cells(model) -> list:
     return found
 
 
+def _check_stack(cells: list, n_cells: int, n_layers: int) -> None:
+    """The recurrent cells of a model built by build_model(vocab_size, n_cells, n_layers):
+    n_layers of them, each of n_cells (nothing to check where it has no Keras ones)."""
+    if cells and len(cells) != n_layers:
+        _fail(f"build_model(vocab_size, n_cells={n_cells}, n_layers={n_layers}) has "
+              f"{len(cells)} recurrent layer(s): stack n_layers of them, whatever n_layers is")
+    units = sorted({getattr(c, "units", n_cells) for c in cells})
+    if units and units != [n_cells]:
+        _fail(f"build_model(vocab_size, n_cells={n_cells}, n_layers={n_layers}) has recurrent "
+              f"layers of {', '.join(map(str, units))} cells: give each n_cells, whatever "
+              "n_cells is")
+
+
 def charrnn_model(build, vocab_size: int, n_cells: int, n_layers: int):
     """model = build(vocab_size, n_cells, n_layers) maps ids (B, T) to logits (B, T, V), and the
     logits at step t depend on the ids up to t only (a recurrent model reads left to right).
@@ -758,19 +771,11 @@ def charrnn_model(build, vocab_size: int, n_cells: int, n_layers: int):
               "model looks ahead. Use recurrent layers that read left to right (not Bidirectional)")
     if np.allclose(np.asarray(logits)[:, 8:], np.asarray(again)[:, 8:], atol=1e-6):
         _fail("the logits do not change when the characters do: does the model read its input?")
-    for cells, layers in ((n_cells, n_layers), (n_cells + 3, n_layers + 1)):
-        built = model if (cells, layers) == (n_cells, n_layers) else \
-            _call(build, vocab_size, cells, layers, what="build_model")
-        rnns = _recurrent_cells(built)
-        if rnns and len(rnns) != layers:
-            _fail(f"build_model(vocab_size, n_cells={cells}, n_layers={layers}) has "
-                  f"{len(rnns)} recurrent layer(s): stack n_layers of them, whatever n_layers is")
-        units = sorted({getattr(r, "units", cells) for r in rnns})
-        if units and units != [cells]:
-            _fail(f"build_model(vocab_size, n_cells={cells}, n_layers={layers}) has recurrent "
-                  f"layers of {', '.join(map(str, units))} cells: give each n_cells, whatever "
-                  "n_cells is")
-    stack = f", {n_layers} recurrent layer(s) of {n_cells}" if _recurrent_cells(model) else ""
+    rnns = _recurrent_cells(model)
+    _check_stack(rnns, n_cells, n_layers)
+    _check_stack(_recurrent_cells(_call(build, vocab_size, n_cells + 3, n_layers + 1,
+                                        what="build_model")), n_cells + 3, n_layers + 1)
+    stack = f", {n_layers} recurrent layer(s) of {n_cells}" if rnns else ""
     print(f"the model looks right: (2, 12) ids -> (2, 12, {vocab_size}) logits, reading left "
           f"to right{stack}")
     return model
