@@ -41,19 +41,22 @@ def test_cell_matches_keras(cell):
 
 
 @pytest.mark.parametrize("cell", rnn.CELLS)
-def test_hand_written_gradient_matches_autodiff(cell):
+@pytest.mark.parametrize("mode, T", [("eager", 6), ("graph", 6), ("xla", 6), ("xla", 1)])
+def test_hand_written_gradient_matches_autodiff(cell, mode, T):
+    """Also compiled, where XLA updates the loops' buffers in place (`run_sequence`), and for a
+    single step, where the backward loop's late write is its last."""
     keras.utils.set_random_seed(1)
     layer = Recurrent(cell, 4, input_dim=5)
     randomise(layer, 1)
-    x = tf.random.normal((6, 3, 5))                                        # (T, B, D)
+    x = tf.random.normal((T, 3, 5))                                        # (T, B, D)
     state0 = tuple(tf.random.normal((3, 4)) for _ in layer.initial_state(3))
-    w_out = tf.random.normal((6, 3, 4))
+    w_out = tf.random.normal((T, 3, 4))
     w_state = [tf.random.normal((3, 4)) for _ in state0]
 
     def loss(hand_written):
         xw = layer.project(x)
         if hand_written:
-            hs, final = layer.run(xw, state0)
+            hs, final = layer.run(xw, state0, training=True)      # built while training
         else:  # the same step function, differentiated by TensorFlow
             U, b = tf.convert_to_tensor(layer.recurrent_kernel), layer._b_rec()
             saved = {"rnn": (), "lstm": (tf.zeros_like(xw[0]),),
@@ -63,14 +66,35 @@ def test_hand_written_gradient_matches_autodiff(cell):
             hs, final = states[0], tuple(s[-1] for s in states)
         return tf.reduce_sum(hs * w_out) + sum(tf.reduce_sum(f * w) for f, w in zip(final, w_state))
 
-    grads = []
-    for hand_written in (True, False):
+    def gradients(hand_written):
         with tf.GradientTape() as tape:
             tape.watch([x, *state0])
             value = loss(hand_written)
-        grads.append(tape.gradient(value, [*layer.trainable_variables, x, *state0]))
-    for ours, reference in zip(*grads):
+        return tape.gradient(value, [*layer.trainable_variables, x, *state0])
+
+    if mode != "eager":
+        gradients = tf.function(gradients, jit_compile=mode == "xla")
+    for ours, reference in zip(gradients(True), gradients(False)):
         np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-5)
+
+
+def test_hand_written_backward_pass_is_built_while_training_only(monkeypatch):
+    """Training takes the fast backward pass; a forward pass alone (evaluation, a prime) keeps
+    nothing for it, and TensorFlow still differentiates it."""
+    calls = []
+    back = rnn._BACK["lstm"]
+    monkeypatch.setitem(rnn._BACK, "lstm", lambda *args: calls.append(1) or back(*args))
+    layer = Recurrent("lstm", 4, input_dim=5)
+    x = tf.random.normal((3, 2, 5))
+    grads = {}
+    for training in (False, True):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            hs, _ = layer.run(layer.project(x), training=training)
+            loss = tf.reduce_sum(hs ** 2)
+        grads[training] = tape.gradient(loss, x)
+        assert len(calls) == (3 if training else 0)
+    np.testing.assert_allclose(grads[False], grads[True], rtol=1e-5, atol=1e-6)
 
 
 def test_gradient_demo_vanishes_and_explodes():
