@@ -376,9 +376,9 @@ def make_train_step(model: CharRNN, optimizer=None, rng: tf.random.Generator | N
     Why halves: XLA runs one program's kernels one after another, each spread over the cores,
     and most of a recurrent step's kernels are too small to keep them busy; TensorFlow runs two
     independent programs at once, so one's kernels fill the gaps of the other's. The lecture's
-    2x256 LSTM on 2 cores of an Intel Xeon with AMX: 44,300 characters/s against 35,800 for
-    "xla" (and its matrix products alone, in two halves side by side, in 150 ms a step against
-    196 ms as one program). The halves' gradients add up to the whole batch's (the loss is a
+    2x256 LSTM on 2 cores of an Intel Xeon with AMX: 43,800 characters/s against 33,000-34,000
+    for "xla" (and its matrix products alone, in two halves side by side, in 170 ms a step
+    against 216 ms as one program; `benchmarks/run.py charrnn`). The halves' gradients add up to the whole batch's (the loss is a
     sum divided by the batch's characters); dropout draws each half's masks from its own seed.
     """
     if path not in paths.PATHS:
