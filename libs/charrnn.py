@@ -378,8 +378,9 @@ def make_train_step(model: CharRNN, optimizer=None, rng: tf.random.Generator | N
     independent programs at once, so one's kernels fill the gaps of the other's. The lecture's
     2x256 LSTM on 2 cores of an Intel Xeon with AMX: 43,800 characters/s against 33,000-34,000
     for "xla" (and its matrix products alone, in two halves side by side, in 170 ms a step
-    against 216 ms as one program; `benchmarks/run.py charrnn`). The halves' gradients add up to the whole batch's (the loss is a
-    sum divided by the batch's characters); dropout draws each half's masks from its own seed.
+    against 216 ms as one program; `benchmarks/run.py charrnn`). The halves' gradients add up
+    to the whole batch's (the loss is a sum divided by the batch's characters); dropout draws
+    each half's masks from its own seed.
     """
     if path not in paths.PATHS:
         raise ValueError(f"path must be one of {', '.join(paths.PATHS)}, got {path!r}")
