@@ -112,7 +112,7 @@ def _gru_step(xw, state, U, b_rec, options=None):
     hz, hr, hn = tf.split(_recurrent(h, U, options) + b_rec, 3, axis=-1)   # reset_after=True
     z, r = tf.sigmoid(xz + hz), tf.sigmoid(xr + hr)               # update and reset gates
     n = tf.tanh(xn + r * hn)                                      # candidate state
-    return (z * h + (1 - z) * n,), (z, r, n, hn)
+    return (z * h + (1 - z) * n,), (tf.concat([z, r, n], -1), hn)
 
 
 # Backward steps: from the gradient flowing back into this step's state (carry) and into its
@@ -145,7 +145,8 @@ def _lstm_back(carry, d_h, saved, prev, state, Ut):
 
 
 def _gru_back(carry, d_h, saved, prev, state, Ut):
-    z, r, n, hn = saved
+    zrn, hn = saved
+    z, r, n = tf.split(zrn, 3, axis=-1)
     dh = carry[0] + d_h
     dn = dh * (1 - z) * (1 - n * n)
     dz = dh * (prev[0] - n) * z * (1 - z)
@@ -175,41 +176,39 @@ def run_sequence(cell: str, xw, U, b_rec, state, options: CellOptions | None = N
     differentiation.
 
     Buffers: each per-step array of the loops is a (T, ...) buffer that XLA updates in place,
-    and a new one starts as zeros written over it. Two of the LSTM's are not new: the forward
-    step writes its gates, the one array the backward step needs saved and of x's shape, where
-    it read step t's x, and the backward step writes d_xw where it read the gates. That spares
-    filling and copying two buffers of (T, B, 4H) per layer (20 MB each at the lecture's
-    settings): on 2 cores of an Intel Xeon with AMX, the lecture's LSTM on the path "fast"
-    trained 9-10% faster (43,600-43,900 characters/s against 39,900-40,000, best of 8 rounds
-    in turns in one process, twice), a layer's forward and backward as one program 6% (167
-    against 178 ms, batch 100 x 100).
+    and a new one starts as zeros written over it. Two are not new: the forward step writes the
+    array the backward step reads of x's shape (the LSTM's gates; the GRU's z, r and n) where
+    it read step t's x, and the backward step writes d_xw where it read that array. That spares
+    filling and copying two buffers of (T, B, G*H) per layer (20 MB each for the lecture's
+    LSTM): on 2 cores of an Intel Xeon with AMX, the lecture's LSTM on the path "fast" trained
+    9-10% faster (43,600-43,900 characters/s against 39,900-40,000, best of 8 rounds in turns
+    in one process, twice), a GRU of the same size 1-3% (51,000-51,300 against 49,300-50,700).
     """
     step, back = _STEP[cell], _BACK[cell]
     if options is not None or not backward:
         states = tf.scan(lambda carry, x: step(x, carry, U, b_rec, options)[0], xw,
                          initializer=tuple(state))                 # each (T, B, H)
         return states[0], tuple(s[-1] for s in states)
-    in_place = cell == "lstm"
+    in_place = cell in ("lstm", "gru")  # saving first an array of x's shape, (B, G*H)
 
     @tf.custom_gradient
     def run(xw, U, b_rec, *state0):
         n = tf.shape(xw)[0]
         xs = _buffer(xw[0], n).unstack(xw)
-        saved = tuple(_buffer(state0[0], n) for _ in range(4 if cell == "gru" else 0))
+        saved = (_buffer(state0[0], n),) if cell == "gru" else ()  # the GRU's hn (B, H)
 
         def body(t, state, xs, outs, saved):
             state, keep = step(xs.read(t), state, U, b_rec)
-            if in_place:
-                xs = xs.write(t, keep[0])                          # gates (B, 4H)
-            else:
-                saved = tuple(ta.write(t, k) for ta, k in zip(saved, keep))
+            if in_place:  # the LSTM's gates, the GRU's z, r and n, where x was
+                xs, keep = xs.write(t, keep[0]), keep[1:]
+            saved = tuple(ta.write(t, k) for ta, k in zip(saved, keep))
             return (t + 1, state, xs, tuple(ta.write(t, s) for ta, s in zip(outs, state)),
                     saved)
         outs = tuple(_buffer(s, n) for s in state0)
         _, _, xs, outs, saved = tf.while_loop(lambda t, *_: t < n, body,
                                               (0, tuple(state0), xs, outs, saved))
         states = tuple(ta.stack() for ta in outs)                  # each (T, B, H)
-        saved = (xs.stack(),) if in_place else tuple(ta.stack() for ta in saved)
+        saved = (xs.stack(),) * in_place + tuple(ta.stack() for ta in saved)
 
         def grad(d_hs, *d_final):
             d_final = tuple(tf.zeros_like(s) if d is None else d for d, s in zip(d_final, state0))
@@ -218,29 +217,30 @@ def run_sequence(cell: str, xw, U, b_rec, state, options: CellOptions | None = N
             def back_step(t, carry, outs):
                 prev = tuple(tf.where(t > 0, s[tf.maximum(t - 1, 0)], s0)
                              for s, s0 in zip(states, state0))
-                keep = (outs[0].read(t),) if in_place else tuple(s[t] for s in saved)
+                keep = (outs[0].read(t),) * in_place + tuple(s[t] for s in saved[in_place:])
                 return back(carry, d_hs[t], keep, prev, tuple(s[t] for s in states), Ut)
 
             # The backward step's outputs: d_xw, and the GRU's d(h U + b_rec).
             outs = tuple(_buffer(xw[0], n) for _ in range(2 if cell == "gru" else 1))
             if in_place:
-                # d_xw where the gates were, step t's written one iteration late, first thing
-                # in the next: every read of the buffer in an iteration then follows its write
-                # (else XLA copies the whole buffer at each step to keep the two apart). n + 1
-                # iterations: the last (t = -1) only writes step 0's (written after the loop,
-                # XLA fused that write with the reshape that reads the buffer, a copy of it all;
-                # written inside tf.cond, a copy at each step). The first puts a slot's own
-                # value back.
-                def body(i, carry, pending, ds):
+                # d_xw where the saved array of x's shape was, step t's outputs written one
+                # iteration late, first thing in the next: every read of the buffer in an
+                # iteration then follows its write (else XLA copies the whole buffer at each
+                # step to keep the two apart). n + 1 iterations: the last (t = -1) only writes
+                # step 0's (written after the loop, XLA fused that write with the reshape that
+                # reads the buffer, a copy of it all; written inside tf.cond, a copy at each
+                # step). The first puts a row's own value back, or zeros.
+                def body(i, carry, pending, outs):
                     t = n - 1 - i
-                    ds = ds.write(tf.minimum(t + 1, n - 1), pending)
-                    carry, (pending,) = tf.cond(t >= 0, lambda: back_step(t, carry, (ds,)),
-                                                lambda: (carry, (pending,)))
-                    return i + 1, carry, pending, ds
-                _, carries, _, ds = tf.while_loop(
+                    outs = tuple(ta.write(tf.minimum(t + 1, n - 1), p)
+                                 for ta, p in zip(outs, pending))
+                    carry, pending = tf.cond(t >= 0, lambda: back_step(t, carry, outs),
+                                             lambda: (carry, pending))
+                    return i + 1, carry, pending, outs
+                first = (saved[0][n - 1],) + tuple(tf.zeros_like(xw[0]) for _ in outs[1:])
+                _, carries, _, outs = tf.while_loop(
                     lambda i, *_: i <= n, body,
-                    (0, d_final, saved[0][n - 1], outs[0].unstack(saved[0])))
-                outs = (ds,)
+                    (0, d_final, first, (outs[0].unstack(saved[0]),) + outs[1:]))
             else:
                 def body(i, carry, outs):
                     t = n - 1 - i

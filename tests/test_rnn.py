@@ -60,7 +60,7 @@ def test_hand_written_gradient_matches_autodiff(cell, mode, T):
         else:  # the same step function, differentiated by TensorFlow
             U, b = tf.convert_to_tensor(layer.recurrent_kernel), layer._b_rec()
             saved = {"rnn": (), "lstm": (tf.zeros_like(xw[0]),),
-                     "gru": (tf.zeros_like(state0[0]),) * 4}[cell]
+                     "gru": (tf.zeros_like(xw[0]), tf.zeros_like(state0[0]))}[cell]
             states, _ = tf.scan(lambda c, xt: rnn._STEP[cell](xt, c[0], U, b), xw,
                                 initializer=(state0, saved))
             hs, final = states[0], tuple(s[-1] for s in states)
