@@ -208,16 +208,18 @@ def run_sequence(cell: str, xw, U, b_rec, state, options: CellOptions | None = N
         _, _, xs, outs, saved = tf.while_loop(lambda t, *_: t < n, body,
                                               (0, tuple(state0), xs, outs, saved))
         states = tuple(ta.stack() for ta in outs)                  # each (T, B, H)
-        saved = (xs.stack(),) * in_place + tuple(ta.stack() for ta in saved)
+        like_x = xs.stack() if in_place else None                  # (T, B, G*H), or none
+        saved = tuple(ta.stack() for ta in saved)                  # the others
 
         def grad(d_hs, *d_final):
             d_final = tuple(tf.zeros_like(s) if d is None else d for d, s in zip(d_final, state0))
             d_hs = tf.zeros_like(states[0]) if d_hs is None else d_hs
             Ut = tf.transpose(U)
+
             def back_step(t, carry, outs):
                 prev = tuple(tf.where(t > 0, s[tf.maximum(t - 1, 0)], s0)
                              for s, s0 in zip(states, state0))
-                keep = (outs[0].read(t),) * in_place + tuple(s[t] for s in saved[in_place:])
+                keep = ((outs[0].read(t),) if in_place else ()) + tuple(s[t] for s in saved)
                 return back(carry, d_hs[t], keep, prev, tuple(s[t] for s in states), Ut)
 
             # The backward step's outputs: d_xw, and the GRU's d(h U + b_rec).
@@ -237,10 +239,10 @@ def run_sequence(cell: str, xw, U, b_rec, state, options: CellOptions | None = N
                     carry, pending = tf.cond(t >= 0, lambda: back_step(t, carry, outs),
                                              lambda: (carry, pending))
                     return i + 1, carry, pending, outs
-                first = (saved[0][n - 1],) + tuple(tf.zeros_like(xw[0]) for _ in outs[1:])
+                first = (like_x[n - 1],) + tuple(tf.zeros_like(xw[0]) for _ in outs[1:])
                 _, carries, _, outs = tf.while_loop(
                     lambda i, *_: i <= n, body,
-                    (0, d_final, first, (outs[0].unstack(saved[0]),) + outs[1:]))
+                    (0, d_final, first, (outs[0].unstack(like_x),) + outs[1:]))
             else:
                 def body(i, carry, outs):
                     t = n - 1 - i
