@@ -215,12 +215,12 @@ def run_sequence(cell: str, xw, U, b_rec, state, options: CellOptions | None = N
             d_final = tuple(tf.zeros_like(s) if d is None else d for d, s in zip(d_final, state0))
             d_hs = tf.zeros_like(states[0]) if d_hs is None else d_hs
             Ut = tf.transpose(U)
+            prev = tuple(tf.concat([s0[None], s[:-1]], 0) for s0, s in zip(state0, states))
 
             def back_step(t, carry, outs):
-                prev = tuple(tf.where(t > 0, s[tf.maximum(t - 1, 0)], s0)
-                             for s, s0 in zip(states, state0))
                 keep = ((outs[0].read(t),) if in_place else ()) + tuple(s[t] for s in saved)
-                return back(carry, d_hs[t], keep, prev, tuple(s[t] for s in states), Ut)
+                return back(carry, d_hs[t], keep, tuple(p[t] for p in prev),
+                            tuple(s[t] for s in states), Ut)
 
             # The backward step's outputs: d_xw, and the GRU's d(h U + b_rec).
             outs = tuple(_buffer(xw[0], n) for _ in range(2 if cell == "gru" else 1))
@@ -252,8 +252,7 @@ def run_sequence(cell: str, xw, U, b_rec, state, options: CellOptions | None = N
             d_xw = outs[0].stack()                                 # (T, B, G*H)
             d_rec = outs[-1].stack() if cell == "gru" else d_xw
             H = U.shape[0]
-            prev_h = tf.concat([state0[0][None], states[0][:-1]], 0)
-            dU = tf.matmul(tf.reshape(prev_h, [-1, H]), tf.reshape(d_rec, [-1, U.shape[1]]),
+            dU = tf.matmul(tf.reshape(prev[0], [-1, H]), tf.reshape(d_rec, [-1, U.shape[1]]),
                            transpose_a=True)                          # one big matmul
             db = tf.reduce_sum(d_rec, [0, 1]) if cell == "gru" else tf.zeros_like(b_rec)
             return (d_xw, dU, db) + tuple(carries)
